@@ -1,0 +1,98 @@
+"""Base classes for event payloads and the shared value types they use."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from ifuno_shared.events.topics import Topic
+
+
+class EventData(BaseModel):
+    """The `data` of a CloudEvent. Each subclass is one event type of the contract.
+
+    Payloads from other services ignore unknown fields, so a producer may add a
+    field (CONTRACTS.md: add, never rename or remove) without breaking readers.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str]
+    topic: ClassVar[Topic]
+    source: ClassVar[str]
+
+
+class PortalEventData(EventData):
+    """The portal's events are accepted exactly as specified: extra fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    topic: ClassVar[Topic] = Topic.PORTAL
+    source: ClassVar[str] = "/ifuno/portal"
+
+
+class Level(StrEnum):
+    M1 = "M1"
+    M2 = "M2"
+
+
+class Regime(StrEnum):
+    FORMATION_INITIALE = "formation_initiale"
+    FORMATION_CONTINUE = "formation_continue"
+    REPRISE_ETUDES = "reprise_etudes"
+    CONTRAT_PROFESSIONNALISATION = "contrat_professionnalisation"
+    ALTERNANCE = "alternance"
+
+
+class Round(StrEnum):
+    MAIN = "main"
+    COMPLEMENTARY = "complementary"
+
+
+class DocumentKind(StrEnum):
+    CV = "cv"
+    COVER_LETTER = "cover_letter"
+    JOB_DESCRIPTION = "job_description"
+    DIPLOMA = "diploma"
+    VAPP_DECISION = "vapp_decision"
+
+
+class Phase(StrEnum):
+    """Timeline phases, in calendar order."""
+
+    MAIN_SUBMISSIONS_OPEN = "main_submissions_open"
+    MAIN_SUBMISSIONS_CLOSED = "main_submissions_closed"
+    MAIN_INTERVIEWS = "main_interviews"
+    MAIN_COMMITTEE = "main_committee"
+    COMPLEMENTARY_SUBMISSIONS_OPEN = "complementary_submissions_open"
+    COMPLEMENTARY_SUBMISSIONS_CLOSED = "complementary_submissions_closed"
+    COMPLEMENTARY_INTERVIEWS = "complementary_interviews"
+    COMPLEMENTARY_COMMITTEE = "complementary_committee"
+    ACADEMIC_YEAR_START = "academic_year_start"
+
+
+def _lower_hex64(value: str) -> str:
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
+        raise ValueError("must be 64 hexadecimal characters")
+    return value.lower()
+
+
+Sha256 = Annotated[str, AfterValidator(_lower_hex64)]
+ApplicationId = Annotated[str, Field(min_length=1, max_length=64)]
+Campaign = Annotated[int, Field(ge=2000, le=2100)]
+Timestamp = AwareDatetime
+
+__all__ = [
+    "ApplicationId",
+    "Campaign",
+    "DocumentKind",
+    "EventData",
+    "Level",
+    "Phase",
+    "PortalEventData",
+    "Regime",
+    "Round",
+    "Sha256",
+    "Timestamp",
+]

@@ -1,0 +1,128 @@
+"""Events the candidature service publishes on `ifuno.candidature.v1`."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from ifuno_shared.events.base import (
+    ApplicationId,
+    Campaign,
+    DocumentKind,
+    EventData,
+    Level,
+    Regime,
+    Round,
+    Timestamp,
+)
+from ifuno_shared.events.topics import Topic
+
+
+class CandidatureEventData(EventData):
+    topic: ClassVar[Topic] = Topic.CANDIDATURE
+    source: ClassVar[str] = "/ifuno/candidature"
+
+
+class Contact(BaseModel):
+    """What notification needs to reach and address a candidate (kept off logs)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    candidate_id: str
+    first_name: str
+    last_name: str
+    email: EmailStr
+    phone: str | None = None
+    sms_opt_in: bool = False
+
+
+class Eligibility(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    eligible: bool
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ApplicationReceived(CandidatureEventData):
+    event_type: ClassVar[str] = "ifuno.candidature.application_received.v1"
+
+    application_id: ApplicationId
+    campaign: Campaign
+    round: Round
+    level: Level
+    regime: Regime
+    missing_documents: list[DocumentKind]
+    eligibility: Eligibility
+    candidate: Contact | None = None
+    submitted_at: Timestamp | None = None
+    submission_deadline: Timestamp | None = None
+    complete: bool = False
+
+
+class ApplicationCompleted(CandidatureEventData):
+    event_type: ClassVar[str] = "ifuno.candidature.application_completed.v1"
+
+    application_id: ApplicationId
+    campaign: Campaign | None = None
+    round: Round | None = None
+    level: Level | None = None
+    completed_at: Timestamp | None = None
+    eligibility: Eligibility | None = None
+
+
+class DocumentRejected(CandidatureEventData):
+    """A document the portal sent that breaks the rules (type, size, checksum)."""
+
+    event_type: ClassVar[str] = "ifuno.candidature.document_rejected.v1"
+
+    application_id: ApplicationId
+    document_id: str
+    kind: DocumentKind
+    reason: str
+
+
+class EligibilityOverridden(CandidatureEventData):
+    """Staff overrode a failed automatic prerequisite check."""
+
+    event_type: ClassVar[str] = "ifuno.candidature.eligibility_overridden.v1"
+
+    application_id: ApplicationId
+    eligibility: Eligibility
+    overridden_by: Annotated[str, Field(max_length=200)]
+    note: str | None = None
+
+
+class ApplicationRefused(CandidatureEventData):
+    """Refused by candidature: `campaign_closed`, `incomplete_at_deadline`,
+    `duplicate_application`, `no_places_left`."""
+
+    event_type: ClassVar[str] = "ifuno.candidature.application_refused.v1"
+
+    application_id: ApplicationId
+    reason: str
+    campaign: Campaign | None = None
+    level: Level | None = None
+    regime: Regime | None = None
+    round: Round | None = None
+    candidate: Contact | None = None
+    missing_documents: list[DocumentKind] = Field(default_factory=list)
+
+
+class ApplicationWithdrawn(CandidatureEventData):
+    event_type: ClassVar[str] = "ifuno.candidature.application_withdrawn.v1"
+
+    application_id: ApplicationId
+    level: Level | None = None
+    campaign: Campaign | None = None
+    reason: str | None = None
+
+
+CANDIDATURE_EVENTS: tuple[type[CandidatureEventData], ...] = (
+    ApplicationReceived,
+    ApplicationCompleted,
+    DocumentRejected,
+    EligibilityOverridden,
+    ApplicationRefused,
+    ApplicationWithdrawn,
+)

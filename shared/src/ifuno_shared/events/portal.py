@@ -1,0 +1,91 @@
+"""Events the e-candidature portal sends on `ifuno.portal.v1` (accepted exactly)."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from ifuno_shared.events.base import (
+    ApplicationId,
+    Campaign,
+    DocumentKind,
+    Level,
+    PortalEventData,
+    Regime,
+    Sha256,
+    Timestamp,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Candidate(_Strict):
+    candidate_id: Annotated[str, Field(min_length=1, max_length=64)]
+    first_name: Annotated[str, Field(min_length=1, max_length=200)]
+    last_name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: EmailStr
+    phone: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
+    sms_opt_in: bool = False
+
+
+class Diploma(_Strict):
+    level: Annotated[str, Field(pattern=r"^bac\+[0-9]$")]
+    field: Annotated[str, Field(max_length=200)]
+    title: Annotated[str, Field(max_length=200)]
+
+
+class Document(_Strict):
+    kind: DocumentKind
+    document_id: Annotated[str, Field(min_length=1, max_length=64)]
+    filename: Annotated[str, Field(min_length=1, max_length=255)]
+    content_type: Annotated[str, Field(min_length=1, max_length=100)]
+    size_bytes: Annotated[int, Field(ge=0)]
+    sha256: Sha256
+
+
+class ApplicationSubmitted(PortalEventData):
+    event_type: ClassVar[str] = "ifuno.portal.application_submitted.v1"
+
+    application_id: ApplicationId
+    campaign: Campaign
+    level: Level
+    regime: Regime
+    candidate: Candidate
+    employed: bool
+    highest_diploma: Diploma | None
+    vapp: bool
+    training_experience_years: Annotated[int, Field(ge=0, le=60)]
+    documents: list[Document]
+    submitted_at: Timestamp
+
+
+class DocumentUploaded(PortalEventData):
+    event_type: ClassVar[str] = "ifuno.portal.document_uploaded.v1"
+
+    application_id: ApplicationId
+    document: Document
+
+
+class ApplicationWithdrawn(PortalEventData):
+    event_type: ClassVar[str] = "ifuno.portal.application_withdrawn.v1"
+
+    application_id: ApplicationId
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class OfferAnswered(PortalEventData):
+    event_type: ClassVar[str] = "ifuno.portal.offer_answered.v1"
+
+    application_id: ApplicationId
+    answer: Literal["accept", "decline"]
+
+
+PORTAL_EVENTS: tuple[type[PortalEventData], ...] = (
+    ApplicationSubmitted,
+    DocumentUploaded,
+    ApplicationWithdrawn,
+    OfferAnswered,
+)

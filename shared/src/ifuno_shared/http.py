@@ -1,0 +1,91 @@
+"""Staff authentication and the endpoints every service has (/health, /ready, /metrics)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+_bearer = HTTPBearer(auto_error=False)
+
+ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+
+
+def _role_for(tokens: Mapping[str, str], presented: str) -> str | None:
+    for token, role in tokens.items():
+        if hmac.compare_digest(token.encode(), presented.encode()):
+            return role
+    return None
+
+
+def require_role(*roles: str) -> Callable[..., Awaitable[str]]:
+    """A FastAPI dependency: the caller's role, 401 without a valid token, 403 if not allowed.
+
+    The token table is `app.state.api_tokens` (from IFUNO_API_TOKENS).
+    """
+    allowed = frozenset(roles)
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> str:
+        tokens: Mapping[str, str] = getattr(request.app.state, "api_tokens", {})
+        role = None if credentials is None else _role_for(tokens, credentials.credentials)
+        if role is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or invalid bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if role not in allowed:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {role!r} may not do this; allowed: {', '.join(sorted(allowed))}",
+            )
+        return role
+
+    return dependency
+
+
+def operations_router(readiness: ReadinessCheck) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @router.get("/ready")
+    async def ready() -> JSONResponse:
+        """The database and the broker answer."""
+        checks = dict(await readiness())
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @router.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_app(
+    title: str,
+    routers: list[APIRouter],
+    readiness: ReadinessCheck,
+    api_tokens: Mapping[str, str],
+) -> FastAPI:
+    app = FastAPI(title=title, version="1")
+    app.state.api_tokens = dict(api_tokens)
+    app.include_router(operations_router(readiness))
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,137 @@
+"""The outbox relay: publishes committed events in order, retrying through outages.
+
+Only one relay of a service publishes at a time (a transaction-scoped advisory
+lock), rows go out in `id` order with the application id as the Kafka key, so
+one application's events keep their order on their partition. A row is marked
+published only after the broker acknowledged the whole batch; on any failure
+the batch is retried later (consumers deduplicate by event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ifuno_shared.events import CONTENT_TYPE_HEADER
+from ifuno_shared.metrics import OUTBOX_FAILURES, OUTBOX_PENDING, OUTBOX_PUBLISHED
+from ifuno_shared.persistence.tables import outbox_table
+
+log = logging.getLogger(__name__)
+
+ProducerFactory = Callable[[], AIOKafkaProducer]
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        service: str,
+        engine: AsyncEngine,
+        producer_factory: ProducerFactory,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.service = service
+        self._engine = engine
+        self._producer_factory = producer_factory
+        self._producer: AIOKafkaProducer | None = None
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._lock_key = zlib.crc32(f"ifuno-outbox-relay:{service}".encode())
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows: publish without waiting for the poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                published = await self.publish_pending()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker or the database is away: retry later
+                OUTBOX_FAILURES.labels(self.service).inc()
+                log.warning("outbox relay of %s will retry: %s", self.service, type(exc).__name__)
+                await self._drop_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            if published == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        await self._drop_producer()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; return how many rows went out (0: nothing to do)."""
+        table = outbox_table
+        async with self._engine.begin() as connection:
+            locked = await connection.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
+            if not locked:
+                return 0
+            rows = (
+                await connection.execute(
+                    select(table.c.id, table.c.topic, table.c.key, table.c.value)
+                    .where(table.c.published_at.is_(None))
+                    .order_by(table.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                OUTBOX_PENDING.labels(self.service).set(0)
+                return 0
+            producer = await self._ensure_producer()
+            deliveries = [
+                await producer.send(
+                    row.topic,
+                    value=row.value.encode(),
+                    key=row.key.encode(),
+                    headers=[CONTENT_TYPE_HEADER],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*deliveries)
+            await connection.execute(
+                update(table)
+                .where(table.c.id.in_([row.id for row in rows]))
+                .values(published_at=func.now())
+            )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self._producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        """A failed batch may leave later records queued: start afresh to keep the order."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception:
+                log.debug("producer stop failed", exc_info=True)

@@ -1,0 +1,66 @@
+"""Alembic, driven from code: each service keeps its scripts in its package.
+
+A service's `env.py` is two lines (`run_env(metadata)`); its first revision
+calls `create_kit_tables(op)` so the outbox, inbox and clock tables are the
+same everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.operations import Operations
+from sqlalchemy import Connection, MetaData, pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ifuno_shared.persistence.engine import async_url
+from ifuno_shared.persistence.tables import KIT
+
+
+def _config(database_url: str, migrations_dir: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, migrations_dir: Path, revision: str = "head") -> None:
+    """Bring a service's database to `revision` (the CLI's `migrate`)."""
+    command.upgrade(_config(database_url, migrations_dir), revision)
+
+
+async def upgrade_async(database_url: str, migrations_dir: Path) -> None:
+    """`upgrade` from inside a running event loop (tests, in-process runners)."""
+    await asyncio.to_thread(upgrade, database_url, migrations_dir)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's Alembic `env.py` (online mode, async driver)."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic: sqlalchemy.url is not set")
+
+    def migrate(connection: Connection) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(async_url(url), poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(migrate)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def create_kit_tables(op: Operations) -> None:
+    """Create the outbox, inbox and clock tables in a service's first revision."""
+    KIT.create_all(op.get_bind())
+
+
+def drop_kit_tables(op: Operations) -> None:
+    KIT.drop_all(op.get_bind())

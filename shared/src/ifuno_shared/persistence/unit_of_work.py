@@ -1,0 +1,131 @@
+"""The unit of work: state, outbox rows and inbox mark commit together, or not at all."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ifuno_shared.clock import AbstractPlatformClock
+from ifuno_shared.events import CloudEvent, EventData, encode_event, new_event
+from ifuno_shared.persistence.platform_clock import SqlPlatformClock
+from ifuno_shared.persistence.tables import inbox_table, outbox_table
+
+
+class AbstractUnitOfWork(abc.ABC):
+    """`async with uow:` rolls back on exit unless `commit()` was called."""
+
+    clock: AbstractPlatformClock
+
+    def __init__(self) -> None:
+        self.published: list[CloudEvent] = []
+        self._committed = False
+
+    async def __aenter__(self) -> Self:
+        self.published = []
+        self._committed = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._committed:
+            await self.rollback()
+
+    def publish(self, data: EventData, *, subject: str) -> CloudEvent:
+        """Stage an event: it is written to the outbox by `commit()`, with the state."""
+        event = new_event(data, subject=subject)
+        self.published.append(event)
+        return event
+
+    async def commit(self) -> None:
+        await self._commit()
+        self._committed = True
+
+    @abc.abstractmethod
+    async def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    async def rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    async def claim_inbox(self, consumer: str, event_id: str) -> bool:
+        """Mark an incoming event as applied; False if this consumer applied it before."""
+
+
+OnCommit = Callable[[], None]
+
+
+class SqlUnitOfWork(AbstractUnitOfWork):
+    """One database transaction; subclasses add repositories in `_open_repositories`."""
+
+    session: AsyncSession
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_commit: OnCommit | None = None,
+    ) -> None:
+        super().__init__()
+        self._session_factory = session_factory
+        self._on_commit = on_commit
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self.session = self._session_factory()
+        self.clock = SqlPlatformClock(self.session)
+        await self._open_repositories()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            await self.session.close()
+
+    async def _open_repositories(self) -> None:
+        """Build the service's repositories on `self.session`."""
+
+    async def _commit(self) -> None:
+        if self.published:
+            await self.session.execute(
+                outbox_table.insert(),
+                [
+                    {
+                        "event_id": event.id,
+                        "topic": event.data.topic.value,
+                        "key": event.key,
+                        "type": event.type,
+                        "value": encode_event(event).decode(),
+                    }
+                    for event in self.published
+                ],
+            )
+        await self.session.commit()
+        if self.published and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    async def claim_inbox(self, consumer: str, event_id: str) -> bool:
+        statement = (
+            insert(inbox_table)
+            .values(consumer=consumer, event_id=event_id)
+            .on_conflict_do_nothing()
+            .returning(inbox_table.c.event_id)
+        )
+        result = await self.session.execute(statement)
+        return result.first() is not None

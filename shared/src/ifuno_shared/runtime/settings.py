@@ -1,0 +1,89 @@
+"""Settings shared by every service, read from the environment (CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import AliasChoices, AwareDatetime, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROLES = frozenset({"reviewer", "committee", "admin", "viewer"})
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class ServiceSettings(BaseSettings):
+    """Subclass per service with `env_prefix="IFUNO_<NAME>_"` for its own fields."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    database_url: str
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    kafka_bootstrap: str = Field(validation_alias=_env("IFUNO_KAFKA_BOOTSTRAP"))
+    api_tokens: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("IFUNO_API_TOKENS")
+    )
+    clock: Literal["real", "simulated"] = Field(
+        default="real", validation_alias=_env("IFUNO_CLOCK")
+    )
+    clock_start: AwareDatetime | None = Field(
+        default=None, validation_alias=_env("IFUNO_CLOCK_START")
+    )
+    campaign: int | None = Field(
+        default=None, ge=2000, le=2100, validation_alias=_env("IFUNO_CAMPAIGN")
+    )
+    log_level: str = Field(default="INFO", validation_alias=_env("IFUNO_LOG_LEVEL"))
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: object) -> object:
+        """`token:role,token:role`, each role one of reviewer, committee, admin, viewer."""
+        if not isinstance(value, str):
+            return value
+        tokens: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            token, _, role = item.rpartition(":")
+            if not token or role not in ROLES:
+                raise ValueError(
+                    "expected token:role pairs separated by commas, "
+                    f"roles among {', '.join(sorted(ROLES))}"
+                )
+            tokens[token] = role
+        return tokens
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgresql", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL (postgresql+asyncpg://...)")
+        return value
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def _env_name(settings_class: type[ServiceSettings], field: str) -> str:
+    info = settings_class.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        first = info.validation_alias.choices[0]
+        if isinstance(first, str):
+            return first
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
+    return f"{prefix}{field}".upper()
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read the settings, or stop the process with one clear line naming the setting."""
+    try:
+        return settings_class()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        name = _env_name(settings_class, field)
+        problem = "is missing" if error["type"] == "missing" else f"is invalid: {error['msg']}"
+        print(f"configuration error: {name} {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
