@@ -1,0 +1,43 @@
+# The README's commands. Only Python 3.11+ and make are assumed: uv comes from PyPI.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --frozen
+
+.PHONY: help install test test-unit test-integration lint format contracts clean
+
+help:
+	@echo "make test        all tests (unit, integration against real servers, browser)"
+	@echo "make test-unit   the fast tests (no I/O)"
+	@echo "make lint        ruff and mypy"
+	@echo "make contracts   regenerate docs/asyncapi.json from the event models"
+
+.venv/.installed: uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+install: .venv/.installed
+
+test: install
+	$(RUN) pytest
+
+test-unit: install
+	$(RUN) pytest -m unit
+
+test-integration: install
+	$(RUN) pytest -m "integration or e2e"
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy shared/src services/*/src
+
+format: install
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+contracts: install
+	$(RUN) python -m ifuno_shared.events.asyncapi > docs/asyncapi.json
+
+clean:
+	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache test-artifacts

@@ -1,0 +1,334 @@
+"""The messaging kit's guarantees, proven against a real PostgreSQL and a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ifuno_shared.events import Topic, encode_event, new_event
+from ifuno_shared.events.candidature import DocumentRejected
+from ifuno_shared.events.portal import Document, DocumentUploaded
+from ifuno_shared.messaging import OutboxRelay, make_producer
+from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
+from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.runtime import ServiceRunner
+from ifuno_shared.testing.probe_service import (
+    ALWAYS_FAILS,
+    MIGRATIONS_DIR,
+    ProbeSettings,
+    ProbeUnitOfWork,
+    definition,
+    probe_effect,
+)
+
+pytestmark = pytest.mark.integration
+
+SHA = "0" * 64
+
+
+def upload(application_id: str, sequence: int) -> DocumentUploaded:
+    return DocumentUploaded(
+        application_id=application_id,
+        document=Document(
+            kind="cv",
+            document_id=f"D-{sequence}",
+            filename="cv.pdf",
+            content_type="application/pdf",
+            size_bytes=1000,
+            sha256=SHA,
+        ),
+    )
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    await upgrade_async(database_url, MIGRATIONS_DIR)
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(Topic.PORTAL.value, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def consume(bootstrap: str, topic: Topic, count: int, timeout: float = 30.0) -> list:
+    consumer = AIOKafkaConsumer(
+        topic.value, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < count:
+                batches = await consumer.getmany(timeout_ms=200)
+                for batch in batches.values():
+                    records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def effects(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(select(probe_effect.c.event_id, probe_effect.c.applied))
+        return {event_id: applied for event_id, applied in rows}
+
+
+async def wait_for_effects(
+    engine: AsyncEngine, count: int, timeout: float = 60.0
+) -> dict[str, int]:
+    async with asyncio.timeout(timeout):
+        while len(found := await effects(engine)) < count:
+            await asyncio.sleep(0.1)
+    return found
+
+
+def settings_for(database_url: str, bootstrap: str) -> ProbeSettings:
+    return ProbeSettings(database_url=database_url, kafka_bootstrap=bootstrap, http_port=0)
+
+
+async def test_state_and_outbox_commit_together_and_a_rollback_publishes_nothing(
+    engine: AsyncEngine, kafka
+) -> None:
+    session_factory = create_session_factory(engine)
+
+    async def write(application_id: str, commit: bool) -> str:
+        async with ProbeUnitOfWork(session_factory) as uow:
+            await uow.session.execute(
+                probe_effect.insert().values(
+                    event_id=application_id, application_id=application_id, sequence=1, applied=1
+                )
+            )
+            event = uow.publish(
+                DocumentRejected(
+                    application_id=application_id, document_id="D-1", kind="cv", reason="x"
+                ),
+                subject=application_id,
+            )
+            if commit:
+                await uow.commit()
+            return event.id
+
+    committed = await write("A-committed", commit=True)
+    await write("A-rolled-back", commit=False)
+    with pytest.raises(RuntimeError):
+        async with ProbeUnitOfWork(session_factory) as uow:
+            uow.publish(
+                DocumentRejected(application_id="A-raised", document_id="D", kind="cv", reason="x"),
+                subject="A-raised",
+            )
+            raise RuntimeError("handler failed before commit")
+
+    assert set(await effects(engine)) == {"A-committed"}
+    async with engine.connect() as connection:
+        outbox_ids = (await connection.execute(select(outbox_table.c.event_id))).scalars().all()
+    assert outbox_ids == [committed]
+
+    relay = OutboxRelay("probe", engine, lambda: make_producer(kafka.bootstrap, client_id="t"))
+    assert await relay.publish_pending() == 1
+    assert await relay.publish_pending() == 0
+    await relay.stop()
+    records = await consume(kafka.bootstrap, Topic.CANDIDATURE, 1)
+    assert [json.loads(r.value)["id"] for r in records] == [committed]
+    assert records[0].key == b"A-committed"
+    assert dict(records[0].headers)["content-type"] == b"application/cloudevents+json"
+
+
+async def test_events_written_while_the_broker_is_down_all_arrive_in_order_per_key(
+    engine: AsyncEngine, kafka
+) -> None:
+    session_factory = create_session_factory(engine)
+    await kafka.stop()
+    keys = [f"A-{n}" for n in range(5)]
+    for sequence in range(100):
+        application_id = keys[sequence % len(keys)]
+        async with ProbeUnitOfWork(session_factory) as uow:
+            uow.publish(
+                DocumentRejected(
+                    application_id=application_id,
+                    document_id=f"D-{sequence}",
+                    kind="cv",
+                    reason="written while the broker was down",
+                ),
+                subject=application_id,
+            )
+            await uow.commit()
+
+    relay = OutboxRelay(
+        "probe", engine, lambda: make_producer(kafka.bootstrap, client_id="t"), max_backoff=0.5
+    )
+    relay_task = asyncio.create_task(relay.run())
+    await asyncio.sleep(1.5)  # the relay tries and fails while the broker is away
+    async with engine.connect() as connection:
+        pending = await connection.scalar(
+            select(func.count()).where(outbox_table.c.published_at.is_(None))
+        )
+    assert pending == 100
+    await kafka.start()
+    records = await consume(kafka.bootstrap, Topic.CANDIDATURE, 100, timeout=60)
+    await relay.stop()
+    relay_task.cancel()
+    await asyncio.gather(relay_task, return_exceptions=True)
+
+    first_seen: dict[str, list[int]] = defaultdict(list)
+    seen_ids: set[str] = set()
+    for record in records:
+        event = json.loads(record.value)
+        if event["id"] in seen_ids:
+            continue
+        seen_ids.add(event["id"])
+        first_seen[record.key.decode()].append(int(event["data"]["document_id"][2:]))
+    assert len(seen_ids) == 100
+    for key in keys:
+        assert first_seen[key] == sorted(first_seen[key]), f"events of {key} out of order"
+        assert len(first_seen[key]) == 20
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(
+    engine: AsyncEngine, database_url: str, kafka
+) -> None:
+    event = new_event(upload("A-1", 1), subject="A-1")
+    value = encode_event(event)
+    await produce(kafka.bootstrap, [(b"A-1", value), (b"A-1", value)])
+    runner = ServiceRunner(
+        definition(settings_for(database_url, kafka.bootstrap), session_timeout_ms=3000),
+        http=False,
+    )
+    async with runner:
+        await wait_for_effects(engine, 1)
+        await produce(
+            kafka.bootstrap,
+            [(b"A-1", value), (b"A-2", encode_event(new_event(upload("A-2", 2), subject="A-2")))],
+        )
+        found = await wait_for_effects(engine, 2)
+    assert found[event.id] == 1
+    async with engine.connect() as connection:
+        published = await connection.scalar(select(func.count()).select_from(outbox_table))
+    assert published == 2
+
+
+async def test_poison_messages_are_dead_lettered_and_the_messages_behind_them_processed(
+    engine: AsyncEngine, database_url: str, kafka
+) -> None:
+    def valid(sequence: int) -> bytes:
+        return encode_event(new_event(upload("A-1", sequence), subject="A-1"))
+
+    good = new_event(upload("A-1", 9), subject="A-1")
+    unknown_type = json.loads(encode_event(good))
+    unknown_type.update(id="u-1", type="ifuno.portal.something_else.v1")
+    invalid_data = json.loads(encode_event(good))
+    invalid_data.update(id="i-1")
+    invalid_data["data"]["document"]["kind"] = "passport"
+    always_fails = encode_event(new_event(upload(ALWAYS_FAILS, 5), subject="A-1"))
+    key = b"A-1"  # one key: one partition, so each poison record stands in front of a valid one
+    await produce(
+        kafka.bootstrap,
+        [
+            (key, b"{not json"),
+            (key, valid(1)),
+            (key, json.dumps(unknown_type).encode()),
+            (key, valid(2)),
+            (key, json.dumps(invalid_data).encode()),
+            (key, valid(3)),
+            (key, always_fails),
+            (key, valid(4)),
+        ],
+    )
+    runner = ServiceRunner(
+        definition(
+            settings_for(database_url, kafka.bootstrap),
+            session_timeout_ms=3000,
+            retry_backoff=0.01,
+        ),
+        http=False,
+    )
+    async with runner:
+        await wait_for_effects(engine, 4)
+        dead = await consume(kafka.bootstrap, Topic.DEADLETTER, 4)
+    errors = [dict(record.headers)["x-error"].decode() for record in dead]
+    assert errors[0].startswith("not JSON")
+    assert "unknown event type" in errors[1]
+    assert errors[2].startswith("data.document.kind")
+    assert errors[3].startswith("RuntimeError: this probe handler always fails")
+    assert dead[0].value == b"{not json"
+    assert all(record.key == key for record in dead)
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["x-original-topic"] == b"ifuno.portal.v1"
+        assert headers["x-consumer"] == b"probe"
+        assert int(headers["x-original-offset"]) >= 0
+        assert int(headers["x-original-partition"]) >= 0
+    async with engine.connect() as connection:
+        sequences = (
+            (
+                await connection.execute(
+                    select(probe_effect.c.sequence).order_by(probe_effect.c.sequence)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sequences == [1, 2, 3, 4]
+
+
+async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
+    engine: AsyncEngine, database_url: str, kafka
+) -> None:
+    total = 400
+    await produce(
+        kafka.bootstrap,
+        [
+            (
+                f"A-{n % 7}".encode(),
+                encode_event(new_event(upload(f"A-{n % 7}", n), subject=f"A-{n % 7}")),
+            )
+            for n in range(total)
+        ],
+    )
+    environment = {
+        **os.environ,
+        "IFUNO_PROBE_DATABASE_URL": database_url,
+        "IFUNO_KAFKA_BOOTSTRAP": kafka.bootstrap,
+    }
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ifuno_shared.testing.probe_service"], env=environment
+        )
+
+    process = start()
+    try:
+        async with asyncio.timeout(60):
+            while len(await effects(engine)) < 30:
+                await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        applied_before_restart = len(await effects(engine))
+        assert applied_before_restart < total, "the consumer finished before it could be killed"
+        process = start()
+        found = await wait_for_effects(engine, total, timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert len(found) == total
+    assert set(found.values()) == {1}
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM inbox")) == total
