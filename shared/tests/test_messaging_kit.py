@@ -13,9 +13,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ifuno_shared.events import Topic, encode_event, new_event
 from ifuno_shared.events.candidature import DocumentRejected
 from ifuno_shared.events.portal import Document, DocumentUploaded
@@ -31,6 +28,8 @@ from ifuno_shared.testing.probe_service import (
     definition,
     probe_effect,
 )
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.integration
 

@@ -79,7 +79,7 @@ def _env_name(settings_class: type[ServiceSettings], field: str) -> str:
 def load_settings(settings_class: type[SettingsT]) -> SettingsT:
     """Read the settings, or stop the process with one clear line naming the setting."""
     try:
-        return settings_class()  # type: ignore[call-arg]
+        return settings_class()
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "?"

@@ -6,7 +6,6 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-
 from ifuno_shared.persistence.migrations import create_kit_tables, drop_kit_tables
 
 revision = "0001"
