@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ifuno_shared.events import Topic, encode_event, new_event
 from ifuno_shared.events.candidature import DocumentRejected
 from ifuno_shared.events.portal import Document, DocumentUploaded
@@ -20,6 +19,7 @@ from ifuno_shared.messaging import OutboxRelay, make_producer
 from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
+from ifuno_shared.testing.kafka import Record, kafka_consume, kafka_produce
 from ifuno_shared.testing.probe_service import (
     ALWAYS_FAILS,
     MIGRATIONS_DIR,
@@ -59,30 +59,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(Topic.PORTAL.value, value=value, key=key)
-    finally:
-        await producer.stop()
+    await kafka_produce(bootstrap, Topic.PORTAL.value, records)
 
 
-async def consume(bootstrap: str, topic: Topic, count: int, timeout: float = 30.0) -> list:
-    consumer = AIOKafkaConsumer(
-        topic.value, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    records: list = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(records) < count:
-                batches = await consumer.getmany(timeout_ms=200)
-                for batch in batches.values():
-                    records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
+async def consume(bootstrap: str, topic: Topic, count: int, timeout: float = 30.0) -> list[Record]:
+    return await kafka_consume(bootstrap, topic.value, count, timeout)
 
 
 async def effects(engine: AsyncEngine) -> dict[str, int]:
@@ -148,14 +129,14 @@ async def test_state_and_outbox_commit_together_and_a_rollback_publishes_nothing
     records = await consume(kafka.bootstrap, Topic.CANDIDATURE, 1)
     assert [json.loads(r.value)["id"] for r in records] == [committed]
     assert records[0].key == b"A-committed"
-    assert dict(records[0].headers)["content-type"] == b"application/cloudevents+json"
+    assert records[0].headers["content-type"] == b"application/cloudevents+json"
 
 
 async def test_events_written_while_the_broker_is_down_all_arrive_in_order_per_key(
     engine: AsyncEngine, kafka
 ) -> None:
     session_factory = create_session_factory(engine)
-    await kafka.stop()
+    kafka.stop()
     keys = [f"A-{n}" for n in range(5)]
     for sequence in range(100):
         application_id = keys[sequence % len(keys)]
@@ -181,7 +162,7 @@ async def test_events_written_while_the_broker_is_down_all_arrive_in_order_per_k
             select(func.count()).where(outbox_table.c.published_at.is_(None))
         )
     assert pending == 100
-    await kafka.start()
+    kafka.start()
     records = await consume(kafka.bootstrap, Topic.CANDIDATURE, 100, timeout=60)
     await relay.stop()
     relay_task.cancel()
@@ -262,7 +243,7 @@ async def test_poison_messages_are_dead_lettered_and_the_messages_behind_them_pr
     async with runner:
         await wait_for_effects(engine, 4)
         dead = await consume(kafka.bootstrap, Topic.DEADLETTER, 4)
-    errors = [dict(record.headers)["x-error"].decode() for record in dead]
+    errors = [record.headers["x-error"].decode() for record in dead]
     assert errors[0].startswith("not JSON")
     assert "unknown event type" in errors[1]
     assert errors[2].startswith("data.document.kind")
@@ -270,7 +251,7 @@ async def test_poison_messages_are_dead_lettered_and_the_messages_behind_them_pr
     assert dead[0].value == b"{not json"
     assert all(record.key == key for record in dead)
     for record in dead:
-        headers = dict(record.headers)
+        headers = record.headers
         assert headers["x-original-topic"] == b"ifuno.portal.v1"
         assert headers["x-consumer"] == b"probe"
         assert int(headers["x-original-offset"]) >= 0

@@ -1,0 +1,1 @@
+pytest_plugins = ["ifuno_shared.testing.pytest_plugin"]

@@ -1,0 +1,1 @@
+"""Throughput and latency of the pipeline, against a raw baseline on the same machine."""

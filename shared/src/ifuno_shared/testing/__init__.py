@@ -1,0 +1,1 @@
+"""Test support: real local servers as pytest fixtures, and fakes for unit tests."""
