@@ -1,0 +1,110 @@
+"""Every contract event type: a golden example that parses and re-serialises unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ifuno_shared.events import EVENT_MODELS, InvalidEvent, decode_event, encode_event
+
+pytestmark = pytest.mark.unit
+
+GOLDEN = Path(__file__).with_name("golden")
+
+
+def golden(event_type: str) -> bytes:
+    path = GOLDEN / f"{event_type}.json"
+    assert path.exists(), f"add a golden example for {event_type} at {path}"
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_MODELS))
+def test_golden_example_round_trips(event_type: str) -> None:
+    raw = golden(event_type)
+    event = decode_event(raw)
+    assert isinstance(event.data, EVENT_MODELS[event_type])
+    assert event.type == event_type
+    assert json.loads(encode_event(event)) == json.loads(raw)
+
+
+def test_every_golden_example_names_a_known_type() -> None:
+    stray = {path.stem for path in GOLDEN.glob("*.json")} - set(EVENT_MODELS)
+    assert not stray
+
+
+def submitted() -> dict:
+    return json.loads(golden("ifuno.portal.application_submitted.v1"))
+
+
+def reason_for(document: object) -> str:
+    raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+    with pytest.raises(InvalidEvent) as error:
+        decode_event(raw)
+    return error.value.reason
+
+
+def test_a_record_that_is_not_json_is_invalid() -> None:
+    assert reason_for(b"\xff{oops").startswith("not JSON")
+
+
+def test_a_json_value_that_is_not_an_object_is_invalid() -> None:
+    assert reason_for([1, 2]) == "not a JSON object"
+
+
+def test_a_missing_type_is_named() -> None:
+    document = submitted()
+    del document["type"]
+    assert reason_for(document) == "type: missing or not a string"
+
+
+def test_an_unknown_type_is_named() -> None:
+    document = submitted() | {"type": "ifuno.portal.application_eaten.v1"}
+    assert reason_for(document) == "type: unknown event type 'ifuno.portal.application_eaten.v1'"
+
+
+def test_missing_data_is_named() -> None:
+    document = submitted()
+    del document["data"]
+    assert reason_for(document) == "data: missing"
+
+
+def test_an_invalid_field_is_named_with_its_path() -> None:
+    document = submitted()
+    document["data"]["level"] = "M3"
+    assert reason_for(document).startswith("data.level:")
+    document = submitted()
+    document["data"]["candidate"]["email"] = "not an address"
+    assert reason_for(document).startswith("data.candidate.email:")
+
+
+def test_a_portal_event_with_an_extra_field_is_refused() -> None:
+    document = submitted()
+    document["data"]["nickname"] = "Lolo"
+    assert reason_for(document).startswith("data.nickname:")
+
+
+def test_a_service_event_with_an_extra_field_is_read_for_forward_compatibility() -> None:
+    document = json.loads(golden("ifuno.selection.admitted.v1"))
+    document["data"]["added_later"] = True
+    assert decode_event(json.dumps(document).encode()).data.application_id
+
+
+def test_a_naive_submission_time_is_refused() -> None:
+    document = submitted()
+    document["data"]["submitted_at"] = "2027-05-02T14:03:00"
+    assert reason_for(document).startswith("data.submitted_at:")
+
+
+def test_a_bad_checksum_is_refused() -> None:
+    document = submitted()
+    document["data"]["documents"][0]["sha256"] = "abc"
+    assert reason_for(document).startswith("data.documents.0.sha256:")
+
+
+def test_another_cloudevents_version_is_refused() -> None:
+    assert reason_for(submitted() | {"specversion": "0.3"}).startswith("specversion:")
+
+
+def test_a_naive_envelope_time_is_refused() -> None:
+    assert reason_for(submitted() | {"time": "2027-05-02T14:03:00"}).startswith("time:")
