@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-
 from ifuno_shared.calendar import PARIS, InvalidCalendar, default_calendar, paris
 from ifuno_shared.events import Phase, Round
 
@@ -28,9 +27,9 @@ def day(year: int, month_day: str) -> date:
 
 @pytest.mark.parametrize("year", sorted(EXPECTED))
 def test_default_calendar_follows_the_programme_page(year: int) -> None:
-    opens, interviews, interviews_end, committee, late_interviews, late_committee, start = (
-        EXPECTED[year]
-    )
+    opens, interviews, interviews_end, committee, late_interviews, late_committee, start = EXPECTED[
+        year
+    ]
     calendar = default_calendar(year)
     assert calendar.main_submissions_open == paris(day(year, opens), time(9, 0))
     assert calendar.main_submissions_open.weekday() == 0
@@ -106,7 +105,9 @@ def test_phase_at_is_none_before_the_campaign() -> None:
 
 
 def test_a_committee_before_the_interviews_is_refused_with_the_reason() -> None:
-    with pytest.raises(InvalidCalendar, match="main_committee .* must come after main_interviews_end"):
+    with pytest.raises(
+        InvalidCalendar, match="main_committee .* must come after main_interviews_end"
+    ):
         default_calendar(2027).with_overrides(
             {"main_committee": paris(date(2027, 6, 2), time(14, 0))}
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from ifuno_shared.events.base import Phase, Round
@@ -159,7 +160,7 @@ class CampaignCalendar:
             "complementary_committee",
             "academic_year_start",
         ]
-        for earlier, later in zip(order, order[1:], strict=False):
+        for earlier, later in pairwise(order):
             if getattr(self, earlier) >= getattr(self, later):
                 raise InvalidCalendar(
                     f"{later} ({getattr(self, later).isoformat()}) must come after "

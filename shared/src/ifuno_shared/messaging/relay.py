@@ -79,6 +79,20 @@ class OutboxRelay:
         self._wake.set()
         await self._drop_producer()
 
+    async def drain(self, timeout: float) -> None:
+        """At shutdown: publish what is left, if the broker answers in time (else the rows
+        wait in the outbox for the next start; nothing is lost either way)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.publish_pending() > 0:
+                    pass
+        except Exception as exc:
+            log.warning(
+                "outbox of %s not drained at shutdown: %s", self.service, type(exc).__name__
+            )
+        finally:
+            await self._drop_producer()
+
     async def publish_pending(self) -> int:
         """Publish one batch; return how many rows went out (0: nothing to do)."""
         table = outbox_table

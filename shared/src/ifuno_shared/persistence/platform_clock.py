@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ifuno_shared.calendar import PARIS
 from ifuno_shared.clock import AbstractPlatformClock
 from ifuno_shared.events.base import Phase
 from ifuno_shared.events.timeline import PhaseStarted
@@ -22,7 +23,8 @@ class SqlPlatformClock(AbstractPlatformClock):
         row = await self._session.execute(
             select(platform_clock_table.c.now).where(platform_clock_table.c.id == 1)
         )
-        return row.scalar_one_or_none()
+        now: datetime | None = row.scalar_one_or_none()
+        return None if now is None else now.astimezone(PARIS)
 
     async def _store_now(self, campaign: int, now: datetime) -> None:
         statement = insert(platform_clock_table).values(id=1, campaign=campaign, now=now)
@@ -40,7 +42,10 @@ class SqlPlatformClock(AbstractPlatformClock):
                 table.c.campaign == campaign
             )
         )
-        return {Phase(phase): (starts, ends) for phase, starts, ends in rows}
+        return {
+            Phase(phase): (starts.astimezone(PARIS), ends.astimezone(PARIS))
+            for phase, starts, ends in rows
+        }
 
     async def _store_phase(self, event: PhaseStarted) -> bool:
         statement = (

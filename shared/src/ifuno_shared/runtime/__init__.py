@@ -6,9 +6,10 @@ from ifuno_shared.runtime.service import (
     ServiceDefinition,
     ServiceRunner,
 )
-from ifuno_shared.runtime.settings import ServiceSettings, load_settings
+from ifuno_shared.runtime.settings import ConfigurationError, ServiceSettings, load_settings
 
 __all__ = [
+    "ConfigurationError",
     "ServiceContext",
     "ServiceDefinition",
     "ServiceRunner",

@@ -189,6 +189,8 @@ class ServiceRunner:
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.relay is not None:
+            await self.relay.drain(timeout=5.0)
         if self.context is not None:
             for hook in self.definition.on_shutdown:
                 await hook(self.context)

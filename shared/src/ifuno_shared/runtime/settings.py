@@ -76,6 +76,14 @@ def _env_name(settings_class: type[ServiceSettings], field: str) -> str:
     return f"{prefix}{field}".upper()
 
 
+class ConfigurationError(SystemExit):
+    """Stops a service at start with one clear line naming the setting (exit status 2)."""
+
+    def __init__(self, line: str) -> None:
+        print(f"configuration error: {line}", file=sys.stderr)
+        super().__init__(2)
+
+
 def load_settings(settings_class: type[SettingsT]) -> SettingsT:
     """Read the settings, or stop the process with one clear line naming the setting."""
     try:
@@ -85,5 +93,4 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
         field = str(error["loc"][0]) if error["loc"] else "?"
         name = _env_name(settings_class, field)
         problem = "is missing" if error["type"] == "missing" else f"is invalid: {error['msg']}"
-        print(f"configuration error: {name} {problem}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise ConfigurationError(f"{name} {problem}") from None

@@ -1,0 +1,178 @@
+"""The timeline service against a real PostgreSQL and a real broker, HTTP included."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from ifuno_shared.calendar import PARIS
+from ifuno_shared.events import Phase, Topic
+from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.runtime import ServiceRunner
+from ifuno_shared.testing.kafka import kafka_consume
+from ifuno_timeline.config import TimelineSettings
+from ifuno_timeline.entrypoints.service import MIGRATIONS_DIR, build_definition
+
+pytestmark = pytest.mark.integration
+
+ADMIN = {"Authorization": "Bearer admin-token"}
+START = datetime(2027, 4, 20, 12, 0, tzinfo=PARIS)
+
+
+def settings(database_url: str, bootstrap: str, **overrides: object) -> TimelineSettings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "kafka_bootstrap": bootstrap,
+        "http_port": 0,
+        "clock": "simulated",
+        "clock_start": START,
+        "api_tokens": {"admin-token": "admin", "viewer-token": "viewer"},
+    }
+    return TimelineSettings(**(values | overrides))
+
+
+@pytest.fixture
+async def migrated(database_url: str) -> str:
+    await upgrade_async(database_url, MIGRATIONS_DIR)
+    return database_url
+
+
+class Running:
+    def __init__(self, runner: ServiceRunner) -> None:
+        self.runner = runner
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}")
+
+    async def move(self, now: datetime) -> httpx.Response:
+        return await self.http.post("/v1/clock", json={"now": now.isoformat()}, headers=ADMIN)
+
+
+@pytest.fixture
+async def timeline(migrated: str, kafka) -> AsyncIterator[Running]:
+    async with ServiceRunner(build_definition(settings(migrated, kafka.bootstrap))) as runner:
+        running = Running(runner)
+        yield running
+        await running.http.aclose()
+
+
+async def timeline_events(bootstrap: str, count: int) -> list[dict]:
+    records = await kafka_consume(bootstrap, Topic.TIMELINE.value, count)
+    assert all(record.key == b"2027" for record in records)
+    return [json.loads(record.value) for record in records]
+
+
+def phases_in(events: list[dict]) -> list[str]:
+    return [e["data"]["phase"] for e in events if e["type"].endswith("phase_started.v1")]
+
+
+async def test_a_simulated_campaign_emits_every_phase_once_and_in_order(
+    timeline: Running, kafka
+) -> None:
+    day = START
+    moves = 0
+    while day < datetime(2027, 9, 15, tzinfo=PARIS):
+        day += timedelta(days=1)
+        response = await timeline.move(day)
+        assert response.status_code == 200, response.text
+        moves += 1
+    events = await timeline_events(kafka.bootstrap, moves + 1 + len(Phase))
+    assert phases_in(events) == [phase.value for phase in Phase]
+    ticks = [e for e in events if e["type"] == "ifuno.timeline.clock_advanced.v1"]
+    assert len(ticks) == moves + 1
+    instants = [datetime.fromisoformat(t["data"]["now"]) for t in ticks]
+    assert instants == sorted(instants)
+    committee = next(e for e in events if e["data"].get("phase") == "main_committee")
+    assert committee["data"]["starts_at"] == "2027-06-25T14:00:00+02:00"
+
+
+async def test_a_jump_across_three_phases_emits_the_three_in_order(
+    timeline: Running, kafka
+) -> None:
+    await timeline.move(datetime(2027, 5, 2, tzinfo=PARIS))
+    response = await timeline.move(datetime(2027, 6, 30, tzinfo=PARIS))
+    assert response.json()["phases_started"] == [
+        "main_submissions_closed",
+        "main_interviews",
+        "main_committee",
+    ]
+    events = await timeline_events(kafka.bootstrap, 7)
+    assert [e["type"].rsplit(".", 2)[1] for e in events] == [
+        "clock_advanced",  # the start, before the campaign opens
+        "phase_started",
+        "clock_advanced",
+        "phase_started",
+        "phase_started",
+        "phase_started",
+        "clock_advanced",
+    ]
+    assert phases_in(events) == [
+        "main_submissions_open",
+        "main_submissions_closed",
+        "main_interviews",
+        "main_committee",
+    ]
+
+
+async def test_a_restart_mid_campaign_resumes_without_repeat_or_gap(migrated: str, kafka) -> None:
+    first = ServiceRunner(build_definition(settings(migrated, kafka.bootstrap)))
+    async with first:
+        running = Running(first)
+        assert (await running.move(datetime(2027, 6, 2, tzinfo=PARIS))).status_code == 200
+        await running.http.aclose()
+    second = ServiceRunner(build_definition(settings(migrated, kafka.bootstrap)))
+    async with second:
+        running = Running(second)
+        calendar = (await running.http.get("/v1/calendar/2027")).json()
+        assert calendar["now"] == "2027-06-02T00:00:00+02:00"
+        assert calendar["current_phase"] == "main_interviews"
+        assert (await running.move(datetime(2027, 9, 10, tzinfo=PARIS))).status_code == 200
+        await running.http.aclose()
+    events = await timeline_events(kafka.bootstrap, 3 + len(Phase))
+    assert phases_in(events) == [phase.value for phase in Phase]
+
+
+async def test_the_clock_never_moves_back_and_needs_the_admin_role(timeline: Running) -> None:
+    await timeline.move(datetime(2027, 5, 2, tzinfo=PARIS))
+    backwards = await timeline.move(datetime(2027, 5, 1, tzinfo=PARIS))
+    assert backwards.status_code == 422
+    assert backwards.json()["detail"][0]["loc"] == ["body", "now"]
+    anonymous = await timeline.http.post("/v1/clock", json={"now": "2027-05-03T00:00:00+02:00"})
+    assert anonymous.status_code == 401
+    viewer = await timeline.http.post(
+        "/v1/clock",
+        json={"now": "2027-05-03T00:00:00+02:00"},
+        headers={"Authorization": "Bearer viewer-token"},
+    )
+    assert viewer.status_code == 403
+    naive = await timeline.http.post(
+        "/v1/clock", json={"now": "2027-05-03T00:00:00"}, headers=ADMIN
+    )
+    assert naive.status_code == 422
+
+
+async def test_the_real_clock_cannot_be_moved(migrated: str, kafka) -> None:
+    definition = build_definition(settings(migrated, kafka.bootstrap, clock="real", campaign=2027))
+    async with ServiceRunner(definition) as runner:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}") as http:
+            response = await http.post(
+                "/v1/clock", json={"now": "2027-05-03T00:00:00+02:00"}, headers=ADMIN
+            )
+            assert response.status_code == 409
+            calendar = (await http.get("/v1/calendar/2027")).json()
+            assert [p["phase"] for p in calendar["phases"]] == [phase.value for phase in Phase]
+            assert (await http.get("/ready")).json()["checks"] == {
+                "database": True,
+                "broker": True,
+            }
+
+
+async def test_an_accelerated_clock_moves_by_itself(migrated: str, kafka) -> None:
+    definition = build_definition(
+        settings(migrated, kafka.bootstrap, clock_speed=86_400.0, tick_seconds=0.05)
+    )
+    async with ServiceRunner(definition):
+        events = await timeline_events(kafka.bootstrap, 4)
+    ticks = [e for e in events if e["type"] == "ifuno.timeline.clock_advanced.v1"]
+    assert datetime.fromisoformat(ticks[-1]["data"]["now"]) > START
