@@ -1,0 +1,252 @@
+"""Applications in PostgreSQL: one aggregate = one `application` row + its documents."""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime, timedelta
+
+from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.events import Level, Regime, Round
+from ifuno_shared.events.candidature import Contact
+from ifuno_shared.events.portal import Diploma, Document
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ifuno_candidature.adapters.tables import (
+    application,
+    complementary_level,
+    document,
+    round_window,
+)
+from ifuno_candidature.domain.model import LIVE, Application, FileDocument, Status
+from ifuno_candidature.domain.windows import RoundWindow
+
+DEADLINE_MINUTE = timedelta(seconds=59, microseconds=999_999)
+
+
+class AbstractApplicationRepository(abc.ABC):
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    @abc.abstractmethod
+    async def get(self, application_id: str) -> Application | None:
+        """The application, locked until the transaction ends."""
+
+    @abc.abstractmethod
+    async def save(self, app: Application) -> None: ...
+
+    @abc.abstractmethod
+    async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
+        """The id of the candidate's live application in this campaign, if any."""
+
+    @abc.abstractmethod
+    async def incomplete_closing_in(self, after: datetime | None, until: datetime) -> list[str]:
+        """Incomplete applications whose deadline minute ended in (after, until]."""
+
+    @abc.abstractmethod
+    async def windows(self, campaign: int) -> list[RoundWindow]:
+        """The rounds' windows announced by the timeline, else the default calendar's."""
+
+    @abc.abstractmethod
+    async def set_window(self, campaign: int, window: RoundWindow) -> None: ...
+
+    @abc.abstractmethod
+    async def complementary_open_for(self, campaign: int, level: Level) -> bool: ...
+
+    @abc.abstractmethod
+    async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None: ...
+
+
+def default_windows(campaign: int) -> list[RoundWindow]:
+    calendar = default_calendar(campaign)
+    return [RoundWindow(r, *calendar.submission_window(r)) for r in Round]
+
+
+class SqlApplicationRepository(AbstractApplicationRepository):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def get(self, application_id: str) -> Application | None:
+        row = (
+            (
+                await self._session.execute(
+                    select(application)
+                    .where(application.c.application_id == application_id)
+                    .with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        documents = (
+            await self._session.execute(
+                select(document)
+                .where(document.c.application_id == application_id)
+                .order_by(document.c.id)
+            )
+        ).mappings()
+        return _to_domain(row, list(documents))
+
+    async def save(self, app: Application) -> None:
+        values = _to_row(app)
+        statement = insert(application).values(values)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[application.c.application_id],
+                set_={k: v for k, v in values.items() if k != "application_id"},
+            )
+        )
+        await self._session.execute(
+            delete(document).where(document.c.application_id == app.application_id)
+        )
+        if app.documents:
+            await self._session.execute(
+                document.insert(),
+                [
+                    {
+                        "application_id": app.application_id,
+                        **d.document.model_dump(),
+                        "received_at": d.received_at,
+                        "problem": d.problem,
+                    }
+                    for d in app.documents
+                ],
+            )
+        self.seen.add(app.application_id)
+
+    async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
+        return (
+            await self._session.execute(
+                select(application.c.application_id).where(
+                    application.c.candidate_id == candidate_id,
+                    application.c.campaign == campaign,
+                    application.c.status.in_([s.value for s in LIVE]),
+                )
+            )
+        ).scalar()
+
+    async def incomplete_closing_in(self, after: datetime | None, until: datetime) -> list[str]:
+        deadline_end = application.c.submission_deadline + DEADLINE_MINUTE
+        query = select(application.c.application_id).where(
+            application.c.status == Status.INCOMPLETE.value, deadline_end <= until
+        )
+        if after is not None:
+            query = query.where(deadline_end > after)
+        return list(
+            (await self._session.execute(query.order_by(application.c.application_id))).scalars()
+        )
+
+    async def windows(self, campaign: int) -> list[RoundWindow]:
+        rows = (
+            await self._session.execute(
+                select(round_window).where(round_window.c.campaign == campaign)
+            )
+        ).mappings()
+        announced = {
+            Round(r["round"]): RoundWindow(
+                Round(r["round"]), r["opens_at"].astimezone(PARIS), r["closes_at"].astimezone(PARIS)
+            )
+            for r in rows
+        }
+        return [announced.get(w.round, w) for w in default_windows(campaign)]
+
+    async def set_window(self, campaign: int, window: RoundWindow) -> None:
+        values = {"opens_at": window.opens_at, "closes_at": window.closes_at}
+        await self._session.execute(
+            insert(round_window)
+            .values(campaign=campaign, round=window.round.value, **values)
+            .on_conflict_do_update(index_elements=["campaign", "round"], set_=values)
+        )
+
+    async def complementary_open_for(self, campaign: int, level: Level) -> bool:
+        found = await self._session.execute(
+            select(complementary_level.c.free_places).where(
+                complementary_level.c.campaign == campaign,
+                complementary_level.c.level == level.value,
+            )
+        )
+        return found.first() is not None
+
+    async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None:
+        await self._session.execute(
+            insert(complementary_level)
+            .values(campaign=campaign, level=level.value, free_places=free_places)
+            .on_conflict_do_update(
+                index_elements=["campaign", "level"], set_={"free_places": free_places}
+            )
+        )
+
+
+def _to_row(app: Application) -> dict[str, object]:
+    return {
+        "application_id": app.application_id,
+        "campaign": app.campaign,
+        "round": app.round.value if app.round else None,
+        "level": app.level.value,
+        "regime": app.regime.value,
+        "candidate_id": app.candidate.candidate_id,
+        "candidate": app.candidate.model_dump(mode="json"),
+        "employed": app.employed,
+        "highest_diploma": app.highest_diploma.model_dump() if app.highest_diploma else None,
+        "vapp": app.vapp,
+        "training_experience_years": app.training_experience_years,
+        "submitted_at": app.submitted_at,
+        "submission_deadline": app.submission_deadline,
+        "status": app.status.value,
+        "refusal_reason": app.refusal_reason,
+        "eligible": app.eligible,
+        "eligibility_reasons": list(app.eligibility_reasons),
+        "eligibility_overridden_by": app.eligibility_overridden_by,
+        "completed_at": app.completed_at,
+    }
+
+
+def _paris(instant: datetime | None) -> datetime | None:
+    return None if instant is None else instant.astimezone(PARIS)
+
+
+def _to_domain(row: object, documents: list[object]) -> Application:
+    r: dict = dict(row)  # type: ignore[call-overload]
+    submitted_at = _paris(r["submitted_at"])
+    assert submitted_at is not None
+    return Application(
+        application_id=r["application_id"],
+        campaign=r["campaign"],
+        level=Level(r["level"]),
+        regime=Regime(r["regime"]),
+        candidate=Contact.model_validate(r["candidate"]),
+        employed=r["employed"],
+        highest_diploma=Diploma.model_validate(r["highest_diploma"])
+        if r["highest_diploma"]
+        else None,
+        vapp=r["vapp"],
+        training_experience_years=r["training_experience_years"],
+        submitted_at=submitted_at,
+        round=Round(r["round"]) if r["round"] else None,
+        submission_deadline=_paris(r["submission_deadline"]),
+        status=Status(r["status"]),
+        refusal_reason=r["refusal_reason"],
+        eligible=r["eligible"],
+        eligibility_reasons=list(r["eligibility_reasons"]),
+        eligibility_overridden_by=r["eligibility_overridden_by"],
+        completed_at=_paris(r["completed_at"]),
+        documents=[
+            FileDocument(
+                document=Document(
+                    kind=d["kind"],
+                    document_id=d["document_id"],
+                    filename=d["filename"],
+                    content_type=d["content_type"],
+                    size_bytes=d["size_bytes"],
+                    sha256=d["sha256"],
+                ),
+                received_at=_paris(d["received_at"]) or submitted_at,
+                problem=d["problem"],
+            )
+            for d in (dict(x) for x in documents)  # type: ignore[call-overload]
+        ],
+    )

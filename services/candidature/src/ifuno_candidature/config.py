@@ -1,0 +1,13 @@
+"""The candidature service's settings: IFUNO_CANDIDATURE_* plus the platform-wide ones."""
+
+from __future__ import annotations
+
+from ifuno_shared.runtime import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class CandidatureSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IFUNO_CANDIDATURE_", extra="ignore")
+
+    http_port: int = Field(default=8081, ge=0, le=65535)

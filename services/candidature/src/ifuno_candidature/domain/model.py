@@ -1,0 +1,232 @@
+"""The application aggregate: a candidate's file for one campaign, and what happens to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from ifuno_shared.events import DocumentKind, EventData, Level, Regime, Round
+from ifuno_shared.events import candidature as events
+from ifuno_shared.events.portal import ApplicationSubmitted, Diploma, Document
+
+from ifuno_candidature.domain.rules import (
+    check_prerequisites,
+    document_problem,
+    required_documents,
+)
+
+
+class Status(StrEnum):
+    INCOMPLETE = "incomplete"
+    COMPLETE = "complete"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+LIVE = frozenset({Status.INCOMPLETE, Status.COMPLETE})
+
+
+class RefusalReason(StrEnum):
+    CAMPAIGN_CLOSED = "campaign_closed"
+    INCOMPLETE_AT_DEADLINE = "incomplete_at_deadline"
+    DUPLICATE_APPLICATION = "duplicate_application"
+    NO_PLACES_LEFT = "no_places_left"
+
+
+class NotLive(ValueError):
+    """The file is refused or withdrawn: nothing more can change it."""
+
+
+@dataclass
+class FileDocument:
+    document: Document
+    received_at: datetime
+    problem: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.problem is None
+
+
+@dataclass
+class Application:
+    application_id: str
+    campaign: int
+    level: Level
+    regime: Regime
+    candidate: events.Contact
+    employed: bool
+    highest_diploma: Diploma | None
+    vapp: bool
+    training_experience_years: int
+    submitted_at: datetime
+    round: Round | None
+    submission_deadline: datetime | None
+    status: Status = Status.INCOMPLETE
+    refusal_reason: str | None = None
+    eligible: bool = True
+    eligibility_reasons: list[str] = field(default_factory=list)
+    eligibility_overridden_by: str | None = None
+    completed_at: datetime | None = None
+    documents: list[FileDocument] = field(default_factory=list)
+    events: list[EventData] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def from_portal(
+        cls, data: ApplicationSubmitted, round_: Round | None, deadline: datetime | None
+    ) -> Application:
+        prerequisites = check_prerequisites(
+            data.level, data.regime, data.highest_diploma, data.vapp, data.training_experience_years
+        )
+        return cls(
+            application_id=data.application_id,
+            campaign=data.campaign,
+            level=data.level,
+            regime=data.regime,
+            candidate=events.Contact(**data.candidate.model_dump()),
+            employed=data.employed,
+            highest_diploma=data.highest_diploma,
+            vapp=data.vapp,
+            training_experience_years=data.training_experience_years,
+            submitted_at=data.submitted_at,
+            round=round_,
+            submission_deadline=deadline,
+            eligible=prerequisites.eligible,
+            eligibility_reasons=list(prerequisites.reasons),
+        )
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    @property
+    def eligibility(self) -> events.Eligibility:
+        return events.Eligibility(eligible=self.eligible, reasons=list(self.eligibility_reasons))
+
+    def accepted_kinds(self) -> set[DocumentKind]:
+        return {d.document.kind for d in self.documents if d.accepted}
+
+    def missing_documents(self) -> list[DocumentKind]:
+        accepted = self.accepted_kinds()
+        required = required_documents(self.employed, self.vapp, accepted)
+        return [kind for kind in DocumentKind if kind in required and kind not in accepted]
+
+    def receive(self, submitted_documents: list[Document], at: datetime) -> None:
+        """A new file within an open round: its documents, then its first status."""
+        for document in submitted_documents:
+            self._add_document(document, at)
+        self.events.append(
+            events.ApplicationReceived(
+                application_id=self.application_id,
+                campaign=self.campaign,
+                round=self._round(),
+                level=self.level,
+                regime=self.regime,
+                missing_documents=self.missing_documents(),
+                eligibility=self.eligibility,
+                candidate=self.candidate,
+                submitted_at=self.submitted_at,
+                submission_deadline=self.submission_deadline,
+                complete=not self.missing_documents(),
+            )
+        )
+        self._complete_if_ready(at)
+
+    def add_document(self, document: Document, at: datetime) -> None:
+        if not self.live:
+            raise NotLive(f"application is {self.status.value}")
+        self._add_document(document, at)
+        self._complete_if_ready(at)
+
+    def keep_unreviewed(self, submitted_documents: list[Document], at: datetime) -> None:
+        """A file refused at the door keeps what was sent with it, for the record."""
+        self.documents = [FileDocument(d, at, document_problem(d)) for d in submitted_documents]
+
+    def refuse(self, reason: RefusalReason) -> None:
+        self.status = Status.REFUSED
+        self.refusal_reason = reason.value
+        self.events.append(
+            events.ApplicationRefused(
+                application_id=self.application_id,
+                reason=reason.value,
+                campaign=self.campaign,
+                level=self.level,
+                regime=self.regime,
+                round=self.round,
+                candidate=self.candidate,
+                missing_documents=self.missing_documents(),
+            )
+        )
+
+    def close_at_deadline(self) -> bool:
+        """At the round's deadline an incomplete file is closed; True if it was."""
+        if self.status is not Status.INCOMPLETE:
+            return False
+        self.refuse(RefusalReason.INCOMPLETE_AT_DEADLINE)
+        return True
+
+    def withdraw(self, reason: str | None) -> bool:
+        """True if the file was live and is now withdrawn; a repeat changes nothing."""
+        if not self.live:
+            return False
+        self.status = Status.WITHDRAWN
+        self.events.append(
+            events.ApplicationWithdrawn(
+                application_id=self.application_id,
+                level=self.level,
+                campaign=self.campaign,
+                reason=reason,
+            )
+        )
+        return True
+
+    def override_eligibility(self, eligible: bool, by: str, note: str | None) -> None:
+        """Staff decide over a failed automatic check; the reasons are kept for the record."""
+        if not self.live:
+            raise NotLive(f"application is {self.status.value}")
+        self.eligible = eligible
+        self.eligibility_overridden_by = by
+        self.events.append(
+            events.EligibilityOverridden(
+                application_id=self.application_id,
+                eligibility=self.eligibility,
+                overridden_by=by,
+                note=note,
+            )
+        )
+
+    def _round(self) -> Round:
+        assert self.round is not None, "a received application belongs to a round"
+        return self.round
+
+    def _add_document(self, document: Document, at: datetime) -> None:
+        problem = document_problem(document)
+        self.documents = [
+            d for d in self.documents if d.document.document_id != document.document_id
+        ]
+        self.documents.append(FileDocument(document, at, problem))
+        if problem is not None:
+            self.events.append(
+                events.DocumentRejected(
+                    application_id=self.application_id,
+                    document_id=document.document_id,
+                    kind=document.kind,
+                    reason=problem,
+                )
+            )
+
+    def _complete_if_ready(self, at: datetime) -> None:
+        if self.status is Status.INCOMPLETE and not self.missing_documents():
+            self.status = Status.COMPLETE
+            self.completed_at = at
+            self.events.append(
+                events.ApplicationCompleted(
+                    application_id=self.application_id,
+                    campaign=self.campaign,
+                    round=self.round,
+                    level=self.level,
+                    completed_at=at,
+                    eligibility=self.eligibility,
+                )
+            )

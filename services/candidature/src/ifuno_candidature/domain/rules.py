@@ -1,0 +1,83 @@
+"""The file's rules (RULES.md): documents, completeness, prerequisites. Pure functions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ifuno_shared.events import DocumentKind, Level, Regime
+from ifuno_shared.events.portal import Diploma, Document
+
+ACCEPTED_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+MIN_TRAINING_EXPERIENCE_YEARS = 1
+
+# Fields the page calls "Sciences de l'Éducation, ou équivalent dans le domaine".
+_EDUCATION_FIELD = re.compile(
+    r"[ée]ducation|formation|p[ée]dagog|enseignement|didactique|meef|ing[ée]nierie de formation",
+    re.IGNORECASE,
+)
+
+
+def document_problem(document: Document) -> str | None:
+    """Why a document cannot join the file, or None if it can."""
+    if document.content_type.lower() not in ACCEPTED_TYPES:
+        return f"type {document.content_type} not accepted (PDF, JPEG or PNG only)"
+    if document.size_bytes > MAX_DOCUMENT_BYTES:
+        return f"{document.size_bytes} bytes is over the 10 MB limit"
+    if document.size_bytes == 0:
+        return "empty file"
+    return None
+
+
+def required_documents(
+    employed: bool, vapp: bool, kinds: Iterable[DocumentKind]
+) -> set[DocumentKind]:
+    """CV and cover letter always; the job description only when employed; the diploma,
+    unless a VAPP decision replaces it (declared, or provided)."""
+    required = {DocumentKind.CV, DocumentKind.COVER_LETTER}
+    if employed:
+        required.add(DocumentKind.JOB_DESCRIPTION)
+    if vapp or DocumentKind.VAPP_DECISION in set(kinds):
+        required.add(DocumentKind.VAPP_DECISION)
+    else:
+        required.add(DocumentKind.DIPLOMA)
+    return required
+
+
+def diploma_years(diploma: Diploma | None) -> int:
+    """Years after the baccalauréat (`bac+3` -> 3); 0 without a diploma."""
+    return 0 if diploma is None else int(diploma.level.removeprefix("bac+"))
+
+
+@dataclass(frozen=True)
+class Prerequisites:
+    eligible: bool
+    reasons: tuple[str, ...]
+
+
+def check_prerequisites(
+    level: Level,
+    regime: Regime,
+    diploma: Diploma | None,
+    vapp: bool,
+    training_experience_years: int,
+) -> Prerequisites:
+    """The automatic checks; each failure has a reason staff can read and override."""
+    reasons: list[str] = []
+    years = diploma_years(diploma)
+    if level is Level.M1:
+        if years < 3 and not vapp:
+            reasons.append("m1_requires_bac3_or_vapp")
+    elif regime is Regime.FORMATION_INITIALE:
+        if years < 4:
+            reasons.append("m2_initial_requires_m1")
+        elif diploma is None or not _EDUCATION_FIELD.search(f"{diploma.field} {diploma.title}"):
+            reasons.append("m2_initial_requires_education_field")
+    else:
+        if years < 4 and not vapp:
+            reasons.append("m2_requires_m1_or_vapp")
+        if training_experience_years < MIN_TRAINING_EXPERIENCE_YEARS:
+            reasons.append("m2_requires_training_experience")
+    return Prerequisites(eligible=not reasons, reasons=tuple(reasons))

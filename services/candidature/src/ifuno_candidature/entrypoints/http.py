@@ -1,0 +1,97 @@
+"""Staff endpoints: read the applications, override a failed prerequisite check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from ifuno_shared.events import Level
+from ifuno_shared.http import require_role
+from ifuno_shared.runtime import ServiceContext
+from pydantic import BaseModel, Field
+
+from ifuno_candidature.adapters.views import application_details, list_applications
+from ifuno_candidature.domain.model import NotLive, Status
+from ifuno_candidature.service_layer import handlers
+
+ANY_STAFF = require_role("viewer", "reviewer", "committee", "admin")
+DECIDERS = require_role("committee", "admin")
+
+
+class ApplicationSummary(BaseModel):
+    application_id: str
+    campaign: int
+    round: str | None
+    level: Level
+    regime: str
+    status: Status
+    refusal_reason: str | None
+    eligible: bool
+    eligibility_reasons: list[str]
+    submitted_at: datetime
+    completed_at: datetime | None
+
+
+class EligibilityOverride(BaseModel):
+    eligible: bool
+    by: Annotated[str, Field(min_length=1, max_length=200)]
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class EligibilityOut(BaseModel):
+    application_id: str
+    eligible: bool
+    eligibility_reasons: list[str]
+    eligibility_overridden_by: str | None
+
+
+def build_router(context: ServiceContext) -> APIRouter:
+    router = APIRouter(prefix="/v1/applications", tags=["applications"])
+
+    @router.get("", dependencies=[Depends(ANY_STAFF)])
+    async def applications(
+        campaign: int | None = None,
+        level: Level | None = None,
+        status_: Annotated[Status | None, Query(alias="status")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[ApplicationSummary]:
+        async with context.session_factory() as session:
+            rows = await list_applications(
+                session,
+                campaign,
+                level.value if level else None,
+                status_.value if status_ else None,
+                limit,
+                offset,
+            )
+        return [ApplicationSummary.model_validate(row) for row in rows]
+
+    @router.get("/{application_id}", dependencies=[Depends(ANY_STAFF)])
+    async def application(application_id: str) -> dict[str, Any]:
+        """The whole file, contact details included (staff only; never logged)."""
+        async with context.session_factory() as session:
+            found = await application_details(session, application_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no application {application_id}")
+        return found
+
+    @router.post("/{application_id}/eligibility-override", dependencies=[Depends(DECIDERS)])
+    async def override(application_id: str, body: EligibilityOverride) -> EligibilityOut:
+        try:
+            app = await handlers.override_eligibility(
+                context.uow_factory(), application_id, body.eligible, body.by, body.note
+            )
+        except handlers.UnknownApplication as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+        except NotLive as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        return EligibilityOut(
+            application_id=app.application_id,
+            eligible=app.eligible,
+            eligibility_reasons=app.eligibility_reasons,
+            eligibility_overridden_by=app.eligibility_overridden_by,
+        )
+
+    return router

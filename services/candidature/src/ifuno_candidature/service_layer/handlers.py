@@ -1,0 +1,150 @@
+"""One handler per event the candidature service reacts to. They never commit: the
+consumer commits the transaction with the inbox mark (see ifuno_shared.messaging)."""
+
+from __future__ import annotations
+
+import logging
+
+from ifuno_shared.events import CloudEvent, Phase, Round, portal
+from ifuno_shared.events.selection import ComplementaryRoundOpened
+from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+
+from ifuno_candidature.domain.model import Application, NotLive, RefusalReason
+from ifuno_candidature.domain.windows import RoundWindow, round_for
+from ifuno_candidature.service_layer.unit_of_work import CandidatureUnitOfWork
+
+log = logging.getLogger(__name__)
+
+ROUND_OPENING = {
+    Phase.MAIN_SUBMISSIONS_OPEN: Round.MAIN,
+    Phase.COMPLEMENTARY_SUBMISSIONS_OPEN: Round.COMPLEMENTARY,
+}
+
+
+class UnknownApplication(LookupError):
+    """An event about an application this service never received (dead-lettered)."""
+
+
+def _publish_all(uow: CandidatureUnitOfWork, app: Application) -> None:
+    for data in app.events:
+        uow.publish(data, subject=app.application_id)
+    app.events.clear()
+
+
+async def _load(uow: CandidatureUnitOfWork, application_id: str) -> Application:
+    app = await uow.applications.get(application_id)
+    if app is None:
+        raise UnknownApplication(f"no application {application_id}")
+    return app
+
+
+async def handle_application_submitted(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, portal.ApplicationSubmitted)
+    if await uow.applications.get(data.application_id) is not None:
+        log.info("application %s was received before: ignored", data.application_id)
+        return
+    window = round_for(await uow.applications.windows(data.campaign), data.submitted_at)
+    app = Application.from_portal(
+        data, window.round if window else None, window.closes_at if window else None
+    )
+    refusal = await _refusal(uow, data, window)
+    if refusal is None:
+        app.receive(data.documents, data.submitted_at)
+    else:
+        app.keep_unreviewed(data.documents, data.submitted_at)
+        app.refuse(refusal)
+    await uow.applications.save(app)
+    _publish_all(uow, app)
+
+
+async def _refusal(
+    uow: CandidatureUnitOfWork, data: portal.ApplicationSubmitted, window: RoundWindow | None
+) -> RefusalReason | None:
+    if window is None:
+        return RefusalReason.CAMPAIGN_CLOSED
+    if window.round is Round.COMPLEMENTARY and not await uow.applications.complementary_open_for(
+        data.campaign, data.level
+    ):
+        return RefusalReason.NO_PLACES_LEFT
+    if await uow.applications.live_for_candidate(data.candidate.candidate_id, data.campaign):
+        return RefusalReason.DUPLICATE_APPLICATION
+    return None
+
+
+async def handle_document_uploaded(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, portal.DocumentUploaded)
+    app = await _load(uow, data.application_id)
+    now = await uow.clock.now() or event.time
+    try:
+        app.add_document(data.document, now)
+    except NotLive:
+        log.info("document for %s application %s: kept out", app.status, app.application_id)
+        return
+    await uow.applications.save(app)
+    _publish_all(uow, app)
+
+
+async def handle_application_withdrawn(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, portal.ApplicationWithdrawn)
+    app = await _load(uow, data.application_id)
+    if app.withdraw(data.reason):
+        await uow.applications.save(app)
+        _publish_all(uow, app)
+
+
+async def handle_phase_started(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+    """The timeline announces each round's window (overrides included)."""
+    data = event.data
+    assert isinstance(data, PhaseStarted)
+    await uow.clock.record_phase(data)
+    round_ = ROUND_OPENING.get(data.phase)
+    if round_ is not None:
+        await uow.applications.set_window(
+            data.campaign, RoundWindow(round_, data.starts_at, data.ends_at)
+        )
+
+
+async def handle_clock_advanced(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+    """Close every file still incomplete when its round's deadline minute has passed."""
+    data = event.data
+    assert isinstance(data, ClockAdvanced)
+    previous = await uow.clock.advance(data)
+    if previous is not None and previous >= data.now:
+        return
+    for application_id in await uow.applications.incomplete_closing_in(previous, data.now):
+        app = await _load(uow, application_id)
+        if app.close_at_deadline():
+            await uow.applications.save(app)
+            _publish_all(uow, app)
+
+
+async def handle_complementary_round_opened(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+    data = event.data
+    assert isinstance(data, ComplementaryRoundOpened)
+    await uow.applications.open_complementary(data.campaign, data.level, data.free_places)
+
+
+async def override_eligibility(
+    uow: CandidatureUnitOfWork, application_id: str, eligible: bool, by: str, note: str | None
+) -> Application:
+    """A staff command (HTTP): it commits its own unit of work."""
+    async with uow:
+        app = await _load(uow, application_id)
+        app.override_eligibility(eligible, by, note)
+        await uow.applications.save(app)
+        _publish_all(uow, app)
+        await uow.commit()
+    return app
+
+
+HANDLERS = {
+    portal.ApplicationSubmitted: handle_application_submitted,
+    portal.DocumentUploaded: handle_document_uploaded,
+    portal.ApplicationWithdrawn: handle_application_withdrawn,
+    PhaseStarted: handle_phase_started,
+    ClockAdvanced: handle_clock_advanced,
+    ComplementaryRoundOpened: handle_complementary_round_opened,
+}

@@ -1,0 +1,252 @@
+"""The handlers on fakes: what each portal or timeline event does to a file."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+
+import pytest
+from ifuno_candidature.adapters.repository import AbstractApplicationRepository, default_windows
+from ifuno_candidature.domain.model import LIVE, Application
+from ifuno_candidature.domain.windows import RoundWindow
+from ifuno_candidature.service_layer import handlers
+from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.events import CloudEvent, EventData, Level, new_event
+from ifuno_shared.events import candidature as out
+from ifuno_shared.events.portal import (
+    ApplicationSubmitted,
+    ApplicationWithdrawn,
+    Candidate,
+    Diploma,
+    Document,
+    DocumentUploaded,
+)
+from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.testing.fakes import FakeUnitOfWork
+
+pytestmark = pytest.mark.unit
+
+DEADLINE = default_calendar(2027).main_submissions_close
+
+
+class FakeApplications(AbstractApplicationRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, Application] = {}
+        self.opened: set[tuple[int, Level]] = set()
+
+    async def get(self, application_id: str) -> Application | None:
+        return copy.deepcopy(self.rows.get(application_id))
+
+    async def save(self, app: Application) -> None:
+        stored = copy.deepcopy(app)
+        stored.events = []
+        self.rows[app.application_id] = stored
+
+    async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
+        return next(
+            (
+                a.application_id
+                for a in self.rows.values()
+                if a.candidate.candidate_id == candidate_id
+                and a.campaign == campaign
+                and a.status in LIVE
+            ),
+            None,
+        )
+
+    async def incomplete_closing_in(self, after: datetime | None, until: datetime) -> list[str]:
+        return [
+            a.application_id
+            for a in self.rows.values()
+            if a.status.value == "incomplete"
+            and a.submission_deadline is not None
+            and (after is None or a.submission_deadline + timedelta(seconds=59) > after)
+            and a.submission_deadline + timedelta(seconds=59) <= until
+        ]
+
+    async def windows(self, campaign: int) -> list[RoundWindow]:
+        return default_windows(campaign)
+
+    async def set_window(self, campaign: int, window: RoundWindow) -> None:
+        raise AssertionError("not used here")
+
+    async def complementary_open_for(self, campaign: int, level: Level) -> bool:
+        return (campaign, level) in self.opened
+
+    async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None:
+        self.opened.add((campaign, level))
+
+
+class FakeCandidatureUoW(FakeUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.applications = FakeApplications()
+
+
+def document(kind: str, number: int, content_type: str = "application/pdf") -> Document:
+    return Document(
+        kind=kind,
+        document_id=f"D-{number}",
+        filename=f"{kind}.pdf",
+        content_type=content_type,
+        size_bytes=2000,
+        sha256="1" * 64,
+    )
+
+
+FULL = [document("cv", 1), document("cover_letter", 2), document("diploma", 3)]
+
+
+def submitted(
+    application_id: str = "A-1",
+    documents: list[Document] = FULL,
+    at: datetime = datetime(2027, 5, 2, 14, 3, tzinfo=PARIS),
+    candidate_id: str = "C-1",
+    employed: bool = False,
+) -> CloudEvent:
+    return new_event(
+        ApplicationSubmitted(
+            application_id=application_id,
+            campaign=2027,
+            level="M1",
+            regime="formation_initiale",
+            candidate=Candidate(
+                candidate_id=candidate_id,
+                first_name="Zoé",
+                last_name="Gérard",
+                email="zoe@example.org",
+            ),
+            employed=employed,
+            highest_diploma=Diploma(level="bac+3", field="psychologie", title="Licence"),
+            vapp=False,
+            training_experience_years=0,
+            documents=documents,
+            submitted_at=at,
+        ),
+        subject=application_id,
+    )
+
+
+async def run(uow: FakeCandidatureUoW, event: CloudEvent) -> list[EventData]:
+    async with uow:
+        await handlers.HANDLERS[type(event.data)](event, uow)
+        await uow.commit()
+    return [e.data for e in uow.published]
+
+
+async def test_a_complete_file_is_received_then_completed() -> None:
+    published = await run(FakeCandidatureUoW(), submitted())
+    assert [type(p) for p in published] == [out.ApplicationReceived, out.ApplicationCompleted]
+    received = published[0]
+    assert isinstance(received, out.ApplicationReceived)
+    assert received.missing_documents == [] and received.complete
+    assert received.submission_deadline == DEADLINE
+
+
+async def test_an_employed_candidate_without_job_description_is_incomplete() -> None:
+    uow = FakeCandidatureUoW()
+    published = await run(uow, submitted(employed=True))
+    assert len(published) == 1
+    assert isinstance(published[0], out.ApplicationReceived)
+    assert published[0].missing_documents == ["job_description"]
+    upload = new_event(
+        DocumentUploaded(application_id="A-1", document=document("job_description", 4)),
+        subject="A-1",
+    )
+    assert [type(p) for p in await run(uow, upload)] == [out.ApplicationCompleted]
+
+
+async def test_a_rejected_document_is_reported_and_leaves_the_file_incomplete() -> None:
+    uow = FakeCandidatureUoW()
+    docs = [
+        document("cv", 1),
+        document("cover_letter", 2),
+        document("diploma", 3, "application/zip"),
+    ]
+    published = await run(uow, submitted(documents=docs))
+    assert [type(p) for p in published] == [out.DocumentRejected, out.ApplicationReceived]
+    assert isinstance(published[1], out.ApplicationReceived)
+    assert published[1].missing_documents == ["diploma"]
+
+
+async def test_a_late_submission_is_refused_campaign_closed_and_kept() -> None:
+    uow = FakeCandidatureUoW()
+    late = submitted(at=DEADLINE + timedelta(minutes=1))
+    published = await run(uow, late)
+    assert len(published) == 1 and isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "campaign_closed"
+    assert published[0].candidate is not None
+    assert uow.applications.rows["A-1"].documents
+
+
+async def test_a_second_live_application_of_the_same_candidate_is_refused() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted("A-1"))
+    published = await run(uow, submitted("A-2"))
+    assert isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "duplicate_application"
+
+
+async def test_the_same_application_submitted_twice_is_received_once() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    assert await run(uow, submitted()) == []
+
+
+async def test_a_complementary_file_needs_its_level_to_have_places() -> None:
+    uow = FakeCandidatureUoW()
+    july = datetime(2027, 7, 10, 10, 0, tzinfo=PARIS)
+    published = await run(uow, submitted(at=july))
+    assert isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "no_places_left"
+    uow.applications.opened.add((2027, Level.M1))
+    published = await run(uow, submitted("A-2", at=july, candidate_id="C-2"))
+    assert (
+        isinstance(published[0], out.ApplicationReceived) and published[0].round == "complementary"
+    )
+
+
+async def test_an_incomplete_file_is_closed_once_when_the_clock_passes_the_deadline() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+
+    def tick(now: datetime) -> CloudEvent:
+        return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
+
+    assert await run(uow, tick(DEADLINE)) == []  # the deadline minute is still open
+    published = await run(uow, tick(DEADLINE + timedelta(hours=1)))
+    assert len(published) == 1 and isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "incomplete_at_deadline"
+    assert published[0].missing_documents == ["diploma"]
+    assert await run(uow, tick(DEADLINE + timedelta(days=1))) == []
+
+
+async def test_a_withdrawal_is_published_once() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    withdrawal = new_event(ApplicationWithdrawn(application_id="A-1", reason=None), subject="A-1")
+    assert [type(p) for p in await run(uow, withdrawal)] == [out.ApplicationWithdrawn]
+    assert await run(uow, withdrawal) == []
+
+
+async def test_an_upload_for_an_unknown_application_is_an_error() -> None:
+    upload = new_event(
+        DocumentUploaded(application_id="nope", document=document("cv", 1)), subject="nope"
+    )
+    with pytest.raises(handlers.UnknownApplication):
+        await run(FakeCandidatureUoW(), upload)
+
+
+async def test_staff_override_a_failed_check() -> None:
+    uow = FakeCandidatureUoW()
+    event = submitted()
+    assert isinstance(event.data, ApplicationSubmitted)
+    weak = event.data.model_copy(
+        update={"highest_diploma": Diploma(level="bac+2", field="x", title="BTS")}
+    )
+    await run(uow, new_event(weak, subject="A-1"))
+    assert not uow.applications.rows["A-1"].eligible
+    app = await handlers.override_eligibility(uow, "A-1", True, "y.chen", "expérience validée")
+    assert app.eligible and app.eligibility_reasons == ["m1_requires_bac3_or_vapp"]
+    assert isinstance(uow.published[0].data, out.EligibilityOverridden)
