@@ -128,14 +128,6 @@ class CampaignCalendar:
     def committee(self, round_: Round) -> datetime:
         return self.main_committee if round_ is Round.MAIN else self.complementary_committee
 
-    def round_open_at(self, instant: datetime) -> Round | None:
-        """The round accepting submissions at `instant` (both bounds included)."""
-        for round_ in (Round.MAIN, Round.COMPLEMENTARY):
-            opens, closes = self.submission_window(round_)
-            if opens <= instant <= closes:
-                return round_
-        return None
-
     def with_overrides(self, overrides: Mapping[str, datetime]) -> CampaignCalendar:
         unknown = set(overrides) - set(CampaignCalendar.__dataclass_fields__) - {"campaign"}
         if unknown:

