@@ -250,3 +250,12 @@ async def test_staff_override_a_failed_check() -> None:
     app = await handlers.override_eligibility(uow, "A-1", True, "y.chen", "expérience validée")
     assert app.eligible and app.eligibility_reasons == ["m1_requires_bac3_or_vapp"]
     assert isinstance(uow.published[0].data, out.EligibilityOverridden)
+
+
+async def test_an_incomplete_file_read_after_the_deadline_tick_is_closed_at_once() -> None:
+    uow = FakeCandidatureUoW()
+    await uow.clock.advance(ClockAdvanced(campaign=2027, now=DEADLINE + timedelta(hours=2)))
+    published = await run(uow, submitted(documents=FULL[:1]))
+    assert [type(p) for p in published] == [out.ApplicationReceived, out.ApplicationRefused]
+    assert isinstance(published[1], out.ApplicationRefused)
+    assert published[1].reason == "incomplete_at_deadline"

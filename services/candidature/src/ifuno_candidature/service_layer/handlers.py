@@ -51,6 +51,9 @@ async def handle_application_submitted(event: CloudEvent, uow: CandidatureUnitOf
     refusal = await _refusal(uow, data, window)
     if refusal is None:
         app.receive(data.documents, data.submitted_at)
+        now = await uow.clock.now()
+        if window is not None and now is not None and now > window.deadline_end:
+            app.close_at_deadline()  # on time, but read after the clock passed the deadline
     else:
         app.keep_unreviewed(data.documents, data.submitted_at)
         app.refuse(refusal)
