@@ -1,0 +1,34 @@
+"""The kit's tables and the notification tables.
+
+Revision ID: 0001
+Revises:
+"""
+
+from alembic import op
+from ifuno_notification.adapters.tables import (
+    delivery_attempt,
+    message,
+    recipient,
+)
+from ifuno_shared.persistence.migrations import create_kit_tables, drop_kit_tables
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+TABLES = [recipient, message, delivery_attempt]
+
+
+def upgrade() -> None:
+    create_kit_tables(op)
+    bind = op.get_bind()
+    for table in TABLES:
+        table.create(bind)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    for table in reversed(TABLES):
+        table.drop(bind)
+    drop_kit_tables(op)

@@ -1,0 +1,145 @@
+"""The two channels: email over SMTP, SMS through an HTTP gateway.
+
+Both raise `PermanentFailure` (retrying cannot help: a refused address) or
+`TransientFailure` (retry later: the server is away or busy).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Literal
+
+import aiosmtplib
+import httpx
+
+from ifuno_notification.domain.sms import split_sms
+
+
+class DeliveryFailure(Exception):
+    pass
+
+
+class PermanentFailure(DeliveryFailure):
+    pass
+
+
+class TransientFailure(DeliveryFailure):
+    pass
+
+
+@dataclass(frozen=True)
+class Email:
+    message_id: str
+    to: str
+    reply_to: str
+    subject: str
+    text: str
+    html: str | None
+
+
+class AbstractEmailSender(abc.ABC):
+    @abc.abstractmethod
+    async def send(self, email: Email) -> None: ...
+
+
+class AbstractSmsSender(abc.ABC):
+    @abc.abstractmethod
+    async def send(self, message_id: str, to: str, text: str) -> None: ...
+
+
+class SmtpEmailSender(AbstractEmailSender):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        tls: Literal["none", "starttls", "tls"] = "none",
+        username: str | None = None,
+        password: str | None = None,
+        copy_dir: Path | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._host, self._port, self._sender = host, port, sender
+        self._tls, self._username, self._password = tls, username, password
+        self._copy_dir = copy_dir
+        self._timeout = timeout
+
+    def build(self, email: Email) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = email.to
+        message["Reply-To"] = email.reply_to
+        message["Subject"] = email.subject
+        message["Date"] = formatdate(localtime=False)
+        # A stable Message-ID: a resend after a crash is recognisable as the same message.
+        message["Message-ID"] = f"<{email.message_id}@ifuno.univ-lemans.fr>"
+        message.set_content(email.text)
+        if email.html is not None:
+            message.add_alternative(email.html, subtype="html")
+        return message
+
+    async def send(self, email: Email) -> None:
+        message = self.build(email)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                use_tls=self._tls == "tls",
+                start_tls=True if self._tls == "starttls" else False,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            failure = PermanentFailure if all(c >= 500 for c in codes) else TransientFailure
+            raise failure(f"recipient refused ({', '.join(map(str, codes))})") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            failure = PermanentFailure if exc.code >= 500 else TransientFailure
+            raise failure(f"SMTP {exc.code}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientFailure(f"SMTP unreachable: {type(exc).__name__}") from exc
+        if self._copy_dir is not None:
+            self._copy_dir.mkdir(parents=True, exist_ok=True)
+            (self._copy_dir / f"{email.message_id}.eml").write_bytes(message.as_bytes())
+
+
+class GatewaySmsSender(AbstractSmsSender):
+    """`POST {url}/messages {"to", "text", "idempotency_key"}` with a bearer token; one
+    request per part, each keyed so that a retry never sends a part twice."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
+        self._url = url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+
+    async def send(self, message_id: str, to: str, text: str) -> None:
+        parts = split_sms(text)
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            for index, part in enumerate(parts, start=1):
+                key = message_id if len(parts) == 1 else f"{message_id}:{index}/{len(parts)}"
+                try:
+                    response = await client.post(
+                        f"{self._url}/messages",
+                        json={"to": to, "text": part, "idempotency_key": key},
+                        headers={"Authorization": f"Bearer {self._token}"},
+                    )
+                except httpx.HTTPError as exc:
+                    raise TransientFailure(
+                        f"SMS gateway unreachable: {type(exc).__name__}"
+                    ) from exc
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise TransientFailure(f"SMS gateway {response.status_code}")
+                if response.status_code >= 400:
+                    raise PermanentFailure(f"SMS gateway {response.status_code}")
+
+
+class NoSmsGateway(AbstractSmsSender):
+    async def send(self, message_id: str, to: str, text: str) -> None:
+        raise PermanentFailure("no SMS gateway configured (IFUNO_SMS_GATEWAY_URL)")

@@ -1,0 +1,73 @@
+"""Notification's database: recipients (contacts and preferences), messages, attempts."""
+
+from __future__ import annotations
+
+from ifuno_shared.persistence import add_kit_tables
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+add_kit_tables(metadata)
+
+recipient = Table(
+    "recipient",
+    metadata,
+    Column("application_id", String(64), primary_key=True),
+    Column("campaign", Integer, nullable=False),
+    Column("level", String(2), nullable=False),
+    Column("regime", String(40), nullable=False),
+    Column("contact", JSONB, nullable=False),
+    Column("submission_deadline", DateTime(timezone=True), nullable=True),
+    Column("complete", Boolean, nullable=False),
+    Column("offer_deadline", DateTime(timezone=True), nullable=True),
+    Column("offer_open", Boolean, nullable=False),
+    Column("incomplete_reminded", Boolean, nullable=False),
+    Column("offer_reminded_for", DateTime(timezone=True), nullable=True),
+)
+
+message = Table(
+    "message",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("application_id", String(64), nullable=False, index=True),
+    Column("cause_event_id", String(200), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("subject", Text, nullable=True),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("cause_event_id", "channel", "template", name="one_message_per_cause"),
+    Index("message_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+)
+
+delivery_attempt = Table(
+    "delivery_attempt",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), ForeignKey("message.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+)

@@ -1,0 +1,38 @@
+"""Notification's settings: IFUNO_NOTIFICATION_*, IFUNO_SMTP_*, IFUNO_SMS_GATEWAY_*."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from ifuno_shared.runtime import ServiceSettings
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class NotificationSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IFUNO_NOTIFICATION_", extra="ignore")
+
+    http_port: int = Field(default=8083, ge=0, le=65535)
+    smtp_host: str = Field(validation_alias=_env("IFUNO_SMTP_HOST"))
+    smtp_port: int = Field(default=25, ge=1, le=65535, validation_alias=_env("IFUNO_SMTP_PORT"))
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        default="none", validation_alias=_env("IFUNO_SMTP_TLS")
+    )
+    smtp_username: str | None = Field(default=None, validation_alias=_env("IFUNO_SMTP_USERNAME"))
+    smtp_password: str | None = Field(default=None, validation_alias=_env("IFUNO_SMTP_PASSWORD"))
+    smtp_from: str = Field(
+        default="Master IFUNO <contacts.ifuno@univ-lemans.fr>",
+        validation_alias=_env("IFUNO_SMTP_FROM"),
+    )
+    sms_gateway_url: str | None = Field(
+        default=None, validation_alias=_env("IFUNO_SMS_GATEWAY_URL")
+    )
+    sms_gateway_token: str = Field(default="", validation_alias=_env("IFUNO_SMS_GATEWAY_TOKEN"))
+    outbox_dir: Path | None = None
+    """Also keep a copy of every email sent, as .eml files (the demo's sample emails)."""
+    dispatch_interval: float = Field(default=0.2, gt=0)

@@ -1,0 +1,38 @@
+"""SMS length: GSM-7 (160 characters, 153 per part) or UCS-2 (70, 67 per part)."""
+
+from __future__ import annotations
+
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = set("^{}\\[~]|€\f")
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+
+
+def _gsm7_length(text: str) -> int:
+    return sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+
+
+def split_sms(text: str) -> list[str]:
+    """The parts an operator would send: one if it fits, else concatenated parts, never
+    cutting a GSM-7 escape pair."""
+    if is_gsm7(text):
+        if _gsm7_length(text) <= 160:
+            return [text]
+        limit, measure = 153, _gsm7_length
+    else:
+        if len(text) <= 70:
+            return [text]
+        limit, measure = 67, len
+    parts, current = [], ""
+    for character in text:
+        if measure(current + character) > limit:
+            parts.append(current)
+            current = ""
+        current += character
+    parts.append(current)
+    return parts

@@ -1,0 +1,38 @@
+"""Staff endpoint: what was sent to an application, on which channel, with what outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends
+from ifuno_shared.http import require_role
+from ifuno_shared.runtime import ServiceContext
+from pydantic import BaseModel
+
+
+class SentMessage(BaseModel):
+    id: str
+    channel: str
+    template: str
+    cause_event_id: str
+    subject: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def build_router(context: ServiceContext) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["messages"])
+
+    @router.get(
+        "/applications/{application_id}/messages",
+        dependencies=[Depends(require_role("viewer", "reviewer", "committee", "admin"))],
+    )
+    async def messages(application_id: str) -> list[SentMessage]:
+        async with context.uow_factory() as uow:
+            rows = await uow.notifications.messages_of(application_id)
+        return [SentMessage.model_validate(row) for row in rows]
+
+    return router

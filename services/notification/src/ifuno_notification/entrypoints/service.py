@@ -1,0 +1,80 @@
+"""The notification service as one runnable definition: consumer, dispatcher, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from ifuno_shared.events import Topic
+from ifuno_shared.messaging import Subscription
+from ifuno_shared.runtime import ServiceContext, ServiceDefinition
+
+from ifuno_notification.adapters.senders import (
+    AbstractEmailSender,
+    AbstractSmsSender,
+    GatewaySmsSender,
+    NoSmsGateway,
+    SmtpEmailSender,
+)
+from ifuno_notification.config import NotificationSettings
+from ifuno_notification.entrypoints.http import build_router
+from ifuno_notification.service_layer.dispatcher import dispatch_due
+from ifuno_notification.service_layer.handlers import HANDLERS
+from ifuno_notification.service_layer.unit_of_work import SqlNotificationUnitOfWork
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent.parent / "adapters" / "migrations"
+
+
+def senders(settings: NotificationSettings) -> tuple[AbstractEmailSender, AbstractSmsSender]:
+    email = SmtpEmailSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_from,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        copy_dir=settings.outbox_dir,
+    )
+    sms: AbstractSmsSender = (
+        GatewaySmsSender(settings.sms_gateway_url, settings.sms_gateway_token)
+        if settings.sms_gateway_url
+        else NoSmsGateway()
+    )
+    return email, sms
+
+
+def build_definition(
+    settings: NotificationSettings, **consumer_options: object
+) -> ServiceDefinition:
+    email, sms = senders(settings)
+
+    async def dispatcher(context: ServiceContext) -> None:
+        """Send due messages; a failing database only delays them."""
+        while True:
+            try:
+                sent = await dispatch_due(context.uow_factory, email, sms)
+            except Exception as exc:  # the database is away: try again shortly
+                log.warning("dispatcher will retry: %s", type(exc).__name__)
+                sent = 0
+            if sent == 0:
+                await asyncio.sleep(settings.dispatch_interval)
+
+    return ServiceDefinition(
+        name="notification",
+        settings=settings,
+        migrations_dir=MIGRATIONS_DIR,
+        uow_class=SqlNotificationUnitOfWork,
+        subscriptions=[
+            Subscription(
+                name="notification",
+                topics=[Topic.CANDIDATURE, Topic.SELECTION, Topic.TIMELINE],
+                handlers=HANDLERS,
+            )
+        ],
+        routers=lambda context: [build_router(context)],
+        background=[dispatcher],
+        consumer_options=dict(consumer_options),
+    )

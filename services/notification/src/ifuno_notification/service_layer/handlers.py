@@ -1,0 +1,160 @@
+"""From events to messages to send. Handlers only RECORD messages (rendered, one per
+cause, channel and template, enforced by a unique constraint) in the consumer's
+transaction; the dispatcher sends them. So a redelivered event sends nothing twice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ifuno_shared.events import CloudEvent, EventData
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events import selection as s
+from ifuno_shared.events.timeline import ClockAdvanced
+
+from ifuno_notification.adapters.renderer import render_email, render_sms
+from ifuno_notification.adapters.repository import OutgoingMessage
+from ifuno_notification.domain.messages import (
+    Message,
+    Recipient,
+    incomplete_reminder,
+    messages_for,
+    offer_reminder,
+)
+from ifuno_notification.service_layer.unit_of_work import NotificationUnitOfWork
+
+INCOMPLETE_REMINDER_AHEAD = timedelta(days=3)
+OFFER_REMINDER_AHEAD = timedelta(days=2)
+
+
+class UnknownRecipient(LookupError):
+    """A selection event for an application whose contact details never arrived."""
+
+
+async def _record(
+    uow: NotificationUnitOfWork, who: Recipient, message: Message, cause_event_id: str
+) -> None:
+    email = render_email(message)
+    await uow.notifications.add_message(
+        OutgoingMessage(
+            application_id=who.application_id,
+            cause_event_id=cause_event_id,
+            channel="email",
+            template=message.template,
+            address=str(who.contact.email),
+            subject=email.subject,
+            body_text=email.text,
+            body_html=email.html,
+        )
+    )
+    if who.contact.sms_opt_in and who.contact.phone:
+        await uow.notifications.add_message(
+            OutgoingMessage(
+                application_id=who.application_id,
+                cause_event_id=cause_event_id,
+                channel="sms",
+                template=message.template,
+                address=who.contact.phone,
+                subject=None,
+                body_text=render_sms(message),
+                body_html=None,
+            )
+        )
+
+
+def _recipient_from(data: c.ApplicationReceived | c.ApplicationRefused) -> Recipient | None:
+    if data.candidate is None or data.level is None or data.regime is None:
+        return None
+    return Recipient(
+        application_id=data.application_id,
+        campaign=data.campaign or 0,
+        level=data.level,
+        regime=data.regime,
+        contact=data.candidate,
+        submission_deadline=getattr(data, "submission_deadline", None),
+    )
+
+
+def _update_state(who: Recipient, data: EventData) -> None:
+    """Keep what the reminders need: completeness and the open offer's deadline."""
+    match data:
+        case c.ApplicationReceived():
+            who.complete = data.complete
+            who.submission_deadline = data.submission_deadline
+        case c.ApplicationCompleted():
+            who.complete = True
+        case s.Admitted():
+            who.offer_open = True
+            who.offer_deadline = data.offer_deadline
+        case s.OfferAccepted() | s.OfferDeclined() | s.OfferExpired():
+            who.offer_open = False
+        case c.ApplicationRefused() | c.ApplicationWithdrawn():
+            who.offer_open = False
+            who.complete = True
+
+
+async def handle_candidate_event(event: CloudEvent, uow: NotificationUnitOfWork) -> None:
+    """Every candidature and selection event that tells the candidate something."""
+    data = event.data
+    application_id: str = getattr(data, "application_id")  # noqa: B009
+    who = await uow.notifications.get(application_id)
+    if who is None and isinstance(data, c.ApplicationReceived | c.ApplicationRefused):
+        who = _recipient_from(data)
+    if who is None:
+        raise UnknownRecipient(f"no contact details for application {application_id}")
+    _update_state(who, data)
+    await uow.notifications.save(who)
+    for message in messages_for(data, who):
+        await _record(uow, who, message, event.id)
+
+
+async def handle_clock_advanced(event: CloudEvent, uow: NotificationUnitOfWork) -> None:
+    """Reminders fall due as the platform clock passes them: incomplete file 3 days
+    before the deadline, unanswered offer 2 days before it expires."""
+    data = event.data
+    assert isinstance(data, ClockAdvanced)
+    previous = await uow.clock.advance(data)
+    if previous is not None and previous >= data.now:
+        return
+    await _remind(uow, event.id, previous, data.now)
+
+
+async def _remind(
+    uow: NotificationUnitOfWork, cause: str, after: datetime | None, until: datetime
+) -> None:
+    repository = uow.notifications
+    for application_id in await repository.due_incomplete_reminders(
+        after, until, INCOMPLETE_REMINDER_AHEAD
+    ):
+        who = await repository.get(application_id)
+        assert who is not None
+        who.incomplete_reminded = True
+        await repository.save(who)
+        await _record(uow, who, incomplete_reminder(who), cause)
+    for application_id in await repository.due_offer_reminders(after, until, OFFER_REMINDER_AHEAD):
+        who = await repository.get(application_id)
+        assert who is not None
+        who.offer_reminded_for = who.offer_deadline
+        await repository.save(who)
+        await _record(uow, who, offer_reminder(who), cause)
+
+
+CANDIDATE_EVENTS: tuple[type[EventData], ...] = (
+    c.ApplicationReceived,
+    c.ApplicationCompleted,
+    c.DocumentRejected,
+    c.ApplicationRefused,
+    c.ApplicationWithdrawn,
+    s.InterviewScheduled,
+    s.Admitted,
+    s.Waitlisted,
+    s.WaitlistRankChanged,
+    s.Refused,
+    s.OfferAccepted,
+    s.OfferDeclined,
+    s.OfferExpired,
+)
+
+HANDLERS = {
+    **{model: handle_candidate_event for model in CANDIDATE_EVENTS},
+    ClockAdvanced: handle_clock_advanced,
+}
