@@ -1,0 +1,41 @@
+"""Selection's settings: IFUNO_SELECTION_* plus the platform-wide ones."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from ifuno_shared.events import Level
+from ifuno_shared.runtime import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from ifuno_selection.domain.rules import Thresholds
+
+
+class SelectionSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IFUNO_SELECTION_", extra="ignore")
+
+    http_port: int = Field(default=8082, ge=0, le=65535)
+    capacity_m1: int = Field(default=20, ge=0)
+    capacity_m2: int = Field(default=24, ge=0)
+    shortlist_threshold: float = Field(default=10.0, ge=0, le=20)
+    admission_threshold: float = Field(default=24.0, ge=0, le=40)
+    waitlist_threshold: float = Field(default=20.0, ge=0, le=40)
+    reviews_required: int = Field(default=1, ge=1)
+    interview_day_start: time = time(9, 0)
+    interview_day_end: time = time(17, 0)
+    interview_notice_days: int = Field(default=7, ge=0)
+    interview_location: str = "Le Mans Université, avenue Olivier Messiaen, 72085 Le Mans"
+    video_base_url: str = "https://visio.univ-lemans.fr/ifuno"
+
+    @property
+    def capacities(self) -> dict[Level, int]:
+        return {Level.M1: self.capacity_m1, Level.M2: self.capacity_m2}
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            shortlist=self.shortlist_threshold,
+            admission=self.admission_threshold,
+            waitlist=self.waitlist_threshold,
+        )

@@ -1,0 +1,26 @@
+"""Selection's unit of work, with the settings its rules need."""
+
+from __future__ import annotations
+
+from ifuno_shared.persistence import SqlUnitOfWork
+from ifuno_shared.persistence.unit_of_work import OnCommit
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ifuno_selection.adapters.repository import SelectionRepository
+from ifuno_selection.config import SelectionSettings
+
+
+class SelectionUnitOfWork(SqlUnitOfWork):
+    candidates: SelectionRepository
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_commit: OnCommit | None,
+        settings: SelectionSettings,
+    ) -> None:
+        super().__init__(session_factory, on_commit)
+        self.settings = settings
+
+    async def _open_repositories(self) -> None:
+        self.candidates = SelectionRepository(self.session, self.settings.capacities)

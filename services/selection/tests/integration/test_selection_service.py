@@ -1,0 +1,352 @@
+"""Selection through a real broker and PostgreSQL: from complete files to a full class."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from ifuno_selection.config import SelectionSettings
+from ifuno_selection.entrypoints.service import MIGRATIONS_DIR, build_definition
+from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.events import CloudEvent, Phase, Topic, new_event
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events.portal import ApplicationWithdrawn, OfferAnswered
+from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.persistence import create_engine
+from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.runtime import ServiceRunner
+from ifuno_shared.testing.kafka import kafka_consume, produce_events
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+pytestmark = pytest.mark.integration
+
+CALENDAR = default_calendar(2027)
+TOKENS = {"rev": "reviewer", "com": "committee", "adm": "admin", "see": "viewer"}
+REVIEWER = {"Authorization": "Bearer rev"}
+
+
+def tick(now: datetime) -> CloudEvent:
+    return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
+
+
+def phase(name: Phase) -> CloudEvent:
+    found = next(p for p in CALENDAR.phases() if p[0] is name)
+    return new_event(
+        PhaseStarted(campaign=2027, phase=name, starts_at=found[1], ends_at=found[2]),
+        subject="2027",
+    )
+
+
+def complete_file(application_id: str, minute: int) -> list[CloudEvent]:
+    eligibility = c.Eligibility(eligible=True)
+    completed_at = datetime(2027, 5, 2, 9, 0, tzinfo=PARIS) + timedelta(minutes=minute)
+    return [
+        new_event(
+            c.ApplicationReceived(
+                application_id=application_id,
+                campaign=2027,
+                round="main",
+                level="M1",
+                regime="formation_continue",
+                missing_documents=[],
+                eligibility=eligibility,
+            ),
+            subject=application_id,
+        ),
+        new_event(
+            c.ApplicationCompleted(
+                application_id=application_id,
+                campaign=2027,
+                round="main",
+                level="M1",
+                completed_at=completed_at,
+                eligibility=eligibility,
+            ),
+            subject=application_id,
+        ),
+    ]
+
+
+class Selection:
+    def __init__(self, runner: ServiceRunner, bootstrap: str, engine: AsyncEngine) -> None:
+        self.runner, self.bootstrap, self.engine = runner, bootstrap, engine
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}")
+
+    async def statuses(self) -> dict[str, str]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(text("SELECT application_id, status FROM candidate"))
+            return dict(rows.all())
+
+    async def held(self) -> int:
+        async with self.engine.connect() as connection:
+            return await connection.scalar(
+                text("SELECT count(*) FROM candidate WHERE status IN ('offered', 'accepted')")
+            )
+
+    async def wait_for(self, predicate, timeout: float = 60.0) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(timeout):
+            while not predicate(found := await self.statuses()):
+                await asyncio.sleep(0.1)
+        return found
+
+    async def review(self, application_id: str, points: int) -> httpx.Response:
+        spread = [points // 4 + (1 if n < points % 4 else 0) for n in range(4)]
+        scores = dict(
+            zip(
+                ["training_involvement", "digital_practice", "project", "study_capacity"],
+                spread,
+                strict=True,
+            )
+        )
+        return await self.http.post(
+            f"/v1/applications/{application_id}/file-review",
+            json={"reviewer": "r.dupont", "scores": scores},
+            headers=REVIEWER,
+        )
+
+    async def interview(self, application_id: str, score: float | None) -> httpx.Response:
+        body = {"attended": score is not None, "score": score}
+        return await self.http.post(
+            f"/v1/applications/{application_id}/interview-result", json=body, headers=REVIEWER
+        )
+
+
+@pytest.fixture
+async def selection(database_url: str, kafka) -> AsyncIterator[Selection]:
+    await upgrade_async(database_url, MIGRATIONS_DIR)
+    settings = SelectionSettings(
+        database_url=database_url, kafka_bootstrap=kafka.bootstrap, http_port=0, api_tokens=TOKENS
+    )
+    engine = create_engine(database_url)
+    async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner:
+        service = Selection(runner, kafka.bootstrap, engine)
+        yield service
+        await service.http.aclose()
+    await engine.dispose()
+
+
+async def class_of_sixty(selection: Selection) -> list[str]:
+    """60 complete M1 files, reviewed and interviewed, then the committee sits."""
+    ids = [f"M1-{n:03d}" for n in range(60)]
+    events = [tick(datetime(2027, 5, 20, 12, 0, tzinfo=PARIS))]
+    for n, application_id in enumerate(ids):
+        events += complete_file(application_id, minute=n)
+    await produce_events(selection.bootstrap, events)
+    await selection.wait_for(lambda s: len(s) == 60 and set(s.values()) == {"in_review"})
+    rng = random.Random(7)
+    for n, application_id in enumerate(ids):
+        response = await selection.review(application_id, 20 if n < 50 else 8)
+        assert response.status_code == 200, response.text
+    for n, application_id in enumerate(ids[:50]):
+        score = None if n == 49 else float(rng.randint(4, 20))
+        assert (await selection.interview(application_id, score)).status_code == 200
+    await produce_events(selection.bootstrap, [phase(Phase.MAIN_COMMITTEE)])
+    await selection.wait_for(lambda s: "interviewed" not in s.values())
+    return ids
+
+
+async def test_sixty_complete_m1_files_make_a_class_of_exactly_twenty_and_a_ranked_waitlist(
+    selection: Selection,
+) -> None:
+    await class_of_sixty(selection)
+    statuses = await selection.statuses()
+    assert list(statuses.values()).count("offered") == 20
+    ranking = (
+        await selection.http.get("/v1/rankings/2027/M1", headers={"Authorization": "Bearer com"})
+    ).json()
+    admitted = [r for r in ranking if r["status"] == "offered"]
+    waitlisted = [r for r in ranking if r["status"] == "waitlisted"]
+    assert [r["waitlist_rank"] for r in waitlisted] == list(range(1, len(waitlisted) + 1))
+    assert min(r["total"] for r in admitted) >= max(r["total"] for r in waitlisted)
+    assert all(r["total"] >= 24 for r in admitted)
+    assert all(r["total"] >= 20 for r in waitlisted)
+    assert list(statuses.values()).count("refused") >= 10  # 10 below the shortlist, 1 absent
+    events = [
+        json.loads(r.value)
+        for r in await kafka_consume(selection.bootstrap, Topic.SELECTION.value, 100)
+    ]
+    deadlines = {e["data"]["offer_deadline"] for e in events if e["type"].endswith("admitted.v1")}
+    assert deadlines == {"2027-07-02T23:59:00+02:00"}  # the committee sat on 25 June, + 7 days
+
+
+async def test_concurrent_declines_and_expiries_never_exceed_capacity(selection: Selection) -> None:
+    ids = await class_of_sixty(selection)
+    statuses = await selection.statuses()
+    offered = [a for a in ids if statuses[a] == "offered"]
+    answers = [
+        new_event(OfferAnswered(application_id=a, answer="decline"), subject=a)
+        for a in offered[:15]
+    ]
+    await produce_events(selection.bootstrap, answers)
+    for step in range(15):
+        assert await selection.held() <= 20, f"capacity exceeded after step {step}"
+        await asyncio.sleep(0.05)
+    # Every offer made so far expires at once, while more declines arrive.
+    await produce_events(
+        selection.bootstrap,
+        [tick(datetime(2027, 7, 20, tzinfo=PARIS))]
+        + [
+            new_event(OfferAnswered(application_id=a, answer="decline"), subject=a)
+            for a in offered[15:]
+        ],
+    )
+    for _ in range(40):
+        assert await selection.held() <= 20
+        await asyncio.sleep(0.05)
+    final = await selection.wait_for(
+        lambda s: "waitlisted" not in s.values() or list(s.values()).count("offered") == 20
+    )
+    assert await selection.held() <= 20
+    assert list(final.values()).count("offered") + list(final.values()).count("accepted") <= 20
+
+
+async def test_capacity_is_enforced_by_the_database_itself(selection: Selection) -> None:
+    await class_of_sixty(selection)
+    async with selection.engine.begin() as connection:
+        waitlisted = await connection.scalar(
+            text("SELECT application_id FROM candidate WHERE status = 'waitlisted' LIMIT 1")
+        )
+    with pytest.raises(Exception, match="capacity of M1 2027 exceeded"):
+        async with selection.engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE candidate SET status = 'offered' WHERE application_id = :a"),
+                {"a": waitlisted},
+            )
+
+
+async def test_an_offer_expires_at_its_deadline_and_promotes_the_next(selection: Selection) -> None:
+    await class_of_sixty(selection)
+    before = await selection.statuses()
+    first_waitlisted = (
+        await selection.http.get(
+            "/v1/applications",
+            params={"status": "waitlisted"},
+            headers={"Authorization": "Bearer see"},
+        )
+    ).json()
+    top = min(first_waitlisted, key=lambda r: r["waitlist_rank"])["application_id"]
+    await produce_events(
+        selection.bootstrap, [tick(datetime(2027, 7, 2, 23, 59, 30, tzinfo=PARIS))]
+    )
+    await asyncio.sleep(1.0)
+    assert (await selection.statuses()) == before  # the deadline minute is still open
+    await produce_events(selection.bootstrap, [tick(datetime(2027, 7, 3, 0, 0, 1, tzinfo=PARIS))])
+    after = await selection.wait_for(lambda s: "expired" in s.values())
+    assert list(after.values()).count("expired") == 20
+    assert after[top] == "offered"
+
+
+async def test_a_withdrawal_after_acceptance_promotes_the_next(selection: Selection) -> None:
+    ids = await class_of_sixty(selection)
+    statuses = await selection.statuses()
+    accepted = next(a for a in ids if statuses[a] == "offered")
+    waitlisted = (
+        await selection.http.get(
+            "/v1/applications",
+            params={"status": "waitlisted"},
+            headers={"Authorization": "Bearer see"},
+        )
+    ).json()
+    top = min(waitlisted, key=lambda r: r["waitlist_rank"])["application_id"]
+    await produce_events(
+        selection.bootstrap,
+        [
+            new_event(OfferAnswered(application_id=accepted, answer="accept"), subject=accepted),
+            new_event(ApplicationWithdrawn(application_id=accepted, reason=None), subject=accepted),
+        ],
+    )
+    after = await selection.wait_for(lambda s: s[accepted] == "withdrawn")
+    assert after[top] == "offered"
+    events = [
+        json.loads(r.value)
+        for r in await kafka_consume(selection.bootstrap, Topic.SELECTION.value, 150)
+    ]
+    types = [e["type"].split(".")[2] for e in events if e["subject"] in (accepted, top)]
+    assert "offer_accepted" in types and "place_released" in types
+    promoted = [e for e in events if e["subject"] == top and e["type"].endswith("admitted.v1")]
+    assert promoted and promoted[0]["data"]["from_waitlist"] is True
+
+
+async def test_staff_api_answers_401_403_and_422(selection: Selection) -> None:
+    await produce_events(selection.bootstrap, complete_file("X-1", 0))
+    await selection.wait_for(lambda s: s.get("X-1") == "in_review")
+    path = "/v1/applications/X-1/file-review"
+    body = {
+        "reviewer": "r",
+        "scores": {
+            "training_involvement": 5,
+            "digital_practice": 5,
+            "project": 5,
+            "study_capacity": 5,
+        },
+    }
+    assert (await selection.http.post(path, json=body)).status_code == 401
+    assert (
+        await selection.http.post(path, json=body, headers={"Authorization": "Bearer nope"})
+    ).status_code == 401
+    assert (
+        await selection.http.post(path, json=body, headers={"Authorization": "Bearer see"})
+    ).status_code == 403
+    bad = {**body, "scores": {**body["scores"], "project": 6}}
+    invalid = await selection.http.post(path, json=bad, headers=REVIEWER)
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["loc"] == ["body", "scores", "project"]
+    assert (
+        await selection.http.post("/v1/applications/none/file-review", json=body, headers=REVIEWER)
+    ).status_code == 404
+    assert (await selection.http.post(path, json=body, headers=REVIEWER)).status_code == 200
+    assert (await selection.http.post(path, json=body, headers=REVIEWER)).status_code == 409
+    result = await selection.http.post(
+        "/v1/applications/X-1/interview-result", json={"attended": True}, headers=REVIEWER
+    )
+    assert result.status_code == 422
+    assert (await selection.http.get("/v1/rankings/2027/M1", headers=REVIEWER)).status_code == 403
+    scheduled = [
+        json.loads(r.value)
+        for r in await kafka_consume(selection.bootstrap, Topic.SELECTION.value, 2)
+    ]
+    interview = next(e for e in scheduled if e["type"].endswith("interview_scheduled.v1"))
+    assert interview["data"]["starts_at"] == "2027-06-01T09:00:00+02:00"
+
+
+async def test_thirty_truly_concurrent_declines_expiries_and_withdrawals_keep_capacity(
+    selection: Selection,
+) -> None:
+    """Thirty transactions at once on the same level, straight through the handlers:
+    the level lock serialises them and the database trigger guards the invariant."""
+    from ifuno_selection.service_layer import handlers
+
+    ids = await class_of_sixty(selection)
+    statuses = await selection.statuses()
+    offered = [a for a in ids if statuses[a] == "offered"]
+    waitlisted = [a for a in ids if statuses[a] == "waitlisted"]
+    context = selection.runner.context
+    assert context is not None
+
+    async def run(event: CloudEvent) -> None:
+        async with context.uow_factory() as uow:
+            await handlers.HANDLERS[type(event.data)](event, uow)
+            await uow.commit()
+
+    events = [
+        new_event(OfferAnswered(application_id=a, answer="decline"), subject=a)
+        for a in offered[:12]
+    ]
+    events += [
+        new_event(ApplicationWithdrawn(application_id=a, reason=None), subject=a)
+        for a in offered[12:16] + waitlisted[:4]
+    ]
+    events += [tick(datetime(2027, 7, 3, 0, 0, n, tzinfo=PARIS)) for n in range(10)]
+    assert len(events) == 30
+    for finished in asyncio.as_completed([run(event) for event in events]):
+        await finished
+        assert await selection.held() <= 20
+    final = await selection.statuses()
+    assert await selection.held() <= 20
+    assert "offered" in final.values() or "waitlisted" not in final.values()
