@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from ifuno_candidature.adapters.repository import AbstractApplicationRepository, default_windows
-from ifuno_candidature.domain.model import LIVE, Application
-from ifuno_candidature.domain.windows import RoundWindow
+from ifuno_candidature.adapters.repository import AbstractApplicationRepository
+from ifuno_candidature.domain.model import LIVE, Application, Status
+from ifuno_candidature.domain.windows import RoundWindow, default_windows
 from ifuno_candidature.service_layer import handlers
 from ifuno_shared.calendar import PARIS, default_calendar
-from ifuno_shared.events import CloudEvent, EventData, Level, new_event
+from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, new_event
 from ifuno_shared.events import candidature as out
 from ifuno_shared.events.portal import (
     ApplicationSubmitted,
@@ -21,7 +21,8 @@ from ifuno_shared.events.portal import (
     Document,
     DocumentUploaded,
 )
-from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.events.selection import ComplementaryRoundOpened
+from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.testing.fakes import FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
@@ -31,9 +32,9 @@ DEADLINE = default_calendar(2027).main_submissions_close
 
 class FakeApplications(AbstractApplicationRepository):
     def __init__(self) -> None:
-        super().__init__()
         self.rows: dict[str, Application] = {}
         self.opened: set[tuple[int, Level]] = set()
+        self.announced: dict[tuple[int, Round], RoundWindow] = {}
 
     async def get(self, application_id: str) -> Application | None:
         return copy.deepcopy(self.rows.get(application_id))
@@ -55,21 +56,26 @@ class FakeApplications(AbstractApplicationRepository):
             None,
         )
 
-    async def incomplete_closing_in(self, after: datetime | None, until: datetime) -> list[str]:
+    async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
         return [
             a.application_id
             for a in self.rows.values()
-            if a.status.value == "incomplete"
-            and a.submission_deadline is not None
-            and (after is None or a.submission_deadline + timedelta(seconds=59) > after)
-            and a.submission_deadline + timedelta(seconds=59) <= until
+            if a.status is Status.INCOMPLETE
+            and a.late_from is not None
+            and (after is None or a.late_from > after)
+            and a.late_from <= until
         ]
 
+    async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
+        for a in self.rows.values():
+            if a.campaign == campaign and a.round is round_ and a.status in LIVE:
+                a.submission_deadline = deadline
+
     async def windows(self, campaign: int) -> list[RoundWindow]:
-        return default_windows(campaign)
+        return [self.announced.get((campaign, w.round), w) for w in default_windows(campaign)]
 
     async def set_window(self, campaign: int, window: RoundWindow) -> None:
-        raise AssertionError("not used here")
+        self.announced[(campaign, window.round)] = window
 
     async def complementary_open_for(self, campaign: int, level: Level) -> bool:
         return (campaign, level) in self.opened
@@ -125,6 +131,12 @@ def submitted(
             submitted_at=at,
         ),
         subject=application_id,
+    )
+
+
+def upload_of(doc: Document, application_id: str = "A-1") -> CloudEvent:
+    return new_event(
+        DocumentUploaded(application_id=application_id, document=doc), subject=application_id
     )
 
 
@@ -211,9 +223,6 @@ async def test_an_incomplete_file_is_closed_once_when_the_clock_passes_the_deadl
     uow = FakeCandidatureUoW()
     await run(uow, submitted(documents=FULL[:2]))
 
-    def tick(now: datetime) -> CloudEvent:
-        return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
-
     assert await run(uow, tick(DEADLINE)) == []  # the deadline minute is still open
     published = await run(uow, tick(DEADLINE + timedelta(hours=1)))
     assert len(published) == 1 and isinstance(published[0], out.ApplicationRefused)
@@ -259,3 +268,120 @@ async def test_an_incomplete_file_read_after_the_deadline_tick_is_closed_at_once
     assert [type(p) for p in published] == [out.ApplicationReceived, out.ApplicationRefused]
     assert isinstance(published[1], out.ApplicationRefused)
     assert published[1].reason == "incomplete_at_deadline"
+
+
+def tick(now: datetime) -> CloudEvent:
+    return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
+
+
+def main_round_announced(closes_at: datetime) -> CloudEvent:
+    opens_at = default_calendar(2027).main_submissions_open
+    return new_event(
+        PhaseStarted(
+            campaign=2027,
+            phase=Phase.MAIN_SUBMISSIONS_OPEN,
+            starts_at=opens_at,
+            ends_at=closes_at,
+        ),
+        subject="2027",
+    )
+
+
+async def test_an_incomplete_file_closes_at_midnight_paris_time_not_a_microsecond_before() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    last_instant = datetime(2027, 5, 15, 23, 59, 59, 999_999, tzinfo=PARIS)
+    assert await run(uow, tick(last_instant)) == []
+    midnight_in_utc = datetime(2027, 5, 15, 22, 0, tzinfo=UTC)  # summer time: UTC+2
+    published = await run(uow, tick(midnight_in_utc))
+    assert isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "incomplete_at_deadline"
+
+
+async def test_lateness_is_decided_by_submitted_at_not_by_the_platform_clock() -> None:
+    uow = FakeCandidatureUoW()
+    await uow.clock.advance(ClockAdvanced(campaign=2027, now=DEADLINE + timedelta(days=3)))
+    on_time = submitted(at=DEADLINE + timedelta(seconds=59))
+    published = await run(uow, on_time)
+    assert [type(p) for p in published] == [out.ApplicationReceived, out.ApplicationCompleted]
+
+
+async def test_a_deadline_extended_by_the_timeline_is_followed() -> None:
+    uow = FakeCandidatureUoW()
+    extended = datetime(2027, 5, 20, 23, 59, tzinfo=PARIS)
+    await run(uow, submitted("A-1", documents=FULL[:2]))
+    await run(uow, main_round_announced(extended))
+    late_by_default = datetime(2027, 5, 18, 9, 0, tzinfo=PARIS)
+    published = await run(uow, submitted("A-2", at=late_by_default, candidate_id="C-2"))
+    assert isinstance(published[0], out.ApplicationReceived)
+    assert published[0].submission_deadline == extended
+    assert await run(uow, tick(DEADLINE + timedelta(days=1))) == []
+    closed = await run(uow, tick(extended + timedelta(minutes=1)))
+    assert [(p.application_id, type(p)) for p in closed] == [("A-1", out.ApplicationRefused)]
+
+
+async def test_a_deadline_moved_into_the_past_closes_the_incomplete_files_at_once() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted("A-1", documents=FULL[:2]))
+    await run(uow, tick(datetime(2027, 5, 10, 12, 0, tzinfo=PARIS)))
+    published = await run(uow, main_round_announced(datetime(2027, 5, 8, 23, 59, tzinfo=PARIS)))
+    assert isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "incomplete_at_deadline"
+
+
+async def test_a_complementary_round_opened_by_selection_accepts_that_level_only() -> None:
+    uow = FakeCandidatureUoW()
+    opened = new_event(
+        ComplementaryRoundOpened(campaign=2027, level="M2", free_places=3), subject="2027"
+    )
+    await run(uow, opened)
+    july = datetime(2027, 7, 10, 10, 0, tzinfo=PARIS)
+    published = await run(uow, submitted("A-1", at=july))
+    assert isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "no_places_left"
+    assert published[0].round == "complementary"
+
+
+async def test_completed_at_is_when_the_last_required_document_arrived() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    arrival = datetime(2027, 5, 9, 8, 30, tzinfo=PARIS)
+    await run(uow, tick(arrival))
+    upload = new_event(DocumentUploaded(application_id="A-1", document=FULL[2]), subject="A-1")
+    [completed] = await run(uow, upload)
+    assert isinstance(completed, out.ApplicationCompleted)
+    assert completed.completed_at == arrival
+    assert completed.round == "main" and completed.level == "M1"
+
+
+async def test_a_vapp_candidate_is_complete_without_a_diploma() -> None:
+    uow = FakeCandidatureUoW()
+    event = submitted(documents=[*FULL[:2], document("vapp_decision", 5)])
+    assert isinstance(event.data, ApplicationSubmitted)
+    vapp = event.data.model_copy(update={"vapp": True, "highest_diploma": None})
+    published = await run(uow, new_event(vapp, subject="A-1"))
+    assert [type(p) for p in published] == [out.ApplicationReceived, out.ApplicationCompleted]
+    assert isinstance(published[0], out.ApplicationReceived)
+    assert published[0].eligibility.eligible
+
+
+async def test_a_refused_document_does_not_replace_an_accepted_one_of_the_same_kind() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    bad_cv = document("cv", 8, "application/x-msdownload")
+    published = await run(
+        uow, new_event(DocumentUploaded(application_id="A-1", document=bad_cv), subject="A-1")
+    )
+    assert [type(p) for p in published] == [out.DocumentRejected]
+    assert uow.applications.rows["A-1"].status is Status.COMPLETE
+
+
+async def test_a_document_for_a_closed_file_is_rejected_with_the_reason() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    await run(uow, tick(DEADLINE + timedelta(hours=1)))
+    published = await run(uow, upload_of(FULL[2]))
+    assert len(published) == 1 and isinstance(published[0], out.DocumentRejected)
+    assert published[0].reason == "candidature refusée : document non ajouté"
+    assert uow.applications.rows["A-1"].status is Status.REFUSED
+    assert uow.applications.rows["A-1"].missing_documents() == ["diploma"]

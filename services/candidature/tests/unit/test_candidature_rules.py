@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ifuno_candidature.domain.rules import check_prerequisites, document_problem, required_documents
-from ifuno_candidature.domain.windows import RoundWindow, round_for
+from ifuno_candidature.domain.windows import RoundWindow, late_from, round_for
 from ifuno_shared.calendar import PARIS, default_calendar
 from ifuno_shared.events import DocumentKind, Level, Regime, Round
 from ifuno_shared.events.portal import Diploma, Document
+from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 
@@ -38,17 +39,19 @@ def test_pdf_jpeg_and_png_are_accepted(content_type: str) -> None:
 def test_other_types_are_rejected_with_the_reason(content_type: str) -> None:
     assert (
         document_problem(doc(content_type))
-        == f"type {content_type} not accepted (PDF, JPEG or PNG only)"
+        == f"type de fichier non accepté ({content_type}) : PDF, JPEG ou PNG"
     )
 
 
 def test_ten_megabytes_is_the_limit_inclusive() -> None:
     assert document_problem(doc(size=10 * 1024 * 1024)) is None
-    assert "over the 10 MB limit" in (document_problem(doc(size=10 * 1024 * 1024 + 1)) or "")
+    assert document_problem(doc(size=10 * 1024 * 1024 + 1)) == (
+        "fichier trop volumineux (10485761 octets) : 10 Mo au plus"
+    )
 
 
 def test_an_empty_file_is_rejected() -> None:
-    assert document_problem(doc(size=0)) == "empty file"
+    assert document_problem(doc(size=0)) == "fichier vide"
 
 
 def test_cv_cover_letter_and_diploma_are_always_required() -> None:
@@ -134,8 +137,6 @@ def test_a_file_sent_during_the_deadline_minute_is_on_time_in_paris_summer_time(
 
 def test_lateness_is_judged_in_paris_time_whatever_the_offset_sent() -> None:
     # 22:00 UTC on 15 May is 00:00 on 16 May in Paris (summer time): late.
-    from datetime import UTC
-
     assert round_for(WINDOWS, datetime(2027, 5, 15, 22, 0, tzinfo=UTC)) is None
     assert round_for(WINDOWS, datetime(2027, 5, 15, 21, 59, 30, tzinfo=UTC)) is not None
 
@@ -149,3 +150,30 @@ def test_nothing_is_open_before_the_last_monday_of_april_at_nine() -> None:
 def test_july_belongs_to_the_complementary_round() -> None:
     window = round_for(WINDOWS, datetime(2027, 7, 14, 10, 0, tzinfo=PARIS))
     assert window is not None and window.round is Round.COMPLEMENTARY
+
+
+def test_the_main_round_opens_at_nine_paris_summer_time_which_is_seven_utc() -> None:
+    opening = datetime(2027, 4, 26, 7, 0, tzinfo=UTC)  # last Monday of April 2027
+    assert round_for(WINDOWS, opening - timedelta(microseconds=1)) is None
+    assert round_for(WINDOWS, opening) is not None
+
+
+def test_a_deadline_moved_into_winter_time_is_judged_at_utc_plus_one() -> None:
+    closes_at = datetime(2027, 11, 15, 23, 59, tzinfo=PARIS)
+    window = RoundWindow(Round.MAIN, datetime(2027, 11, 1, 9, 0, tzinfo=PARIS), closes_at)
+    assert window.contains(datetime(2027, 11, 15, 22, 59, 59, tzinfo=UTC))
+    assert not window.contains(datetime(2027, 11, 15, 23, 0, tzinfo=UTC))
+
+
+def test_the_deadline_minute_ends_at_midnight_even_for_an_odd_second() -> None:
+    assert late_from(datetime(2027, 5, 15, 23, 59, 30, tzinfo=PARIS)) == datetime(
+        2027, 5, 16, 0, 0, tzinfo=PARIS
+    )
+
+
+@pytest.mark.parametrize("sha256", [None, "", "abc", "z" * 64])
+def test_a_document_without_a_valid_sha256_is_not_a_document(sha256: str | None) -> None:
+    """The contract's own check: such an event is dead-lettered by the consumer."""
+    fields = doc().model_dump() | {"sha256": sha256}
+    with pytest.raises(ValidationError, match="sha256"):
+        Document.model_validate(fields)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import abc
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Level, Regime, Round
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.events.portal import Diploma, Document
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,15 +20,10 @@ from ifuno_candidature.adapters.tables import (
     round_window,
 )
 from ifuno_candidature.domain.model import LIVE, Application, FileDocument, Status
-from ifuno_candidature.domain.windows import RoundWindow
-
-DEADLINE_MINUTE = timedelta(seconds=59, microseconds=999_999)
+from ifuno_candidature.domain.windows import RoundWindow, default_windows, late_from
 
 
 class AbstractApplicationRepository(abc.ABC):
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
     @abc.abstractmethod
     async def get(self, application_id: str) -> Application | None:
         """The application, locked until the transaction ends."""
@@ -41,8 +36,12 @@ class AbstractApplicationRepository(abc.ABC):
         """The id of the candidate's live application in this campaign, if any."""
 
     @abc.abstractmethod
-    async def incomplete_closing_in(self, after: datetime | None, until: datetime) -> list[str]:
-        """Incomplete applications whose deadline minute ended in (after, until]."""
+    async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
+        """Incomplete applications whose round became late in (after, until]."""
+
+    @abc.abstractmethod
+    async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
+        """The timeline moved a round's deadline: the live files of that round follow it."""
 
     @abc.abstractmethod
     async def windows(self, campaign: int) -> list[RoundWindow]:
@@ -58,14 +57,8 @@ class AbstractApplicationRepository(abc.ABC):
     async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None: ...
 
 
-def default_windows(campaign: int) -> list[RoundWindow]:
-    calendar = default_calendar(campaign)
-    return [RoundWindow(r, *calendar.submission_window(r)) for r in Round]
-
-
 class SqlApplicationRepository(AbstractApplicationRepository):
     def __init__(self, session: AsyncSession) -> None:
-        super().__init__()
         self._session = session
 
     async def get(self, application_id: str) -> Application | None:
@@ -116,7 +109,6 @@ class SqlApplicationRepository(AbstractApplicationRepository):
                     for d in app.documents
                 ],
             )
-        self.seen.add(app.application_id)
 
     async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
         return (
@@ -129,15 +121,25 @@ class SqlApplicationRepository(AbstractApplicationRepository):
             )
         ).scalar()
 
-    async def incomplete_closing_in(self, after: datetime | None, until: datetime) -> list[str]:
-        deadline_end = application.c.submission_deadline + DEADLINE_MINUTE
+    async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
         query = select(application.c.application_id).where(
-            application.c.status == Status.INCOMPLETE.value, deadline_end <= until
+            application.c.status == Status.INCOMPLETE.value, application.c.late_from <= until
         )
         if after is not None:
-            query = query.where(deadline_end > after)
+            query = query.where(application.c.late_from > after)
         return list(
             (await self._session.execute(query.order_by(application.c.application_id))).scalars()
+        )
+
+    async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
+        await self._session.execute(
+            update(application)
+            .where(
+                application.c.campaign == campaign,
+                application.c.round == round_.value,
+                application.c.status.in_([s.value for s in LIVE]),
+            )
+            .values(submission_deadline=deadline, late_from=late_from(deadline))
         )
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
@@ -196,6 +198,7 @@ def _to_row(app: Application) -> dict[str, object]:
         "training_experience_years": app.training_experience_years,
         "submitted_at": app.submitted_at,
         "submission_deadline": app.submission_deadline,
+        "late_from": app.late_from,
         "status": app.status.value,
         "refusal_reason": app.refusal_reason,
         "eligible": app.eligible,

@@ -38,6 +38,8 @@ application = Table(
     Column("training_experience_years", Integer, nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("submission_deadline", DateTime(timezone=True), nullable=True),
+    # The first late instant (the minute after the deadline): when an incomplete file closes.
+    Column("late_from", DateTime(timezone=True), nullable=True),
     Column("status", String(16), nullable=False),
     Column("refusal_reason", String(64), nullable=True),
     Column("eligible", Boolean, nullable=False),
@@ -45,6 +47,7 @@ application = Table(
     Column("eligibility_overridden_by", String(200), nullable=True),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Index("application_campaign_level_status", "campaign", "level", "status"),
+    Index("application_status_late_from", "status", "late_from"),
     # One live application per candidate and campaign, enforced by the database.
     Index(
         "one_live_application_per_candidate",

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ifuno_shared.events import DocumentKind, EventData, Level, Regime, Round
-from ifuno_shared.events import candidature as events
+from ifuno_shared.events import candidature as out
 from ifuno_shared.events.portal import ApplicationSubmitted, Diploma, Document
 
 from ifuno_candidature.domain.rules import (
@@ -15,6 +15,7 @@ from ifuno_candidature.domain.rules import (
     document_problem,
     required_documents,
 )
+from ifuno_candidature.domain.windows import late_from
 
 
 class Status(StrEnum):
@@ -25,6 +26,12 @@ class Status(StrEnum):
 
 
 LIVE = frozenset({Status.INCOMPLETE, Status.COMPLETE})
+
+
+CLOSED_FILE = {
+    Status.REFUSED: "candidature refusée : document non ajouté",
+    Status.WITHDRAWN: "candidature retirée : document non ajouté",
+}
 
 
 class RefusalReason(StrEnum):
@@ -55,7 +62,7 @@ class Application:
     campaign: int
     level: Level
     regime: Regime
-    candidate: events.Contact
+    candidate: out.Contact
     employed: bool
     highest_diploma: Diploma | None
     vapp: bool
@@ -84,7 +91,7 @@ class Application:
             campaign=data.campaign,
             level=data.level,
             regime=data.regime,
-            candidate=events.Contact(**data.candidate.model_dump()),
+            candidate=out.Contact(**data.candidate.model_dump()),
             employed=data.employed,
             highest_diploma=data.highest_diploma,
             vapp=data.vapp,
@@ -101,8 +108,13 @@ class Application:
         return self.status in LIVE
 
     @property
-    def eligibility(self) -> events.Eligibility:
-        return events.Eligibility(eligible=self.eligible, reasons=list(self.eligibility_reasons))
+    def late_from(self) -> datetime | None:
+        """When an incomplete file of this round closes (None: refused at the door)."""
+        return None if self.submission_deadline is None else late_from(self.submission_deadline)
+
+    @property
+    def eligibility(self) -> out.Eligibility:
+        return out.Eligibility(eligible=self.eligible, reasons=list(self.eligibility_reasons))
 
     def accepted_kinds(self) -> set[DocumentKind]:
         return {d.document.kind for d in self.documents if d.accepted}
@@ -117,7 +129,7 @@ class Application:
         for document in submitted_documents:
             self._add_document(document, at)
         self.events.append(
-            events.ApplicationReceived(
+            out.ApplicationReceived(
                 application_id=self.application_id,
                 campaign=self.campaign,
                 round=self._round(),
@@ -134,8 +146,17 @@ class Application:
         self._complete_if_ready(at)
 
     def add_document(self, document: Document, at: datetime) -> None:
+        """A closed file takes no more documents; the portal is told why, never silence."""
         if not self.live:
-            raise NotLive(f"application is {self.status.value}")
+            self.events.append(
+                out.DocumentRejected(
+                    application_id=self.application_id,
+                    document_id=document.document_id,
+                    kind=document.kind,
+                    reason=CLOSED_FILE[self.status],
+                )
+            )
+            return
         self._add_document(document, at)
         self._complete_if_ready(at)
 
@@ -147,7 +168,7 @@ class Application:
         self.status = Status.REFUSED
         self.refusal_reason = reason.value
         self.events.append(
-            events.ApplicationRefused(
+            out.ApplicationRefused(
                 application_id=self.application_id,
                 reason=reason.value,
                 campaign=self.campaign,
@@ -172,7 +193,7 @@ class Application:
             return False
         self.status = Status.WITHDRAWN
         self.events.append(
-            events.ApplicationWithdrawn(
+            out.ApplicationWithdrawn(
                 application_id=self.application_id,
                 level=self.level,
                 campaign=self.campaign,
@@ -188,7 +209,7 @@ class Application:
         self.eligible = eligible
         self.eligibility_overridden_by = by
         self.events.append(
-            events.EligibilityOverridden(
+            out.EligibilityOverridden(
                 application_id=self.application_id,
                 eligibility=self.eligibility,
                 overridden_by=by,
@@ -208,7 +229,7 @@ class Application:
         self.documents.append(FileDocument(document, at, problem))
         if problem is not None:
             self.events.append(
-                events.DocumentRejected(
+                out.DocumentRejected(
                     application_id=self.application_id,
                     document_id=document.document_id,
                     kind=document.kind,
@@ -221,7 +242,7 @@ class Application:
             self.status = Status.COMPLETE
             self.completed_at = at
             self.events.append(
-                events.ApplicationCompleted(
+                out.ApplicationCompleted(
                     application_id=self.application_id,
                     campaign=self.campaign,
                     round=self.round,

@@ -21,13 +21,14 @@ _EDUCATION_FIELD = re.compile(
 
 
 def document_problem(document: Document) -> str | None:
-    """Why a document cannot join the file, or None if it can."""
+    """Why a document cannot join the file (in French: staff and candidates read it),
+    or None if it can. The sha256 is checked by the contract itself (portal.Document)."""
     if document.content_type.lower() not in ACCEPTED_TYPES:
-        return f"type {document.content_type} not accepted (PDF, JPEG or PNG only)"
+        return f"type de fichier non accepté ({document.content_type}) : PDF, JPEG ou PNG"
     if document.size_bytes > MAX_DOCUMENT_BYTES:
-        return f"{document.size_bytes} bytes is over the 10 MB limit"
+        return f"fichier trop volumineux ({document.size_bytes} octets) : 10 Mo au plus"
     if document.size_bytes == 0:
-        return "empty file"
+        return "fichier vide"
     return None
 
 

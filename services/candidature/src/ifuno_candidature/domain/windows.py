@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from ifuno_shared.calendar import default_calendar
 from ifuno_shared.events import Round
+
+
+def late_from(deadline: datetime) -> datetime:
+    """The deadline is a minute ("15 May, 23:59"): a file sent during it is on time, and
+    lateness starts with the next minute (16 May 00:00 Paris time)."""
+    return deadline.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -15,12 +22,17 @@ class RoundWindow:
     closes_at: datetime
 
     @property
-    def deadline_end(self) -> datetime:
-        """The deadline is a minute ("15 May, 23:59"): a file sent during it is on time."""
-        return self.closes_at.replace(second=59, microsecond=999999)
+    def late_from(self) -> datetime:
+        return late_from(self.closes_at)
 
     def contains(self, instant: datetime) -> bool:
-        return self.opens_at <= instant <= self.deadline_end
+        return self.opens_at <= instant < self.late_from
+
+
+def default_windows(campaign: int) -> list[RoundWindow]:
+    """RULES.md's calendar, shared with the timeline: used until the timeline announces."""
+    calendar = default_calendar(campaign)
+    return [RoundWindow(r, *calendar.submission_window(r)) for r in Round]
 
 
 def round_for(windows: list[RoundWindow], submitted_at: datetime) -> RoundWindow | None:

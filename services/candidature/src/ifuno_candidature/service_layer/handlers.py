@@ -4,12 +4,13 @@ consumer commits the transaction with the inbox mark (see ifuno_shared.messaging
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from ifuno_shared.events import CloudEvent, Phase, Round, portal
 from ifuno_shared.events.selection import ComplementaryRoundOpened
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 
-from ifuno_candidature.domain.model import Application, NotLive, RefusalReason
+from ifuno_candidature.domain.model import Application, RefusalReason
 from ifuno_candidature.domain.windows import RoundWindow, round_for
 from ifuno_candidature.service_layer.unit_of_work import CandidatureUnitOfWork
 
@@ -52,7 +53,7 @@ async def handle_application_submitted(event: CloudEvent, uow: CandidatureUnitOf
     if refusal is None:
         app.receive(data.documents, data.submitted_at)
         now = await uow.clock.now()
-        if window is not None and now is not None and now > window.deadline_end:
+        if window is not None and now is not None and now >= window.late_from:
             app.close_at_deadline()  # on time, but read after the clock passed the deadline
     else:
         app.keep_unreviewed(data.documents, data.submitted_at)
@@ -79,12 +80,7 @@ async def handle_document_uploaded(event: CloudEvent, uow: CandidatureUnitOfWork
     data = event.data
     assert isinstance(data, portal.DocumentUploaded)
     app = await _load(uow, data.application_id)
-    now = await uow.clock.now() or event.time
-    try:
-        app.add_document(data.document, now)
-    except NotLive:
-        log.info("document for %s application %s: kept out", app.status, app.application_id)
-        return
+    app.add_document(data.document, await uow.clock.now() or event.time)
     await uow.applications.save(app)
     _publish_all(uow, app)
 
@@ -99,25 +95,35 @@ async def handle_application_withdrawn(event: CloudEvent, uow: CandidatureUnitOf
 
 
 async def handle_phase_started(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
-    """The timeline announces each round's window (overrides included)."""
+    """The timeline announces each round's window, overrides included; files already
+    received in that round take its deadline (closed at once if it is already past)."""
     data = event.data
     assert isinstance(data, PhaseStarted)
     await uow.clock.record_phase(data)
     round_ = ROUND_OPENING.get(data.phase)
-    if round_ is not None:
-        await uow.applications.set_window(
-            data.campaign, RoundWindow(round_, data.starts_at, data.ends_at)
-        )
+    if round_ is None:
+        return
+    await uow.applications.set_window(
+        data.campaign, RoundWindow(round_, data.starts_at, data.ends_at)
+    )
+    await uow.applications.move_deadline(data.campaign, round_, data.ends_at)
+    now = await uow.clock.now()
+    if now is not None:
+        await _close_late(uow, None, now)
 
 
 async def handle_clock_advanced(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
-    """Close every file still incomplete when its round's deadline minute has passed."""
+    """Close every file still incomplete once its round's deadline minute has passed."""
     data = event.data
     assert isinstance(data, ClockAdvanced)
     previous = await uow.clock.advance(data)
     if previous is not None and previous >= data.now:
         return
-    for application_id in await uow.applications.incomplete_closing_in(previous, data.now):
+    await _close_late(uow, previous, data.now)
+
+
+async def _close_late(uow: CandidatureUnitOfWork, after: datetime | None, until: datetime) -> None:
+    for application_id in await uow.applications.incomplete_late_in(after, until):
         app = await _load(uow, application_id)
         if app.close_at_deadline():
             await uow.applications.save(app)
