@@ -3,9 +3,13 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: help install test test-unit test-integration lint format contracts clean
+.PHONY: help install demo up test test-unit test-integration lint format contracts bench clean
+
+DEMO_ARGS ?=
 
 help:
+	@echo "make demo        play a whole admissions season (DEMO_ARGS='--candidates 300 --seed 7 --serve')"
+	@echo "make up          the same stack with the real clock, serving until Ctrl-C"
 	@echo "make test        all tests (unit, integration against real servers, browser)"
 	@echo "make test-unit   the fast tests (no I/O)"
 	@echo "make lint        ruff and mypy"
@@ -17,6 +21,12 @@ help:
 	@touch $@
 
 install: .venv/.installed
+
+demo: install
+	$(RUN) python -m ifuno_shared.demo $(DEMO_ARGS)
+
+up: install
+	$(RUN) python -m ifuno_shared.demo --up $(DEMO_ARGS)
 
 test: install
 	$(RUN) pytest

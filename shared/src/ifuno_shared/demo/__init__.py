@@ -1,0 +1,1 @@
+"""`make demo`: a whole admissions season, every service its own process, in minutes."""
