@@ -128,3 +128,10 @@ def test_expiry_applies_only_to_offers_still_pending_past_their_deadline_minute(
     assert level.expire_due(deadline.replace(second=59)) == []
     assert level.expire_due(deadline + timedelta(minutes=1)) == ["O1"]
     assert "O0" in level.seats and "W0" in level.seats
+
+
+def test_one_freed_place_promotes_exactly_one_candidate_even_with_empty_places() -> None:
+    level = places(capacity=4, offered=2, waitlisted=3)
+    level.decline("O0", LATER)
+    assert [ev.application_id for ev in level.events if isinstance(ev, e.Admitted)] == ["W0"]
+    assert level.free_places == 2

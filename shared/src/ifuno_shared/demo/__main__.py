@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from ifuno_shared.demo.portal import Portal
 from ifuno_shared.demo.processes import ServiceFleet
 from ifuno_shared.demo.report import SeasonReport, build_report
 from ifuno_shared.demo.season import Season
+from ifuno_shared.local.signals import wait_for_stop_signal
 from ifuno_shared.local.stack import LocalInfrastructure
 
 CAPACITIES = {"M1": 20, "M2": 24}
@@ -101,15 +101,13 @@ def serve_real_clock(infrastructure: LocalInfrastructure, run_dir: Path) -> None
             print(f"  {name:<13} {service.url}")
         print("Staff tokens: demo-admin, demo-reviewer, demo-committee, demo-viewer")
         print("Serving with the real clock; Ctrl-C stops.", flush=True)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        wait_for_stop_signal()
     finally:
         fleet.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    if args.up or args.serve:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="ifuno-demo-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"IFUNO admissions demo: {args.candidates} candidates, seed {args.seed}, in {run_dir}")
@@ -133,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {name:<13} {service.url}")
         if args.serve:
             print("Serving; Ctrl-C stops.", flush=True)
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            wait_for_stop_signal()
     finally:
         if fleet is not None:
             fleet.stop()

@@ -108,7 +108,7 @@ class OfferExpired(SelectionEventData):
 
 
 class PlaceReleased(SelectionEventData):
-    """An accepted candidate withdrew: the place is free again."""
+    """A candidate holding a place (offered or accepted) withdrew: it is free again."""
 
     event_type: ClassVar[str] = "ifuno.selection.place_released.v1"
 

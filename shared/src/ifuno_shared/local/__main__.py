@@ -3,11 +3,11 @@ serve until Ctrl-C."""
 
 from __future__ import annotations
 
-import signal
 import sys
 import tempfile
 from pathlib import Path
 
+from ifuno_shared.local.signals import wait_for_stop_signal
 from ifuno_shared.local.stack import LocalInfrastructure
 
 
@@ -19,11 +19,10 @@ def main() -> None:
         for name, value in infrastructure.environment().items():
             print(f"export {name}={value}")
         print(f"# mail captured in {infrastructure.smtp.folder}; Ctrl-C stops", flush=True)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        wait_for_stop_signal()
     finally:
         infrastructure.stop()
 
 
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     main()

@@ -131,12 +131,10 @@ class LevelPlaces:
     def withdraw(self, application_id: str, now: datetime) -> bool:
         """A withdrawal frees a seat (and promotes) or a waitlist place (and re-ranks)."""
         if application_id in self.seats:
-            accepted = self.seats[application_id].status is SeatStatus.ACCEPTED
             self._free(application_id, "withdrawn")
-            if accepted:
-                self.events.append(
-                    events.PlaceReleased(application_id=application_id, level=self.level)
-                )
+            self.events.append(
+                events.PlaceReleased(application_id=application_id, level=self.level)
+            )
             self.promote(now)
             return True
         if application_id in self.waitlist:
@@ -148,9 +146,13 @@ class LevelPlaces:
         return False
 
     def promote(self, now: datetime) -> None:
-        """Fill every free place from the top of the waitlist, then tell the others."""
+        """A freed place goes to the top of the waitlist; the others are told their rank.
+
+        One promotion per freed place: a place the committee left empty (too few
+        candidates at the admission threshold) is not filled from the waitlist here.
+        """
         before = list(self.waitlist)
-        while self.free_places > 0 and self.waitlist:
+        if self.free_places > 0 and self.waitlist:
             self.offer(self.waitlist.pop(0), now, from_waitlist=True)
         self._announce_rank_changes(before)
 
