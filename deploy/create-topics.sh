@@ -1,0 +1,11 @@
+#!/bin/sh
+# The public topics, with partitions and replication set (CONTRACTS.md).
+set -eu
+BOOTSTRAP="${BOOTSTRAP:-kafka:9092}"
+PARTITIONS="${PARTITIONS:-6}"
+REPLICATION="${REPLICATION:-1}"
+for topic in ifuno.portal.v1 ifuno.candidature.v1 ifuno.selection.v1 \
+             ifuno.notification.v1 ifuno.timeline.v1 ifuno.deadletter.v1; do
+  /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
+    --topic "$topic" --partitions "$PARTITIONS" --replication-factor "$REPLICATION"
+done
