@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ifuno_shared.calendar import PARIS, default_calendar
-from ifuno_shared.demo.observe import SUBSCRIPTIONS, Quiescence
+from ifuno_shared.demo.observe import Quiescence
 from ifuno_shared.demo.population import population
 from ifuno_shared.demo.portal import Portal
 from ifuno_shared.demo.processes import ServiceFleet
@@ -18,6 +18,7 @@ from ifuno_shared.demo.report import SeasonReport, build_report
 from ifuno_shared.demo.season import Season
 from ifuno_shared.local.signals import wait_for_stop_signal
 from ifuno_shared.local.stack import LocalInfrastructure
+from ifuno_shared.messaging.lag import SUBSCRIPTIONS
 
 CAPACITIES = {"M1": 20, "M2": 24}
 

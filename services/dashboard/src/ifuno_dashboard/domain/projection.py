@@ -1,0 +1,144 @@
+"""The dashboard's read model: each application's way through the season, from events.
+
+Pure: `apply` folds one event into an application's view; the funnel is computed
+from the views, so a replayed event (same effect twice) changes no counter.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from ifuno_shared.events import EventData
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events import selection as s
+
+FUNNEL = (
+    "received",
+    "complete",
+    "refused",
+    "shortlisted",
+    "interviewed",
+    "admitted",
+    "accepted",
+    "declined",
+    "expired",
+    "waitlisted",
+    "withdrawn",
+)
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    application_id: str
+    campaign: int | None = None
+    level: str | None = None
+    received: bool = False
+    complete: bool = False
+    refusal_reason: str | None = None
+    shortlisted: bool = False
+    interviewed: bool = False
+    admitted: bool = False
+    holding: str | None = None  # "offered" or "accepted": a place counted against capacity
+    accepted: bool = False
+    declined: bool = False
+    expired: bool = False
+    waitlist_rank: int | None = None
+    withdrawn: bool = False
+    offer_deadline: datetime | None = None
+
+
+def apply(view: ApplicationView, data: EventData) -> ApplicationView:
+    """The view after one event (the same event twice gives the same view)."""
+    match data:
+        case c.ApplicationReceived():
+            return replace(view, campaign=data.campaign, level=data.level.value, received=True)
+        case c.ApplicationCompleted():
+            return replace(view, complete=True)
+        case c.ApplicationRefused():
+            return replace(
+                view,
+                campaign=data.campaign or view.campaign,
+                level=data.level.value if data.level else view.level,
+                refusal_reason=data.reason,
+            )
+        case c.ApplicationWithdrawn():
+            return replace(view, withdrawn=True, waitlist_rank=None)
+        case s.Shortlisted():
+            return replace(view, shortlisted=True, level=data.level.value)
+        case s.InterviewRecorded():
+            return replace(view, interviewed=view.interviewed or data.attended)
+        case s.Admitted():
+            return replace(
+                view,
+                admitted=True,
+                holding="offered",
+                waitlist_rank=None,
+                offer_deadline=data.offer_deadline,
+                level=data.level.value,
+                campaign=data.campaign or view.campaign,
+            )
+        case s.Waitlisted() | s.WaitlistRankChanged():
+            return replace(view, waitlist_rank=data.rank, level=data.level.value)
+        case s.Refused():
+            return replace(view, refusal_reason=data.reason)
+        case s.OfferAccepted():
+            return replace(view, holding="accepted", accepted=True)
+        case s.OfferDeclined():
+            return replace(view, holding=None, declined=True)
+        case s.OfferExpired():
+            return replace(view, holding=None, expired=True)
+        case s.PlaceReleased():
+            return replace(view, holding=None, withdrawn=True)
+    return view
+
+
+@dataclass
+class LevelSummary:
+    level: str
+    capacity: int
+    funnel: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, int] = field(default_factory=dict)
+    held: int = 0
+    waitlist: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def places_left(self) -> int:
+        return self.capacity - self.held
+
+
+def summarise(views: list[ApplicationView], capacities: dict[str, int]) -> dict[str, LevelSummary]:
+    levels = {level: LevelSummary(level, capacity) for level, capacity in capacities.items()}
+    for level in levels.values():
+        level.funnel = dict.fromkeys(FUNNEL, 0)
+    refusals: dict[str, Counter[str]] = {level: Counter() for level in levels}
+    for view in views:
+        if view.level not in levels:
+            continue
+        summary = levels[view.level]
+        flags = {
+            "received": view.received,
+            "complete": view.complete,
+            "refused": view.refusal_reason is not None,
+            "shortlisted": view.shortlisted,
+            "interviewed": view.interviewed,
+            "admitted": view.admitted,
+            "accepted": view.accepted,
+            "declined": view.declined,
+            "expired": view.expired,
+            "waitlisted": view.waitlist_rank is not None,
+            "withdrawn": view.withdrawn,
+        }
+        for name, flag in flags.items():
+            summary.funnel[name] += int(flag)
+        if view.refusal_reason:
+            refusals[view.level][view.refusal_reason] += 1
+        if view.holding is not None:
+            summary.held += 1
+        if view.waitlist_rank is not None:
+            summary.waitlist.append((view.waitlist_rank, view.application_id))
+    for level, summary in levels.items():
+        summary.refusals = dict(sorted(refusals[level].items()))
+        summary.waitlist.sort()
+    return levels

@@ -1,0 +1,67 @@
+"""The summary staff see: per level, the funnel, places, waitlist; the season's clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.persistence.platform_clock import SqlPlatformClock
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ifuno_dashboard.adapters.repository import (
+    read_dead_letters,
+    read_messages,
+    read_points,
+    read_views,
+)
+from ifuno_dashboard.domain.projection import summarise
+
+
+async def build_summary(
+    session: AsyncSession, campaign: int, capacities: dict[str, int], lag: dict[str, int]
+) -> dict[str, Any]:
+    clock = SqlPlatformClock(session)
+    now = await clock.now()
+    phase = await clock.current_phase(campaign)
+    views = await read_views(session, campaign)
+    levels = summarise(views, capacities)
+    upcoming = [
+        (starts_at, name.value)
+        for name, starts_at in default_calendar(campaign).phase_starts()
+        if now is None or starts_at > now
+    ]
+    offers = sorted(v.offer_deadline for v in views if v.holding == "offered" and v.offer_deadline)
+    next_deadline: dict[str, Any] | None = None
+    if upcoming:
+        next_deadline = {"what": upcoming[0][1], "at": _iso(upcoming[0][0])}
+    if offers and (next_deadline is None or offers[0].isoformat() < next_deadline["at"]):
+        next_deadline = {"what": "offer_deadline", "at": _iso(offers[0])}
+    return {
+        "campaign": campaign,
+        "now": _iso(now),
+        "phase": phase.value if phase else None,
+        "next_deadline": next_deadline,
+        "levels": {
+            name: {
+                "capacity": level.capacity,
+                "held": level.held,
+                "places_left": level.places_left,
+                "funnel": level.funnel,
+                "refusals": level.refusals,
+                "waitlist": [{"rank": r, "application_id": a} for r, a in level.waitlist],
+            }
+            for name, level in levels.items()
+        },
+        "places_over_time": [
+            {"level": p["level"], "at": _iso(p["at"]), "held": p["held"]}
+            for p in await read_points(session, campaign)
+        ],
+        "messages": await read_messages(session),
+        "dead_letters": await read_dead_letters(session),
+        "consumer_lag": lag,
+    }
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.astimezone(PARIS).isoformat()

@@ -1,0 +1,116 @@
+"""The projection: each event moves the right counters; a replayed event changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from ifuno_dashboard.domain.projection import ApplicationView, apply, summarise
+from ifuno_shared.calendar import PARIS
+from ifuno_shared.events import EventData
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events import selection as s
+
+pytestmark = pytest.mark.unit
+
+DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
+CAPACITY = {"M1": 20, "M2": 24}
+
+
+def received(a: str, level: str = "M1") -> c.ApplicationReceived:
+    return c.ApplicationReceived(
+        application_id=a,
+        campaign=2027,
+        round="main",
+        level=level,
+        regime="alternance",
+        missing_documents=[],
+        eligibility=c.Eligibility(eligible=True),
+    )
+
+
+def fold(events: list[EventData]) -> dict[str, ApplicationView]:
+    views: dict[str, ApplicationView] = {}
+    for data in events:
+        a = data.application_id  # type: ignore[attr-defined]
+        views[a] = apply(views.get(a, ApplicationView(a)), data)
+    return views
+
+
+def funnel(events: list[EventData], level: str = "M1") -> dict[str, int]:
+    return summarise(list(fold(events).values()), CAPACITY)[level].funnel
+
+
+PATH: list[EventData] = [
+    received("A"),
+    c.ApplicationCompleted(application_id="A"),
+    s.Shortlisted(application_id="A", level="M1", file_score=15),
+    s.InterviewRecorded(application_id="A", attended=True, score=14),
+    s.Admitted(application_id="A", level="M1", offer_deadline=DEADLINE, from_waitlist=False),
+    s.OfferAccepted(application_id="A"),
+]
+
+
+@pytest.mark.parametrize(
+    ("steps", "counter"),
+    [
+        (1, "received"),
+        (2, "complete"),
+        (3, "shortlisted"),
+        (4, "interviewed"),
+        (5, "admitted"),
+        (6, "accepted"),
+    ],
+)
+def test_each_event_moves_its_counter(steps: int, counter: str) -> None:
+    before = funnel(PATH[: steps - 1])
+    after = funnel(PATH[:steps])
+    assert after[counter] == before[counter] + 1
+    assert {k: v for k, v in after.items() if k != counter} == {
+        k: v for k, v in before.items() if k != counter
+    }
+
+
+def test_a_replayed_event_changes_nothing() -> None:
+    once = fold(PATH)
+    twice = fold([e for event in PATH for e in (event, event)])
+    assert once == twice
+
+
+def test_places_are_held_by_offers_and_acceptances_only() -> None:
+    events: list[EventData] = [
+        received("A"),
+        received("B"),
+        received("C"),
+        s.Admitted(application_id="A", level="M1", offer_deadline=DEADLINE, from_waitlist=False),
+        s.Admitted(application_id="B", level="M1", offer_deadline=DEADLINE, from_waitlist=False),
+        s.OfferAccepted(application_id="A"),
+        s.OfferDeclined(application_id="B"),
+        s.Waitlisted(application_id="C", level="M1", rank=1),
+    ]
+    level = summarise(list(fold(events).values()), CAPACITY)["M1"]
+    assert level.held == 1 and level.places_left == 19
+    assert level.funnel["declined"] == 1 and level.funnel["waitlisted"] == 1
+    assert level.waitlist == [(1, "C")]
+
+
+def test_a_promotion_leaves_the_waitlist_and_refusals_are_counted_by_reason() -> None:
+    events: list[EventData] = [
+        received("A", "M2"),
+        received("B", "M2"),
+        s.Waitlisted(application_id="A", level="M2", rank=1),
+        s.Admitted(application_id="A", level="M2", offer_deadline=DEADLINE, from_waitlist=True),
+        s.Refused(application_id="B", reason="absent_from_interview", level="M2"),
+        c.ApplicationRefused(
+            application_id="L", reason="campaign_closed", campaign=2027, level="M2"
+        ),
+    ]
+    level = summarise(list(fold(events).values()), CAPACITY)["M2"]
+    assert level.waitlist == [] and level.held == 1
+    assert level.refusals == {"absent_from_interview": 1, "campaign_closed": 1}
+
+
+def test_a_withdrawal_frees_a_held_place() -> None:
+    events = [*PATH, s.PlaceReleased(application_id="A", level="M1")]
+    level = summarise(list(fold(events).values()), CAPACITY)["M1"]
+    assert level.held == 0 and level.funnel["withdrawn"] == 1

@@ -1,0 +1,76 @@
+"""Consumer lag per group: records published but not yet consumed and committed."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ifuno_shared.events import PUBLIC_TOPICS
+
+SUBSCRIPTIONS = {
+    "candidature": {"ifuno.portal.v1", "ifuno.timeline.v1", "ifuno.selection.v1"},
+    "selection": {"ifuno.candidature.v1", "ifuno.portal.v1", "ifuno.timeline.v1"},
+    "notification": {"ifuno.candidature.v1", "ifuno.selection.v1", "ifuno.timeline.v1"},
+    "dashboard": {topic.value for topic in PUBLIC_TOPICS} - {"ifuno.portal.v1"},
+}
+"""The topics each service's consumer group reads (their `Subscription`s)."""
+
+
+class LagReader:
+    """High watermarks come from a watcher's fetch responses (`highwater()`): the local
+    broker's ListOffsets answers are wrong, and its admin OffsetFetch answer does not
+    decode; a consumer per group, assigned but never joining, reads committed offsets."""
+
+    def __init__(self, bootstrap: str, groups: tuple[str, ...] = tuple(SUBSCRIPTIONS)) -> None:
+        self._bootstrap = bootstrap
+        self._groups = groups
+        self._watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._readers = {
+            group: AIOKafkaConsumer(
+                bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            )
+            for group in groups
+        }
+        self._partitions: list[TopicPartition] = []
+
+    async def start(self) -> None:
+        await self._watcher.start()
+        await self._admin.start()
+        for reader in self._readers.values():
+            await reader.start()
+        await self._refresh()
+
+    async def _refresh(self) -> None:
+        described = await self._admin.describe_topics([t.value for t in PUBLIC_TOPICS])
+        partitions = sorted(
+            TopicPartition(topic["topic"], partition["partition"])
+            for topic in described
+            for partition in topic["partitions"]
+        )
+        if partitions != self._partitions:
+            self._partitions = partitions
+            self._watcher.assign(partitions)
+            for group, reader in self._readers.items():
+                reader.assign([p for p in partitions if p.topic in SUBSCRIPTIONS[group]])
+
+    async def stop(self) -> None:
+        await self._watcher.stop()
+        await self._admin.close()
+        for reader in self._readers.values():
+            await reader.stop()
+
+    async def lag(self) -> dict[str, int]:
+        await self._watcher.getmany(timeout_ms=30, max_records=1)
+        highwater = {p: self._watcher.highwater(p) or 0 for p in self._partitions}
+        for partition, end in highwater.items():
+            if end:
+                self._watcher.seek(partition, end)  # keep no buffer: the next fetch is fresh
+        lag = {}
+        for group, reader in self._readers.items():
+            behind = 0
+            for partition in reader.assignment():
+                committed = await reader.committed(partition) or 0
+                behind += max(highwater.get(partition, 0) - committed, 0)
+            lag[group] = behind
+        return lag
