@@ -238,3 +238,20 @@ async def test_an_incomplete_file_is_reminded_three_days_before_the_deadline_onc
         "Votre dossier de candidature est incomplet"
     )
     assert len(smtp_server.to("a-9@example.org")) == 1
+
+
+async def test_an_event_read_before_the_contact_details_waits_for_them(
+    service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer
+) -> None:
+    early = event(s.Waitlisted(application_id="A-10", level="M1", rank=4), "A-10")
+    await produce_events(kafka.bootstrap, [early])
+    await asyncio.sleep(1.5)
+    assert smtp_server.messages == []
+    await produce_events(kafka.bootstrap, [received("A-10", sms=False)])
+    await wait_until(lambda: len(smtp_server.to("a-10@example.org")) == 2)
+    assert sorted(subjects(smtp_server, "a-10@example.org")) == [
+        "Votre candidature au master IFUNO a bien été reçue",
+        "Vous êtes sur liste complémentaire du master IFUNO",
+    ]
+    dead = await kafka_consume(kafka.bootstrap, Topic.NOTIFICATION.value, 2)
+    assert {json.loads(r.value)["type"] for r in dead} == {"ifuno.notification.sent.v1"}

@@ -52,8 +52,8 @@ async def play(
     fleet.start()
     await fleet.wait_ready()
     urls = {name: fleet.url(name) for name in fleet.services}
-    groups = tuple(name for name in fleet.services if name in SUBSCRIPTIONS)
-    quiescence = Quiescence(infrastructure.broker.bootstrap, groups)
+    watched = {name: topics for name, topics in SUBSCRIPTIONS.items() if name in fleet.services}
+    quiescence = Quiescence(infrastructure.broker.bootstrap, watched)
     await quiescence.start()
     sender = Portal(infrastructure.broker.bootstrap)
     await sender.start()

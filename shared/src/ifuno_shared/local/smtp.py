@@ -21,6 +21,7 @@ class CapturedMail:
     mail_from: str
     recipients: tuple[str, ...]
     message: EmailMessage
+    received_at: float  # time.perf_counter() when accepted (the benchmark's clock)
 
 
 class _Handler:
@@ -39,9 +40,10 @@ class _Handler:
         content = envelope.original_content or b""
         message = message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
-        self._server._accept(
-            CapturedMail(str(envelope.mail_from), tuple(envelope.rcpt_tos), message), content
+        mail = CapturedMail(
+            str(envelope.mail_from), tuple(envelope.rcpt_tos), message, time.perf_counter()
         )
+        self._server._accept(mail, content)
         return "250 OK"
 
 

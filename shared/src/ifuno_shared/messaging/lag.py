@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from ifuno_shared.events import PUBLIC_TOPICS
 
-SUBSCRIPTIONS = {
+SUBSCRIPTIONS: dict[str, set[str]] = {
     "candidature": {"ifuno.portal.v1", "ifuno.timeline.v1", "ifuno.selection.v1"},
     "selection": {"ifuno.candidature.v1", "ifuno.portal.v1", "ifuno.timeline.v1"},
     "notification": {"ifuno.candidature.v1", "ifuno.selection.v1", "ifuno.timeline.v1"},
@@ -21,9 +23,13 @@ class LagReader:
     broker's ListOffsets answers are wrong, and its admin OffsetFetch answer does not
     decode; a consumer per group, assigned but never joining, reads committed offsets."""
 
-    def __init__(self, bootstrap: str, groups: tuple[str, ...] = tuple(SUBSCRIPTIONS)) -> None:
+    def __init__(
+        self, bootstrap: str, subscriptions: Mapping[str, Collection[str]] = SUBSCRIPTIONS
+    ) -> None:
+        """`subscriptions`: the groups to watch, each with the topics it reads."""
         self._bootstrap = bootstrap
-        self._groups = groups
+        self._subscriptions = subscriptions
+        groups = tuple(subscriptions)
         self._watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         self._readers = {
@@ -42,7 +48,8 @@ class LagReader:
         await self._refresh()
 
     async def _refresh(self) -> None:
-        described = await self._admin.describe_topics([t.value for t in PUBLIC_TOPICS])
+        topics = sorted({topic for topics in self._subscriptions.values() for topic in topics})
+        described = await self._admin.describe_topics(topics)
         partitions = sorted(
             TopicPartition(topic["topic"], partition["partition"])
             for topic in described
@@ -52,7 +59,7 @@ class LagReader:
             self._partitions = partitions
             self._watcher.assign(partitions)
             for group, reader in self._readers.items():
-                reader.assign([p for p in partitions if p.topic in SUBSCRIPTIONS[group]])
+                reader.assign([p for p in partitions if p.topic in self._subscriptions[group]])
 
     async def stop(self) -> None:
         await self._watcher.stop()

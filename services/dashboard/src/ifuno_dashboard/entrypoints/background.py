@@ -56,7 +56,7 @@ async def measure_lag(context: ServiceContext) -> None:
     """Keeps `context.extras["lag"]`: records each service's consumers have yet to read."""
     context.extras["lag"] = {}
     while True:
-        reader = LagReader(context.settings.kafka_bootstrap, tuple(SUBSCRIPTIONS))
+        reader = LagReader(context.settings.kafka_bootstrap, SUBSCRIPTIONS)
         try:
             await reader.start()
             while True:

@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import Level, Regime
+from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ifuno_notification.adapters.tables import delivery_attempt, message, recipient
+from ifuno_notification.adapters.tables import (
+    delivery_attempt,
+    message,
+    parked_event,
+    recipient,
+)
 from ifuno_notification.domain.messages import Recipient
 
 
@@ -49,6 +54,14 @@ class AbstractNotificationRepository(abc.ABC):
     @abc.abstractmethod
     async def add_message(self, outgoing: OutgoingMessage) -> bool:
         """Record a message to send; False if this (cause, channel, template) exists."""
+
+    @abc.abstractmethod
+    async def park(self, application_id: str, event: CloudEvent) -> None:
+        """Keep an event until the application's contact details arrive."""
+
+    @abc.abstractmethod
+    async def unpark(self, application_id: str) -> list[CloudEvent]:
+        """The events kept for an application, in arrival order, removed from the park."""
 
     @abc.abstractmethod
     async def claim_due(self, limit: int) -> list[PendingMessage]:
@@ -137,6 +150,21 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             .returning(message.c.id)
         )
         return result.first() is not None
+
+    async def park(self, application_id: str, event: CloudEvent) -> None:
+        await self._session.execute(
+            parked_event.insert().values(
+                application_id=application_id, event=encode_event(event).decode()
+            )
+        )
+
+    async def unpark(self, application_id: str) -> list[CloudEvent]:
+        rows = await self._session.execute(
+            delete(parked_event)
+            .where(parked_event.c.application_id == application_id)
+            .returning(parked_event.c.id, parked_event.c.event)
+        )
+        return [decode_event(text) for _, text in sorted(rows.all())]
 
     async def claim_due(self, limit: int) -> list[PendingMessage]:
         rows = (

@@ -7,6 +7,8 @@ Both raise `PermanentFailure` (retrying cannot help: a refused address) or
 from __future__ import annotations
 
 import abc
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -45,6 +47,11 @@ class AbstractEmailSender(abc.ABC):
     @abc.abstractmethod
     async def send(self, email: Email) -> None: ...
 
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[None]:
+        """A batch of sends; senders that hold a connection keep it for the batch."""
+        yield
+
 
 class AbstractSmsSender(abc.ABC):
     @abc.abstractmethod
@@ -68,6 +75,7 @@ class SmtpEmailSender(AbstractEmailSender):
         self._tls, self._username, self._password = tls, username, password
         self._copy_dir = copy_dir
         self._timeout = timeout
+        self._open: aiosmtplib.SMTP | None = None
 
     def build(self, email: Email) -> EmailMessage:
         message = EmailMessage()
@@ -83,27 +91,51 @@ class SmtpEmailSender(AbstractEmailSender):
             message.add_alternative(email.html, subtype="html")
         return message
 
-    async def send(self, email: Email) -> None:
-        message = self.build(email)
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[None]:
+        """Send a batch over one SMTP connection (opened on the first message)."""
         try:
-            await aiosmtplib.send(
-                message,
+            yield
+        finally:
+            await self._close()
+
+    async def _client(self) -> aiosmtplib.SMTP:
+        if self._open is None:
+            client = aiosmtplib.SMTP(
                 hostname=self._host,
                 port=self._port,
                 username=self._username,
                 password=self._password,
                 use_tls=self._tls == "tls",
-                start_tls=True if self._tls == "starttls" else False,
+                start_tls=self._tls == "starttls",
                 timeout=self._timeout,
             )
+            await client.connect()
+            self._open = client
+        return self._open
+
+    async def _close(self) -> None:
+        client, self._open = self._open, None
+        if client is not None and client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+
+    async def send(self, email: Email) -> None:
+        message = self.build(email)
+        try:
+            client = await self._client()
+            await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
+            await self._close()
             codes = [error.code for error in exc.recipients]
             failure = PermanentFailure if all(c >= 500 for c in codes) else TransientFailure
             raise failure(f"recipient refused ({', '.join(map(str, codes))})") from exc
         except aiosmtplib.SMTPResponseException as exc:
+            await self._close()
             failure = PermanentFailure if exc.code >= 500 else TransientFailure
             raise failure(f"SMTP {exc.code}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self._close()
             raise TransientFailure(f"SMTP unreachable: {type(exc).__name__}") from exc
         if self._copy_dir is not None:
             self._copy_dir.mkdir(parents=True, exist_ok=True)

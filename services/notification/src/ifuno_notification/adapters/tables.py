@@ -62,6 +62,17 @@ message = Table(
     Index("message_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
 )
 
+# Events about an application whose contact details have not arrived yet (topics are
+# read in any order relative to each other): replayed when they do.
+parked_event = Table(
+    "parked_event",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("application_id", String(64), nullable=False, index=True),
+    Column("event", Text, nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 delivery_attempt = Table(
     "delivery_attempt",
     metadata,

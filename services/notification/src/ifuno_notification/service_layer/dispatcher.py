@@ -63,7 +63,7 @@ async def dispatch_due(
     batch: int = 50,
 ) -> int:
     """Send one batch of due messages; return how many were tried."""
-    async with uow_factory() as uow:
+    async with uow_factory() as uow, email.connection():
         claimed = await uow.notifications.claim_due(batch)
         for pending in claimed:
             outgoing = pending.outgoing

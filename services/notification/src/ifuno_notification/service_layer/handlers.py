@@ -26,10 +26,6 @@ INCOMPLETE_REMINDER_AHEAD = timedelta(days=3)
 OFFER_REMINDER_AHEAD = timedelta(days=2)
 
 
-class UnknownRecipient(LookupError):
-    """A selection event for an application whose contact details never arrived."""
-
-
 async def _record(
     uow: NotificationUnitOfWork, who: Recipient, message: Message, cause_event_id: str
 ) -> None:
@@ -93,17 +89,28 @@ def _update_state(who: Recipient, data: EventData) -> None:
 
 
 async def handle_candidate_event(event: CloudEvent, uow: NotificationUnitOfWork) -> None:
-    """Every candidature and selection event that tells the candidate something."""
+    """Every candidature and selection event that tells the candidate something.
+
+    An event read before the application's contact details (another topic, read in
+    its own order) is parked, then replayed as soon as the details arrive.
+    """
     data = event.data
     application_id: str = getattr(data, "application_id")  # noqa: B009
     who = await uow.notifications.get(application_id)
     if who is None and isinstance(data, c.ApplicationReceived | c.ApplicationRefused):
         who = _recipient_from(data)
     if who is None:
-        raise UnknownRecipient(f"no contact details for application {application_id}")
-    _update_state(who, data)
+        await uow.notifications.park(application_id, event)
+        return
+    await _tell(uow, who, event)
+    for parked in await uow.notifications.unpark(application_id):
+        await _tell(uow, who, parked)
+
+
+async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent) -> None:
+    _update_state(who, event.data)
     await uow.notifications.save(who)
-    for message in messages_for(data, who):
+    for message in messages_for(event.data, who):
         await _record(uow, who, message, event.id)
 
 

@@ -8,6 +8,7 @@ from alembic import op
 from ifuno_notification.adapters.tables import (
     delivery_attempt,
     message,
+    parked_event,
     recipient,
 )
 from ifuno_shared.persistence.migrations import create_kit_tables, drop_kit_tables
@@ -17,7 +18,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-TABLES = [recipient, message, delivery_attempt]
+TABLES = [recipient, message, delivery_attempt, parked_event]
 
 
 def upgrade() -> None:
