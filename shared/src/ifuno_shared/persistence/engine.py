@@ -15,8 +15,10 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    # No pre-ping (a round trip per transaction): a broken connection raises, the
+    # consumer retries the unit of work, and the pool replaces the connection.
     return _create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        async_url(url), pool_size=pool_size, max_overflow=10, pool_recycle=1800
     )
 
 
