@@ -135,7 +135,7 @@ class CampaignCalendar:
         for name, value in overrides.items():
             if value.tzinfo is None:
                 raise InvalidCalendar(f"{name}: a date needs a time zone offset")
-        return replace(self, **overrides).validate()
+        return replace(self, **dict(overrides)).validate()  # type: ignore[arg-type]
 
     def validate(self) -> CampaignCalendar:
         """Refuse dates out of order, naming the two that clash."""

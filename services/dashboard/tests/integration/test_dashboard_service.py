@@ -105,9 +105,11 @@ async def dashboard(database_url: str, kafka) -> AsyncIterator[httpx.AsyncClient
         campaign=2027,
         lag_interval=0.5,
     )
-    async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}") as http:
-            yield http
+    async with (
+        ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}") as http,
+    ):
+        yield http
 
 
 async def summary_when(http: httpx.AsyncClient, predicate, timeout: float = 30.0) -> dict:  # type: ignore[no-untyped-def]
@@ -169,7 +171,7 @@ async def test_a_short_campaign_gives_the_right_summary(
 
 
 async def test_the_page_updates_live_in_a_real_browser(dashboard: httpx.AsyncClient, kafka) -> None:
-    if not os.path.exists(CHROMIUM):
+    if not Path(CHROMIUM).exists():  # noqa: ASYNC240
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is required in CI (.ci/run installs it)")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
@@ -200,14 +202,12 @@ async def test_the_page_updates_live_in_a_real_browser(dashboard: httpx.AsyncCli
         await received_m1.wait_for()
         assert await received_m1.inner_text() == "0"
         await produce_events(kafka.bootstrap, short_campaign())
-        await page.wait_for_function(
-            "document.querySelector('[data-level=\"M1\"] [data-counter=\"received\"]').textContent === '3'",
-            timeout=30_000,
-        )
-        await page.wait_for_function(
-            "document.querySelector('[data-level=\"M1\"] [data-counter=\"places_left\"]').textContent === '19'",
-            timeout=30_000,
-        )
+        for counter, value in (("received", "3"), ("places_left", "19")):
+            selector = f'[data-level="M1"] [data-counter="{counter}"]'
+            await page.wait_for_function(
+                f"document.querySelector('{selector}').textContent === '{value}'",
+                timeout=30_000,
+            )
         assert await page.locator("#places-chart polyline").count() >= 1
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -154,18 +154,20 @@ async def test_the_clock_never_moves_back_and_needs_the_admin_role(timeline: Run
 
 async def test_the_real_clock_cannot_be_moved(migrated: str, kafka) -> None:
     definition = build_definition(settings(migrated, kafka.bootstrap, clock="real", campaign=2027))
-    async with ServiceRunner(definition) as runner:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}") as http:
-            response = await http.post(
-                "/v1/clock", json={"now": "2027-05-03T00:00:00+02:00"}, headers=ADMIN
-            )
-            assert response.status_code == 409
-            calendar = (await http.get("/v1/calendar/2027")).json()
-            assert [p["phase"] for p in calendar["phases"]] == [phase.value for phase in Phase]
-            assert (await http.get("/ready")).json()["checks"] == {
-                "database": True,
-                "broker": True,
-            }
+    async with (
+        ServiceRunner(definition) as runner,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}") as http,
+    ):
+        response = await http.post(
+            "/v1/clock", json={"now": "2027-05-03T00:00:00+02:00"}, headers=ADMIN
+        )
+        assert response.status_code == 409
+        calendar = (await http.get("/v1/calendar/2027")).json()
+        assert [p["phase"] for p in calendar["phases"]] == [phase.value for phase in Phase]
+        assert (await http.get("/ready")).json()["checks"] == {
+            "database": True,
+            "broker": True,
+        }
 
 
 async def test_an_accelerated_clock_moves_by_itself(migrated: str, kafka) -> None:

@@ -108,10 +108,9 @@ async def run_baseline(count: int, folder: Path, timeout: float) -> RunResult:
             "BENCH_SMTP_HOST": smtp.host,
             "BENCH_SMTP_PORT": str(smtp.port),
         }
+        command = [sys.executable, "-m", "ifuno_shared.bench.baseline"]
         hops = [
-            subprocess.Popen(
-                [sys.executable, "-m", "ifuno_shared.bench.baseline", str(hop)], env=environment
-            )
+            subprocess.Popen([*command, str(hop)], env=environment)  # noqa: ASYNC220
             for hop in (1, 2, 3)
         ]
         reader = LagReader(

@@ -79,7 +79,7 @@ class Profile:
     sms_opt_in: bool
     employed: bool
     diploma_years: int
-    field: str
+    diploma_field: str
     vapp: bool
     experience_years: int
     submitted_at: datetime
@@ -139,7 +139,7 @@ def population(count: int, seed: int, calendar: CampaignCalendar) -> list[Profil
             sms_opt_in=rng.random() < 0.5,
             employed=employed,
             diploma_years=diploma_years,
-            field="sciences de l'éducation" if level is Level.M2 else rng.choice(FIELDS),
+            diploma_field="sciences de l'éducation" if level is Level.M2 else rng.choice(FIELDS),
             vapp=False,
             experience_years=rng.randint(1, 15) if regime is not Regime.FORMATION_INITIALE else 0,
             submitted_at=submitted_at,

@@ -64,7 +64,7 @@ def submission(profile: Profile, campaign: int) -> CloudEvent:
         employed=profile.employed,
         highest_diploma=Diploma(
             level=f"bac+{profile.diploma_years}",
-            field=profile.field,
+            field=profile.diploma_field,
             title=TITLES.get(profile.diploma_years, "Diplôme"),
         ),
         vapp=profile.vapp,
@@ -92,7 +92,9 @@ def withdrawal(profile: Profile, at: datetime) -> CloudEvent:
 
 
 def answer(profile: Profile, at: datetime) -> CloudEvent:
-    data = OfferAnswered(application_id=profile.application_id, answer=profile.answer)  # type: ignore[arg-type]
+    data = OfferAnswered.model_validate(
+        {"application_id": profile.application_id, "answer": profile.answer}
+    )
     return new_event(data, subject=profile.application_id, time=at)
 
 

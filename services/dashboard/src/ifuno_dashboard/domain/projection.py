@@ -138,7 +138,7 @@ def summarise(views: list[ApplicationView], capacities: dict[str, int]) -> dict[
             summary.held += 1
         if view.waitlist_rank is not None:
             summary.waitlist.append((view.waitlist_rank, view.application_id))
-    for level, summary in levels.items():
-        summary.refusals = dict(sorted(refusals[level].items()))
+    for name, summary in levels.items():
+        summary.refusals = dict(sorted(refusals[name].items()))
         summary.waitlist.sort()
     return levels

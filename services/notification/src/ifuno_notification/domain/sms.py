@@ -17,6 +17,10 @@ def _gsm7_length(text: str) -> int:
     return sum(2 if c in GSM7_EXTENSION else 1 for c in text)
 
 
+def _ucs2_length(text: str) -> int:
+    return len(text)
+
+
 def split_sms(text: str) -> list[str]:
     """The parts an operator would send: one if it fits, else concatenated parts, never
     cutting a GSM-7 escape pair."""
@@ -27,7 +31,7 @@ def split_sms(text: str) -> list[str]:
     else:
         if len(text) <= 70:
             return [text]
-        limit, measure = 67, len
+        limit, measure = 67, _ucs2_length
     parts, current = [], ""
     for character in text:
         if measure(current + character) > limit:

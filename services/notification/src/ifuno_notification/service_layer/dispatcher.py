@@ -86,7 +86,7 @@ async def dispatch_due(
             uow.publish(
                 NotificationSent(
                     application_id=outgoing.application_id,
-                    channel=outgoing.channel,  # type: ignore[arg-type]
+                    channel=outgoing.channel,
                     template=outgoing.template,
                     cause_event_id=outgoing.cause_event_id,
                 ),
@@ -103,7 +103,7 @@ async def _fail(uow: NotificationUnitOfWork, pending: PendingMessage, error: str
     uow.publish(
         NotificationFailed(
             application_id=outgoing.application_id,
-            channel=outgoing.channel,  # type: ignore[arg-type]
+            channel=outgoing.channel,
             template=outgoing.template,
             cause_event_id=outgoing.cause_event_id,
             error=error,

@@ -154,7 +154,7 @@ class SelectionRepository:
                 places.seats[row["application_id"]] = Seat(
                     row["application_id"],
                     SeatStatus(row["status"]),
-                    _paris(row["offer_deadline"]),  # type: ignore[arg-type]
+                    _paris(row["offer_deadline"]),
                     row["from_waitlist"],
                 )
         places.waitlist = [application_id for _, application_id in sorted(waitlisted)]

@@ -103,4 +103,5 @@ def choose_slot(
     """The first free slot at least `notice` ahead; else the first free one still ahead."""
     free = [slot for slot in slots if slot not in taken and slot > now]
     ahead = [slot for slot in free if slot >= now + notice]
-    return (ahead or free or [None])[0]
+    choices = ahead or free
+    return choices[0] if choices else None
