@@ -108,3 +108,11 @@ def test_another_cloudevents_version_is_refused() -> None:
 
 def test_a_naive_envelope_time_is_refused() -> None:
     assert reason_for(submitted() | {"time": "2027-05-02T14:03:00"}).startswith("time:")
+
+
+def test_the_asyncapi_document_is_up_to_date() -> None:
+    from ifuno_shared.events.asyncapi import document
+
+    committed = json.loads((Path(__file__).parents[2] / "docs" / "asyncapi.json").read_text())
+    assert committed == json.loads(json.dumps(document())), "run `make contracts`"
+    assert set(committed["components"]["messages"]) == set(EVENT_MODELS)
