@@ -14,6 +14,7 @@ help:
 	@echo "make test-unit   the fast tests (no I/O)"
 	@echo "make lint        ruff and mypy"
 	@echo "make contracts   regenerate docs/asyncapi.json from the event models"
+	@echo "make bench       platform vs baseline throughput and latency (BENCH_ARGS='--count 5000')"
 
 .venv/.installed: uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -45,6 +46,11 @@ lint: install
 format: install
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
+
+BENCH_ARGS ?=
+
+bench: install
+	$(RUN) python -m ifuno_shared.bench $(BENCH_ARGS)
 
 contracts: install
 	$(RUN) python -m ifuno_shared.events.asyncapi > docs/asyncapi.json
