@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +30,13 @@ def console_script(service: str) -> str | None:
     """The service's console script next to this Python (the project's virtualenv)."""
     candidate = Path(sys.executable).parent / f"ifuno-{service}"
     return str(candidate) if candidate.exists() else shutil.which(f"ifuno-{service}")
+
+
+def _stop_with_parent() -> None:
+    """Linux: the service gets SIGTERM if the demo dies without stopping it (no orphans)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _built(service: str) -> bool:
@@ -77,7 +86,12 @@ class ServiceFleet:
             with log_path.open("ab") as log:
                 subprocess.run([script, "migrate"], env=env, stdout=log, stderr=log, check=True)
                 process = subprocess.Popen(
-                    [script, "run"], env=env, stdout=log, stderr=log, start_new_session=True
+                    [script, "run"],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                    preexec_fn=_stop_with_parent,
                 )
             self.services[name] = ServiceProcess(name, port, log_path, process)
 
