@@ -8,12 +8,13 @@ same everywhere.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
 from alembic.operations import Operations
-from sqlalchemy import Connection, MetaData, pool
+from sqlalchemy import Connection, MetaData, Table, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ifuno_shared.persistence.engine import async_url
@@ -64,3 +65,16 @@ def create_kit_tables(op: Operations) -> None:
 
 def drop_kit_tables(op: Operations) -> None:
     KIT.drop_all(op.get_bind())
+
+
+def create_service_tables(op: Operations, tables: Sequence[Table]) -> None:
+    """A service's first revision: the kit's tables, then its own, in dependency order."""
+    create_kit_tables(op)
+    for table in tables:
+        table.create(op.get_bind())
+
+
+def drop_service_tables(op: Operations, tables: Sequence[Table]) -> None:
+    for table in reversed(tables):
+        table.drop(op.get_bind())
+    drop_kit_tables(op)

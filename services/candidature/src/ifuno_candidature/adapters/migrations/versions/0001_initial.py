@@ -11,7 +11,7 @@ from ifuno_candidature.adapters.tables import (
     document,
     round_window,
 )
-from ifuno_shared.persistence.migrations import create_kit_tables, drop_kit_tables
+from ifuno_shared.persistence.migrations import create_service_tables, drop_service_tables
 
 revision = "0001"
 down_revision = None
@@ -22,14 +22,8 @@ TABLES = [application, document, round_window, complementary_level]
 
 
 def upgrade() -> None:
-    create_kit_tables(op)
-    bind = op.get_bind()
-    for table in TABLES:
-        table.create(bind)
+    create_service_tables(op, TABLES)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    for table in reversed(TABLES):
-        table.drop(bind)
-    drop_kit_tables(op)
+    drop_service_tables(op, TABLES)

@@ -6,7 +6,7 @@ Revises:
 
 from alembic import op
 from ifuno_dashboard.adapters.tables import TABLES
-from ifuno_shared.persistence.migrations import create_kit_tables, drop_kit_tables
+from ifuno_shared.persistence.migrations import create_service_tables, drop_service_tables
 
 revision = "0001"
 down_revision = None
@@ -15,12 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_kit_tables(op)
-    for table in TABLES:
-        table.create(op.get_bind())
+    create_service_tables(op, TABLES)
 
 
 def downgrade() -> None:
-    for table in reversed(TABLES):
-        table.drop(op.get_bind())
-    drop_kit_tables(op)
+    drop_service_tables(op, TABLES)

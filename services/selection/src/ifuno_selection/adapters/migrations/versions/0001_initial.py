@@ -13,7 +13,7 @@ from ifuno_selection.adapters.tables import (
     level_capacity,
     review,
 )
-from ifuno_shared.persistence.migrations import create_kit_tables, drop_kit_tables
+from ifuno_shared.persistence.migrations import create_service_tables, drop_service_tables
 
 revision = "0001"
 down_revision = None
@@ -24,10 +24,7 @@ TABLES = [candidate, review, interview_slot, level_capacity]
 
 
 def upgrade() -> None:
-    create_kit_tables(op)
-    bind = op.get_bind()
-    for table in TABLES:
-        table.create(bind)
+    create_service_tables(op, TABLES)
     op.execute(CAPACITY_FUNCTION)
     op.execute(CAPACITY_TRIGGER)
 
@@ -35,7 +32,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER candidate_capacity ON candidate")
     op.execute("DROP FUNCTION enforce_capacity()")
-    bind = op.get_bind()
-    for table in reversed(TABLES):
-        table.drop(bind)
-    drop_kit_tables(op)
+    drop_service_tables(op, TABLES)
