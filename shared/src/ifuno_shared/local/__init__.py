@@ -1,8 +1,18 @@
 """Real servers as local processes, for tests and the demo on a machine without Docker."""
 
-from ifuno_shared.local.kafka import LocalKafkaBroker
-from ifuno_shared.local.postgres import LocalPostgres
+from ifuno_shared.local.kafka import CONSUMER_OPTIONS, PRODUCER_OPTIONS, LocalKafkaBroker
+from ifuno_shared.local.postgres import LocalPostgres, PostgresAdmin
+from ifuno_shared.local.s3 import LocalS3
 from ifuno_shared.local.sms import FakeSmsGateway
 from ifuno_shared.local.smtp import CapturingSmtpServer
 
-__all__ = ["CapturingSmtpServer", "FakeSmsGateway", "LocalKafkaBroker", "LocalPostgres"]
+__all__ = [
+    "CONSUMER_OPTIONS",
+    "PRODUCER_OPTIONS",
+    "CapturingSmtpServer",
+    "FakeSmsGateway",
+    "LocalKafkaBroker",
+    "LocalPostgres",
+    "LocalS3",
+    "PostgresAdmin",
+]

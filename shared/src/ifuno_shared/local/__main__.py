@@ -1,9 +1,10 @@
-"""`python -m ifuno_shared.local [DIR]`: start the local servers, print their settings,
-serve until Ctrl-C."""
+"""`python -m ifuno_shared.local [DIR]`: start the local servers, print their settings
+as `export NAME=value` lines (for `eval` or a shell to source), serve until Ctrl-C."""
 
 from __future__ import annotations
 
-import sys
+import argparse
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -11,13 +12,35 @@ from ifuno_shared.local.signals import wait_for_stop_signal
 from ifuno_shared.local.stack import LocalInfrastructure
 
 
-def main() -> None:
-    base = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="ifuno-"))
-    infrastructure = LocalInfrastructure(base)
-    infrastructure.start()
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ifuno_shared.local", description=__doc__)
+    parser.add_argument("base_dir", nargs="?", type=Path, help="data, logs, mail (default: temp)")
+    parser.add_argument("--kafka-port", type=int, help="default: a free port")
+    parser.add_argument("--smtp-port", type=int, help="default: a free port")
+    parser.add_argument("--sms-port", type=int, help="default: a free port")
+    parser.add_argument(
+        "--durable-kafka", action="store_true", help="broker log in an in-process S3 (moto)"
+    )
+    parser.add_argument("--env-file", type=Path, help="also write the settings to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    base = args.base_dir or Path(tempfile.mkdtemp(prefix="ifuno-"))
+    infrastructure = LocalInfrastructure(
+        base,
+        kafka_port=args.kafka_port,
+        smtp_port=args.smtp_port,
+        sms_port=args.sms_port,
+        durable_kafka=args.durable_kafka,
+    )
+    environment = infrastructure.start()
     try:
-        for name, value in infrastructure.environment().items():
-            print(f"export {name}={value}")
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in environment.items()]
+        if args.env_file is not None:
+            args.env_file.write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
         print(f"# mail captured in {infrastructure.smtp.folder}; Ctrl-C stops", flush=True)
         wait_for_stop_signal()
     finally:

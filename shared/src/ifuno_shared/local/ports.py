@@ -5,24 +5,39 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 
 
 def free_port() -> int:
+    """A port free right now on 127.0.0.1 (the OS picks it; a race is possible but rare)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
+def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(
+    port: int, timeout: float = 10.0, *, alive: Callable[[], bool] | None = None
+) -> None:
+    """Return once 127.0.0.1:port accepts connections.
+
+    `alive` (e.g. "the server process still runs") turns a server that died at
+    start into an immediate error instead of a wait for the whole timeout.
+    """
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing accepts connections on 127.0.0.1:{port}") from None
-            time.sleep(0.01)
+    while not port_accepts(port):
+        if alive is not None and not alive():
+            raise RuntimeError(f"the server meant for 127.0.0.1:{port} exited at start")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing accepts connections on 127.0.0.1:{port}")
+        time.sleep(0.01)
 
 
 async def wait_for_port_async(port: int, timeout: float = 10.0) -> None:

@@ -1,20 +1,37 @@
-"""A fake SMS gateway over HTTP, the interface the notification service speaks.
+"""A fake SMS gateway over HTTP: the interface the notification service speaks.
 
-The interface: `POST {base_url}/messages` with `Authorization: Bearer TOKEN`
-and JSON `{"to": "+33612345678", "text": "...", "idempotency_key": "..."}`.
-Answers 202 `{"id": "..."}` when accepted (a repeated idempotency key is
-accepted again without a second message), 401 for a wrong token, 422 for a bad
-body, 503 while told to fail (a transient error the sender retries).
+The interface (what a real provider adapter must offer):
+
+    POST {base_url}/messages
+    Authorization: Bearer TOKEN
+    Content-Type: application/json
+    {"to": "+33612345678", "text": "...", "idempotency_key": "..."}
+
+- 202 `{"id": "..."}`: accepted. A repeated `idempotency_key` is answered 202
+  with the first message's id and sends nothing again, so a sender may retry
+  any request whose answer it did not get.
+- 401: wrong or missing token (permanent: a configuration error).
+- 422: a body without `to`, `text` and `idempotency_key`, or a number the
+  gateway refuses (permanent: do not retry).
+- 503 (or 429): temporarily unavailable; retry later with the same key.
+- 404: any other path.
+
+The fake runs on a thread of the test process, keeps what it sent in
+`messages`, can be told to fail (`fail_next`) or refuse numbers (`reject`),
+and stops and starts again on the same port. It logs nothing: phone numbers
+are personal data.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ifuno_shared.local.lifetime import forget, on_exit
 from ifuno_shared.local.ports import free_port
 
 
@@ -23,6 +40,7 @@ class Sms:
     to: str
     text: str
     idempotency_key: str
+    id: str = ""
 
 
 class FakeSmsGateway:
@@ -31,8 +49,10 @@ class FakeSmsGateway:
         self.token = token
         self.messages: list[Sms] = []
         self.requests = 0
+        self.rejected_patterns: list[str] = []
         self._by_key: dict[str, str] = {}
         self._failures_left = 0
+        self._failure_status = 503
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -40,9 +60,19 @@ class FakeSmsGateway:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fail_next(self, count: int) -> None:
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        """Answer the next `count` requests with `status` (a transient error by default)."""
         with self._lock:
             self._failures_left = count
+            self._failure_status = status
+
+    def reject(self, pattern: str) -> None:
+        """Refuse numbers matching a glob pattern (`+3399*`) with a permanent 422."""
+        self.rejected_patterns.append(pattern)
 
     def _handle(self, authorization: str | None, body: bytes) -> tuple[int, dict[str, str]]:
         with self._lock:
@@ -51,29 +81,36 @@ class FakeSmsGateway:
                 return 401, {"error": "bad token"}
             if self._failures_left > 0:
                 self._failures_left -= 1
-                return 503, {"error": "gateway temporarily unavailable"}
+                return self._failure_status, {"error": "gateway temporarily unavailable"}
             try:
                 payload = json.loads(body)
-                sms = Sms(str(payload["to"]), str(payload["text"]), str(payload["idempotency_key"]))
+                to, text = str(payload["to"]), str(payload["text"])
+                key = str(payload["idempotency_key"])
             except (ValueError, KeyError, TypeError):
                 return 422, {"error": "expected JSON with to, text, idempotency_key"}
-            if sms.idempotency_key not in self._by_key:
-                self._by_key[sms.idempotency_key] = str(uuid.uuid4())
-                self.messages.append(sms)
-            return 202, {"id": self._by_key[sms.idempotency_key]}
+            if any(fnmatch.fnmatch(to, pattern) for pattern in self.rejected_patterns):
+                return 422, {"error": "number refused"}
+            if key not in self._by_key:
+                self._by_key[key] = str(uuid.uuid4())
+                self.messages.append(Sms(to, text, key, self._by_key[key]))
+            return 202, {"id": self._by_key[key]}
 
     def start(self) -> None:
+        """Start (or start again, on the same port)."""
+        if self._server is not None:
+            return
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
                 if self.path.rstrip("/") != "/messages":
-                    status, answer = 404, {"error": "not found"}
+                    self._answer(404, {"error": "not found"})
                 else:
-                    length = int(self.headers.get("Content-Length") or 0)
-                    status, answer = gateway._handle(
-                        self.headers.get("Authorization"), self.rfile.read(length)
-                    )
+                    self._answer(*gateway._handle(self.headers.get("Authorization"), body))
+
+            def _answer(self, status: int, answer: dict[str, str]) -> None:
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -84,14 +121,21 @@ class FakeSmsGateway:
             def log_message(self, format: str, *args: object) -> None:
                 """Phone numbers are personal data: no access log."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fake-sms", daemon=True
+        ).start()  # a short poll interval: stop() waits for it
+        self._server = server
+        on_exit(self)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop listening: clients get "connection refused" until `start()`."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        forget(self)
 
     def __enter__(self) -> FakeSmsGateway:
         self.start()

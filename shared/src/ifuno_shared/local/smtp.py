@@ -1,9 +1,15 @@
-"""An SMTP server (aiosmtpd) that keeps every message it accepts."""
+"""An SMTP server (aiosmtpd) that keeps every message it accepts, for tests and the demo.
+
+It runs on its own thread and event loop, so it answers even while the test's
+loop is busy. `stop()` then `start()` plays an outage on the same port;
+`reject(pattern)` plays an address that does not exist (a permanent 550).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import threading
 import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -13,6 +19,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from ifuno_shared.local.lifetime import forget, on_exit
 from ifuno_shared.local.ports import free_port
 
 
@@ -31,7 +38,7 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if any(fnmatch.fnmatch(address.lower(), p) for p in self._server.rejected_patterns):
+        if self._server.refuses(address):
             return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -48,7 +55,8 @@ class _Handler:
 
 
 class CapturingSmtpServer:
-    """Stop and start it again on the same port to play an SMTP outage."""
+    """SMTP on 127.0.0.1 (a free port by default) keeping mail in `messages`,
+    and as `.eml` files in `folder` if given."""
 
     def __init__(self, port: int | None = None, *, folder: Path | None = None) -> None:
         self.port = port or free_port()
@@ -56,37 +64,68 @@ class CapturingSmtpServer:
         self.folder = folder
         self.messages: list[CapturedMail] = []
         self.rejected_patterns: list[str] = []
+        self._lock = threading.Lock()
+        self._files = 0
         self._controller: Controller | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
     def reject(self, pattern: str) -> None:
-        """Refuse recipients matching a glob pattern with a permanent 550."""
+        """Refuse recipients matching a glob pattern (`nobody@*`) with a permanent 550."""
         self.rejected_patterns.append(pattern.lower())
 
+    def accept_all(self) -> None:
+        self.rejected_patterns.clear()
+
+    def refuses(self, address: str) -> bool:
+        return any(fnmatch.fnmatch(address.lower(), p) for p in self.rejected_patterns)
+
     def start(self) -> None:
+        """Start (or start again, on the same port)."""
         if self._controller is None:
-            self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
-            self._controller.start()
+            # A fixed server name: the default asks DNS for this host's FQDN, which
+            # can stall for seconds on a machine without a resolver.
+            controller = Controller(
+                _Handler(self), hostname=self.host, port=self.port, server_hostname="localhost"
+            )
+            controller.start()
+            self._controller = controller
+            on_exit(self)
 
     def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
+        """Stop listening: clients get "connection refused" until `start()`."""
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+        forget(self)
 
     def _accept(self, mail: CapturedMail, content: bytes) -> None:
-        self.messages.append(mail)
+        with self._lock:
+            self.messages.append(mail)
+            self._files += 1
+            number = self._files
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / f"{len(self.messages):05d}.eml").write_bytes(content)
+            (self.folder / f"{number:05d}.eml").write_bytes(content)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
 
     def to(self, address: str) -> list[EmailMessage]:
-        return [m.message for m in self.messages if address.lower() in map(str.lower, m.recipients)]
+        """The messages delivered to this recipient (envelope), in arrival order."""
+        wanted = address.lower()
+        return [m.message for m in list(self.messages) if wanted in map(str.lower, m.recipients)]
 
     async def wait_for(self, count: int, timeout: float = 30.0) -> list[CapturedMail]:
+        """Wait until at least `count` messages have arrived; return them all."""
         deadline = time.monotonic() + timeout
         while len(self.messages) < count:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(self.messages)} messages received, {count} expected")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         return list(self.messages)
 
     def __enter__(self) -> CapturingSmtpServer:

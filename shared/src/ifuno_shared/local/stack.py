@@ -1,47 +1,109 @@
-"""All the local servers at once: what the demo and the end-to-end tests run against."""
+"""All the local servers at once: what the demo and the end-to-end tests run against.
+
+`start()` brings up PostgreSQL (one database per service), the broker (the
+public topics created, three partitions each), the SMTP capture and the fake
+SMS gateway, and returns the environment a service process needs to use them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ifuno_shared.local.kafka import LocalKafkaBroker
 from ifuno_shared.local.postgres import LocalPostgres
+from ifuno_shared.local.s3 import LocalS3
 from ifuno_shared.local.sms import FakeSmsGateway
 from ifuno_shared.local.smtp import CapturingSmtpServer
 
 SERVICES = ("candidature", "selection", "notification", "timeline", "dashboard")
 
 
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to completion from synchronous code, even when this thread
+    already runs an event loop (then on a short-lived thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
 @dataclass
 class LocalInfrastructure:
+    """`durable_kafka` keeps the broker's log in an in-process S3 (moto, a dev
+    dependency) so that stopping and starting `broker` loses nothing."""
+
     base_dir: Path
+    kafka_port: int | None = None
+    smtp_port: int | None = None
+    sms_port: int | None = None
+    durable_kafka: bool = False
     postgres: LocalPostgres = field(init=False)
     broker: LocalKafkaBroker = field(init=False)
     smtp: CapturingSmtpServer = field(init=False)
     sms: FakeSmsGateway = field(init=False)
+    s3: LocalS3 | None = field(init=False, default=None)
     database_urls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.base_dir = Path(self.base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.postgres = LocalPostgres(self.base_dir / "postgres")
-        self.broker = LocalKafkaBroker(log_file=self.base_dir / "broker.log")
-        self.smtp = CapturingSmtpServer(folder=self.base_dir / "mail")
-        self.sms = FakeSmsGateway()
+        if self.durable_kafka:
+            self.s3 = LocalS3()
+        self.broker = LocalKafkaBroker(self.kafka_port, log_file=self.base_dir / "broker.log")
+        self.smtp = CapturingSmtpServer(self.smtp_port, folder=self.base_dir / "mail")
+        self.sms = FakeSmsGateway(self.sms_port)
 
-    def start(self) -> None:
-        self.postgres.start()
-        self.database_urls = {name: self.postgres.create_database(name) for name in SERVICES}
-        self.broker.start()
-        asyncio.run(self.broker.create_topics())
-        self.smtp.start()
-        self.sms.start()
+    def start(self) -> dict[str, str]:
+        """Start everything (about a second); return `environment()`.
+        On a failure, whatever had started is stopped again."""
+        try:
+            self.postgres.start()
+            if self.s3 is not None:
+                self.s3.start()
+                self.broker = LocalKafkaBroker.on_s3(
+                    self.s3, port=self.kafka_port, log_file=self.base_dir / "broker.log"
+                )
+            self.broker.start()
+            self.smtp.start()
+            self.sms.start()
+            _run(self._prepare())
+        except BaseException:
+            self.stop()
+            raise
+        return self.environment()
+
+    async def _prepare(self) -> None:
+        urls, _ = await asyncio.gather(
+            self.postgres.create_databases(SERVICES), self.broker.create_topics()
+        )
+        self.database_urls = dict(zip(SERVICES, urls, strict=True))
 
     def stop(self) -> None:
         self.sms.stop()
         self.smtp.stop()
         self.broker.stop()
+        if self.s3 is not None:
+            self.s3.stop()
         self.postgres.stop()
 
     def environment(self) -> dict[str, str]:
@@ -57,3 +119,10 @@ class LocalInfrastructure:
                 for name, url in self.database_urls.items()
             },
         }
+
+    def __enter__(self) -> LocalInfrastructure:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
