@@ -36,3 +36,6 @@ class NotificationSettings(ServiceSettings):
     outbox_dir: Path | None = None
     """Also keep a copy of every email sent, as .eml files (the demo's sample emails)."""
     dispatch_interval: float = Field(default=0.2, gt=0)
+    """Seconds between two looks for due messages when there was nothing to send."""
+    retry_hours: float = Field(default=24, gt=0)
+    """How long transient failures (server down, 4xx) are retried before giving up."""

@@ -1,18 +1,24 @@
-"""Notification through a real broker, PostgreSQL, SMTP server and an HTTP SMS gateway."""
+"""Notification through a real broker, PostgreSQL, SMTP server and an HTTP SMS gateway.
+
+Waits are on outcomes (the staff endpoint shows every message of an application
+settled), never on time: once a message is settled it is never sent again, so the
+mail and SMS counted then are final.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from ifuno_notification.config import NotificationSettings
 from ifuno_notification.entrypoints.service import MIGRATIONS_DIR, build_definition
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import CloudEvent, EventData, Topic, new_event
+from ifuno_shared.events import CloudEvent, EventData, Regime, Topic, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
@@ -24,10 +30,37 @@ from ifuno_shared.testing.kafka import kafka_consume, produce_events
 pytestmark = pytest.mark.integration
 
 DEADLINE = datetime(2027, 5, 15, 23, 59, tzinfo=PARIS)
+OFFER_DEADLINE = datetime(2027, 7, 5, 23, 59, tzinfo=PARIS)
+VIEWER = {"Authorization": "Bearer viewer-token"}
+
+
+def phone_of(application_id: str) -> str:
+    return "+336" + "".join(ch for ch in application_id if ch.isdigit()).rjust(8, "0")
+
+
+def email_of(application_id: str) -> str:
+    return f"{application_id.lower()}@example.org"
+
+
+def contact(application_id: str, *, sms: bool, email: str | None = None) -> c.Contact:
+    return c.Contact(
+        candidate_id=f"C-{application_id}",
+        first_name="Élodie",
+        last_name="Brûlé",
+        email=email or email_of(application_id),
+        phone=phone_of(application_id),
+        sms_opt_in=sms,
+    )
 
 
 def received(
-    application_id: str, *, sms: bool, missing: bool = False, email: str | None = None
+    application_id: str,
+    *,
+    sms: bool = False,
+    missing: bool = False,
+    email: str | None = None,
+    regime: Regime = Regime.FORMATION_INITIALE,
+    deadline: datetime = DEADLINE,
 ) -> CloudEvent:
     return new_event(
         c.ApplicationReceived(
@@ -35,27 +68,32 @@ def received(
             campaign=2027,
             round="main",
             level="M1",
-            regime="formation_initiale",
+            regime=regime,
             missing_documents=["diploma"] if missing else [],
             eligibility=c.Eligibility(eligible=True),
-            candidate=c.Contact(
-                candidate_id=f"C-{application_id}",
-                first_name="Élodie",
-                last_name="Brûlé",
-                email=email or f"{application_id.lower()}@example.org",
-                phone="+33611223344",
-                sms_opt_in=sms,
-            ),
+            candidate=contact(application_id, sms=sms, email=email),
             submitted_at=datetime(2027, 5, 2, 10, 0, tzinfo=PARIS),
-            submission_deadline=DEADLINE,
+            submission_deadline=deadline,
             complete=not missing,
         ),
         subject=application_id,
     )
 
 
-def event(data: EventData, application_id: str) -> CloudEvent:
+def event(application_id: str, data: EventData) -> CloudEvent:
     return new_event(data, subject=application_id)
+
+
+def admitted(application_id: str, *, from_waitlist: bool) -> CloudEvent:
+    return event(
+        application_id,
+        s.Admitted(
+            application_id=application_id,
+            level="M1",
+            offer_deadline=OFFER_DEADLINE,
+            from_waitlist=from_waitlist,
+        ),
+    )
 
 
 @pytest.fixture
@@ -64,74 +102,62 @@ async def migrated(database_url: str) -> str:
     return database_url
 
 
-def settings_for(database_url: str, bootstrap: str, smtp: CapturingSmtpServer, sms: FakeSmsGateway):
-    return NotificationSettings(
-        database_url=database_url,
-        kafka_bootstrap=bootstrap,
-        http_port=0,
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        sms_gateway_url=sms.url,
-        sms_gateway_token=sms.token,
-        api_tokens={"viewer-token": "viewer"},
-        dispatch_interval=0.05,
-    )
-
-
 @pytest.fixture
 async def service(
     migrated: str, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
 ) -> AsyncIterator[ServiceRunner]:
-    definition = build_definition(
-        settings_for(migrated, kafka.bootstrap, smtp_server, sms_gateway), session_timeout_ms=3000
+    settings = NotificationSettings(
+        database_url=migrated,
+        kafka_bootstrap=kafka.bootstrap,
+        http_port=0,
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        sms_gateway_url=sms_gateway.url,
+        sms_gateway_token=sms_gateway.token,
+        api_tokens={"viewer-token": "viewer"},
+        dispatch_interval=0.05,
     )
-    async with ServiceRunner(definition) as runner:
+    async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner:
         yield runner
 
 
-async def wait_until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def listed(service: ServiceRunner, application_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+        response = await http.get(f"/v1/applications/{application_id}/messages", headers=VIEWER)
+    response.raise_for_status()
+    return list(response.json())
+
+
+async def settled(
+    service: ServiceRunner, application_id: str, count: int, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """The application's messages once `count` are recorded and none is pending."""
     async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
+        while True:
+            found = await listed(service, application_id)
+            if len(found) >= count and all(m["status"] != "pending" for m in found):
+                return found
+            await asyncio.sleep(0.1)
+
+
+async def until(condition: Callable[[], Any], timeout: float = 60.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.1)
 
 
 def subjects(smtp: CapturingSmtpServer, address: str) -> list[str]:
-    return [str(m["Subject"]) for m in smtp.to(address)]
+    return sorted(str(m["Subject"]) for m in smtp.to(address))
 
 
-async def test_each_step_sends_the_right_message_to_the_right_address(
-    service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
-) -> None:
-    a = "A-1"
-    path = [
-        received(a, sms=True, missing=True),
-        event(c.ApplicationCompleted(application_id=a), a),
-        event(
-            s.InterviewScheduled(
-                application_id=a,
-                starts_at=datetime(2027, 6, 3, 9, 30, tzinfo=PARIS),
-                ends_at=datetime(2027, 6, 3, 10, 0, tzinfo=PARIS),
-                video_url="https://visio.univ-lemans.fr/ifuno-42",
-            ),
-            a,
-        ),
-        event(s.Waitlisted(application_id=a, level="M1", rank=2), a),
-        event(s.WaitlistRankChanged(application_id=a, level="M1", rank=1), a),
-        event(
-            s.Admitted(
-                application_id=a,
-                level="M1",
-                offer_deadline=datetime(2027, 7, 5, 23, 59, tzinfo=PARIS),
-                from_waitlist=True,
-            ),
-            a,
-        ),
-        event(s.OfferAccepted(application_id=a), a),
-    ]
-    await produce_events(kafka.bootstrap, path)
-    await wait_until(lambda: len(smtp_server.to("a-1@example.org")) == 7)
-    # Candidature and selection are two topics, read each in its own order.
-    assert sorted(subjects(smtp_server, "a-1@example.org")) == sorted(
+def text_of(smtp: CapturingSmtpServer, address: str, subject_start: str) -> str:
+    mail = next(m for m in smtp.to(address) if str(m["Subject"]).startswith(subject_start))
+    return str(mail.get_body(("plain",)).get_content())
+
+
+PATHS: dict[str, tuple[Regime, list[str]]] = {
+    "E-1": (
+        Regime.FORMATION_INITIALE,
         [
             "Votre candidature au master IFUNO a bien été reçue",
             "Votre dossier de candidature est complet",
@@ -140,63 +166,204 @@ async def test_each_step_sends_the_right_message_to_the_right_address(
             "Votre rang sur la liste complémentaire a changé",
             "Une place s'est libérée : vous êtes admis(e) au master IFUNO",
             "Confirmation de votre inscription au master IFUNO",
-        ]
+        ],
+    ),
+    "E-2": (
+        Regime.FORMATION_CONTINUE,
+        [
+            "Votre candidature au master IFUNO a bien été reçue",
+            "Un document de votre candidature n'a pas pu être accepté",
+            "Vous êtes admis(e) au master IFUNO",
+            "Votre proposition d'admission a expiré",
+        ],
+    ),
+    "E-3": (
+        Regime.ALTERNANCE,
+        [
+            "Votre candidature au master IFUNO a bien été reçue",
+            "Vous êtes admis(e) au master IFUNO",
+            "Confirmation de votre renoncement au master IFUNO",
+        ],
+    ),
+    "E-4": (
+        Regime.REPRISE_ETUDES,
+        [
+            "Votre candidature au master IFUNO a bien été reçue",
+            "Décision de la commission de sélection du master IFUNO",
+        ],
+    ),
+    "E-5": (
+        Regime.CONTRAT_PROFESSIONNALISATION,
+        [
+            "Votre candidature au master IFUNO a bien été reçue",
+            "Confirmation du retrait de votre candidature",
+        ],
+    ),
+    "E-6": (Regime.FORMATION_INITIALE, ["Votre candidature au master IFUNO"]),
+    "E-7": (
+        Regime.FORMATION_CONTINUE,
+        ["Votre candidature au master IFUNO a bien été reçue", "Votre candidature au master IFUNO"],
+    ),
+}
+
+
+def every_event_type() -> list[CloudEvent]:
+    def rec(application_id: str, **options: Any) -> CloudEvent:
+        return received(application_id, regime=PATHS[application_id][0], **options)
+
+    return [
+        rec("E-1", sms=True, missing=True),
+        event("E-1", c.ApplicationCompleted(application_id="E-1")),
+        event(
+            "E-1",
+            s.InterviewScheduled(
+                application_id="E-1",
+                starts_at=datetime(2027, 6, 3, 9, 30, tzinfo=PARIS),
+                ends_at=datetime(2027, 6, 3, 10, 0, tzinfo=PARIS),
+                video_url="https://visio.univ-lemans.fr/ifuno-42",
+            ),
+        ),
+        event("E-1", s.Waitlisted(application_id="E-1", level="M1", rank=2)),
+        event("E-1", s.WaitlistRankChanged(application_id="E-1", level="M1", rank=1)),
+        admitted("E-1", from_waitlist=True),
+        event("E-1", s.OfferAccepted(application_id="E-1")),
+        rec("E-2"),
+        event(
+            "E-2",
+            c.DocumentRejected(
+                application_id="E-2", document_id="D-2", kind="cv", reason="fichier vide"
+            ),
+        ),
+        admitted("E-2", from_waitlist=False),
+        event("E-2", s.OfferExpired(application_id="E-2")),
+        rec("E-3"),
+        admitted("E-3", from_waitlist=False),
+        event("E-3", s.OfferDeclined(application_id="E-3")),
+        rec("E-4"),
+        event("E-4", s.Refused(application_id="E-4", reason="below_shortlist_threshold")),
+        rec("E-5"),
+        event("E-5", c.ApplicationWithdrawn(application_id="E-5")),
+        event(
+            "E-6",
+            c.ApplicationRefused(
+                application_id="E-6",
+                reason="campaign_closed",
+                campaign=2027,
+                level="M1",
+                regime=PATHS["E-6"][0],
+                candidate=contact("E-6", sms=False),
+            ),
+        ),
+        rec("E-7", missing=True),
+        event(
+            "E-7",
+            c.ApplicationRefused(
+                application_id="E-7", reason="incomplete_at_deadline", missing_documents=["diploma"]
+            ),
+        ),
+    ]
+
+
+async def test_each_event_type_sends_the_right_message_to_the_right_address(
+    service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
+) -> None:
+    await produce_events(kafka.bootstrap, every_event_type())
+    for application_id, (_, expected) in PATHS.items():
+        sms = len(expected) if application_id == "E-1" else 0
+        messages = await settled(service, application_id, len(expected) + sms)
+        assert {m["status"] for m in messages} == {"sent"}, application_id
+        assert subjects(smtp_server, email_of(application_id)) == sorted(expected)
+    # Each office signs for its regimes; each refusal says why.
+    assert "scola-let@univ-lemans.fr" in text_of(smtp_server, email_of("E-1"), "Convocation")
+    assert "https://visio.univ-lemans.fr/ifuno-42" in text_of(
+        smtp_server, email_of("E-1"), "Convocation"
     )
-    interview = next(
-        m for m in smtp_server.to("a-1@example.org") if str(m["Subject"]).startswith("Convocation")
+    assert "jeudi 3 juin 2027 de 9 h 30 à 10 h 00" in text_of(
+        smtp_server, email_of("E-1"), "Convocation"
     )
-    text = interview.get_body(("plain",)).get_content()
-    assert "jeudi 3 juin 2027 de 9 h 30 à 10 h 00" in text
-    assert "https://visio.univ-lemans.fr/ifuno-42" in text
-    assert "scola-let@univ-lemans.fr" in text
-    assert interview.get_body(("html",)) is not None
-    await wait_until(lambda: len(sms_gateway.messages) == 7)
-    assert {m.to for m in sms_gateway.messages} == {"+33611223344"}
-    sent = await kafka_consume(kafka.bootstrap, Topic.NOTIFICATION.value, 14)
-    channels = sorted(json.loads(r.value)["data"]["channel"] for r in sent)
-    assert channels == ["email"] * 7 + ["sms"] * 7
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
-        listed = await http.get(
-            f"/v1/applications/{a}/messages", headers={"Authorization": "Bearer viewer-token"}
-        )
-        assert listed.status_code == 200
-        assert {m["status"] for m in listed.json()} == {"sent"}
-        assert (await http.get(f"/v1/applications/{a}/messages")).status_code == 401
+    assert "sfc@univ-lemans.fr" in text_of(smtp_server, email_of("E-2"), "Vous êtes admis")
+    assert "lundi 5 juillet 2027 à 23 h 59" in text_of(
+        smtp_server, email_of("E-2"), "Vous êtes admis"
+    )
+    assert "en dehors des périodes de dépôt" in text_of(
+        smtp_server, email_of("E-6"), "Votre candidature au master IFUNO"
+    )
+    refused_incomplete = [
+        str(m.get_body(("plain",)).get_content())
+        for m in smtp_server.to(email_of("E-7"))
+        if str(m["Subject"]) == "Votre candidature au master IFUNO"
+    ]
+    assert "incomplet à la date limite" in refused_incomplete[0]
+    # SMS: only E-1 opted in; each keyed by its message's id, like each email's Message-ID.
+    e1 = await listed(service, "E-1")
+    assert sorted(m.to for m in sms_gateway.messages) == [phone_of("E-1")] * 7
+    assert {m.idempotency_key for m in sms_gateway.messages} == {
+        m["id"] for m in e1 if m["channel"] == "sms"
+    }
+    assert {str(mail["Message-ID"]) for mail in smtp_server.to(email_of("E-1"))} == {
+        f"<{m['id']}@ifuno.univ-lemans.fr>" for m in e1 if m["channel"] == "email"
+    }
+    total = sum(len(expected) for _, expected in PATHS.values()) + 7
+    outcomes = await kafka_consume(kafka.bootstrap, Topic.NOTIFICATION.value, total)
+    assert {json.loads(r.value)["type"] for r in outcomes} == {"ifuno.notification.sent.v1"}
+    assert len(outcomes) == total
 
 
 async def test_the_same_event_delivered_twice_sends_one_email(
     service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer
 ) -> None:
-    first = received("A-2", sms=False)
-    await produce_events(kafka.bootstrap, [first, first])
-    await produce_events(kafka.bootstrap, [received("A-3", sms=False)])
-    await wait_until(lambda: len(smtp_server.to("a-3@example.org")) == 1)
-    await asyncio.sleep(0.5)
-    assert len(smtp_server.to("a-2@example.org")) == 1
+    first = received("A-2")
+    later = event("A-2", c.ApplicationCompleted(application_id="A-2"))
+    # One key, one partition: `later` is read after both copies of `first`.
+    await produce_events(kafka.bootstrap, [first, first, later])
+    messages = await settled(service, "A-2", 2)
+    assert sorted(m["template"] for m in messages) == [
+        "application_completed",
+        "application_received",
+    ]
+    assert subjects(smtp_server, email_of("A-2")) == [
+        "Votre candidature au master IFUNO a bien été reçue",
+        "Votre dossier de candidature est complet",
+    ]
 
 
 async def test_smtp_down_for_a_while_then_back_delivers_every_message_once(
     service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer
 ) -> None:
     smtp_server.stop()
-    await produce_events(kafka.bootstrap, [received(f"B-{n}", sms=False) for n in range(5)])
-    await asyncio.sleep(2.0)
+    applications = [f"B-{n}" for n in range(5)]
+    await produce_events(kafka.bootstrap, [received(a) for a in applications])
+
+    async def outage_seen() -> bool:
+        attempts = [m for a in applications for m in await listed(service, a)]
+        return any(m["last_error"] for m in attempts)
+
+    await until(outage_seen)
     assert smtp_server.messages == []
     smtp_server.start()
-    await wait_until(lambda: len(smtp_server.messages) >= 5, timeout=60)
-    await asyncio.sleep(1.0)
+    for application_id in applications:
+        [message] = await settled(service, application_id, 1)
+        assert message["status"] == "sent"
     recipients = sorted(r for m in smtp_server.messages for r in m.recipients)
-    assert recipients == [f"b-{n}@example.org" for n in range(5)]
+    assert recipients == sorted(email_of(a) for a in applications)
+    retried = [m for a in applications for m in await listed(service, a) if m["attempts"] > 1]
+    assert retried, "at least one message met the outage"
+    assert all(
+        [a["outcome"] for a in m["delivery_attempts"]][-1] == "sent"
+        and {a["outcome"] for a in m["delivery_attempts"][:-1]} == {"retry"}
+        for m in retried
+    )
 
 
 async def test_a_candidate_without_sms_opt_in_gets_no_sms(
-    service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
+    service: ServiceRunner, kafka, sms_gateway: FakeSmsGateway
 ) -> None:
     await produce_events(kafka.bootstrap, [received("A-4", sms=False), received("A-5", sms=True)])
-    await wait_until(lambda: len(smtp_server.messages) == 2)
-    await wait_until(lambda: len(sms_gateway.messages) == 1)
-    await asyncio.sleep(0.5)
-    assert len(sms_gateway.messages) == 1
+    without = await settled(service, "A-4", 1)
+    with_sms = await settled(service, "A-5", 2)
+    assert [m["channel"] for m in without] == ["email"]
+    assert sorted(m["channel"] for m in with_sms) == ["email", "sms"]
+    assert [m.to for m in sms_gateway.messages] == [phone_of("A-5")]
 
 
 async def test_an_invalid_address_is_recorded_as_failed_and_blocks_nobody(
@@ -205,9 +372,14 @@ async def test_an_invalid_address_is_recorded_as_failed_and_blocks_nobody(
     smtp_server.reject("nobody@*")
     await produce_events(
         kafka.bootstrap,
-        [received("A-6", sms=False, email="nobody@example.org"), received("A-7", sms=False)],
+        [received("A-6", email="nobody@example.org"), received("A-7")],
     )
-    await wait_until(lambda: len(smtp_server.to("a-7@example.org")) == 1)
+    [failed] = await settled(service, "A-6", 1)
+    [sent] = await settled(service, "A-7", 1)
+    assert (failed["status"], failed["attempts"]) == ("failed", 1)
+    assert "550" in failed["last_error"]
+    assert sent["status"] == "sent"
+    assert len(smtp_server.to(email_of("A-7"))) == 1
     records = await kafka_consume(kafka.bootstrap, Topic.NOTIFICATION.value, 2)
     outcomes = {json.loads(r.value)["subject"]: json.loads(r.value) for r in records}
     assert outcomes["A-6"]["type"] == "ifuno.notification.failed.v1"
@@ -221,14 +393,17 @@ async def test_an_incomplete_file_is_reminded_three_days_before_the_deadline_onc
     def tick(now: datetime) -> CloudEvent:
         return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
 
-    await produce_events(
-        kafka.bootstrap,
-        [
-            received("A-8", sms=False, missing=True),
-            received("A-9", sms=False),
-        ],
-    )
-    await wait_until(lambda: len(smtp_server.messages) == 2)
+    # A-11's reminder falls due between the second and the third tick: once it is
+    # recorded, every tick has been applied and A-8's messages are final.
+    later = DEADLINE + timedelta(days=1, hours=12)
+    files = [
+        received("A-8", missing=True),
+        received("A-9"),
+        received("A-11", missing=True, deadline=later),
+    ]
+    await produce_events(kafka.bootstrap, files)
+    for application_id in ("A-8", "A-9", "A-11"):
+        await settled(service, application_id, 1)
     await produce_events(
         kafka.bootstrap,
         [
@@ -237,26 +412,47 @@ async def test_an_incomplete_file_is_reminded_three_days_before_the_deadline_onc
             tick(DEADLINE - timedelta(days=1)),
         ],
     )
-    await wait_until(lambda: len(smtp_server.to("a-8@example.org")) == 2)
-    await asyncio.sleep(0.5)
-    assert subjects(smtp_server, "a-8@example.org")[1].startswith(
-        "Votre dossier de candidature est incomplet"
+    await until(lambda: _has_template(service, "A-11", "incomplete_reminder"))
+    messages = await settled(service, "A-8", 2)
+    assert sorted(m["template"] for m in messages) == [
+        "application_received",
+        "incomplete_reminder",
+    ]
+    assert "Rappel : votre dossier de candidature est encore incomplet" in subjects(
+        smtp_server, email_of("A-8")
     )
-    assert len(smtp_server.to("a-9@example.org")) == 1
+    assert [m["template"] for m in await listed(service, "A-9")] == ["application_received"]
+
+
+async def _has_template(service: ServiceRunner, application_id: str, template: str) -> bool:
+    return template in [m["template"] for m in await listed(service, application_id)]
 
 
 async def test_an_event_read_before_the_contact_details_waits_for_them(
     service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer
 ) -> None:
-    early = event(s.Waitlisted(application_id="A-10", level="M1", rank=4), "A-10")
-    await produce_events(kafka.bootstrap, [early])
-    await asyncio.sleep(1.5)
-    assert smtp_server.messages == []
-    await produce_events(kafka.bootstrap, [received("A-10", sms=False)])
-    await wait_until(lambda: len(smtp_server.to("a-10@example.org")) == 2)
-    assert sorted(subjects(smtp_server, "a-10@example.org")) == [
+    early = event("A-10", s.Waitlisted(application_id="A-10", level="M1", rank=4))
+    await produce_events(kafka.bootstrap, [early, received("A-10")])
+    messages = await settled(service, "A-10", 2)
+    assert sorted(m["template"] for m in messages) == ["application_received", "waitlisted"]
+    assert subjects(smtp_server, email_of("A-10")) == [
         "Votre candidature au master IFUNO a bien été reçue",
         "Vous êtes sur liste complémentaire du master IFUNO",
     ]
-    dead = await kafka_consume(kafka.bootstrap, Topic.NOTIFICATION.value, 2)
-    assert {json.loads(r.value)["type"] for r in dead} == {"ifuno.notification.sent.v1"}
+
+
+async def test_health_readiness_metrics_and_a_staff_only_message_list(
+    service: ServiceRunner, kafka
+) -> None:
+    await produce_events(kafka.bootstrap, [received("H-1")])
+    await settled(service, "H-1", 1)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/ready")).status_code == 200
+        metrics = (await http.get("/metrics")).text
+        assert 'ifuno_notification_deliveries_total{channel="email",outcome="sent"}' in metrics
+        assert (await http.get("/v1/applications/A-1/messages")).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await http.get("/v1/applications/A-1/messages", headers=wrong)).status_code == 401
+        found = await http.get("/v1/applications/A-1/messages", headers=VIEWER)
+        assert (found.status_code, found.json()) == (200, [])

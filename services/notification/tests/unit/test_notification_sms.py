@@ -34,3 +34,9 @@ def test_a_non_gsm7_character_switches_to_ucs2_limits() -> None:
     assert len(split_sms("ê" * 70)) == 1
     parts = split_sms("ê" * 71)
     assert [len(p) for p in parts] == [67, 4]
+
+
+def test_a_character_outside_the_bmp_counts_two_ucs2_units_and_is_never_cut() -> None:
+    assert split_sms("😀" * 35) == ["😀" * 35]
+    parts = split_sms("😀" * 36)
+    assert parts == ["😀" * 33, "😀" * 3]

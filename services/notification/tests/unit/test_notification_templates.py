@@ -4,11 +4,13 @@ daylight-saving change. `UPDATE_SNAPSHOTS=1` rewrites them; read the diff before
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from ifuno_notification.adapters.renderer import render_email, render_sms
+from ifuno_notification.domain import french
 from ifuno_notification.domain.messages import (
     TEMPLATES,
     Message,
@@ -18,7 +20,6 @@ from ifuno_notification.domain.messages import (
     offer_reminder,
 )
 from ifuno_notification.domain.sms import split_sms
-from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import DocumentKind, Level, Regime
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
@@ -27,8 +28,10 @@ pytestmark = pytest.mark.unit
 
 SNAPSHOTS = Path(__file__).with_name("snapshots")
 A = "P-2027-000123"
-SUMMER = datetime(2027, 5, 15, 23, 59, tzinfo=PARIS)
-WINTER = datetime(2027, 11, 2, 23, 59, tzinfo=PARIS)  # after the October change
+# Events carry instants in UTC: 21:59 UTC is 23:59 in Paris in summer (UTC+2), 22:59 UTC
+# is 23:59 after the change to winter time on 31 October 2027 (UTC+1).
+SUMMER = datetime(2027, 5, 15, 21, 59, tzinfo=UTC)
+WINTER = datetime(2027, 11, 2, 22, 59, tzinfo=UTC)
 
 
 def recipient(regime: Regime) -> Recipient:
@@ -63,19 +66,24 @@ def every_message(who: Recipient) -> list[Message]:
             submission_deadline=SUMMER,
         ),
         c.ApplicationCompleted(application_id=A),
-        c.DocumentRejected(application_id=A, document_id="D", kind="diploma", reason="x"),
+        c.DocumentRejected(
+            application_id=A,
+            document_id="D",
+            kind="diploma",
+            reason="type de fichier non accepté (image/gif) : PDF, JPEG ou PNG",
+        ),
         c.ApplicationRefused(application_id=A, reason="campaign_closed"),
         c.ApplicationWithdrawn(application_id=A),
         s.InterviewScheduled(
             application_id=A,
-            starts_at=datetime(2027, 6, 3, 9, 30, tzinfo=PARIS),
-            ends_at=datetime(2027, 6, 3, 10, 0, tzinfo=PARIS),
+            starts_at=datetime(2027, 6, 3, 7, 30, tzinfo=UTC),
+            ends_at=datetime(2027, 6, 3, 8, 0, tzinfo=UTC),
             location="Le Mans Université, campus du Tertre",
         ),
         s.Admitted(application_id=A, level="M2", offer_deadline=WINTER, from_waitlist=False),
         s.Admitted(application_id=A, level="M2", offer_deadline=SUMMER, from_waitlist=True),
         s.Waitlisted(application_id=A, level="M2", rank=3),
-        s.WaitlistRankChanged(application_id=A, level="M2", rank=2),
+        s.WaitlistRankChanged(application_id=A, level="M2", rank=2, previous_rank=3),
         s.Refused(application_id=A, reason="absent_from_interview"),
         s.OfferExpired(application_id=A),
         s.OfferAccepted(application_id=A),
@@ -83,6 +91,38 @@ def every_message(who: Recipient) -> list[Message]:
     ]
     found = [m for event in events for m in messages_for(event, who)]
     return [*found, incomplete_reminder(who), offer_reminder(who)]
+
+
+def variants(who: Recipient) -> dict[str, Message]:
+    """The other wordings of a template: each refusal reason, an interview by video in
+    winter time, a document refused once the file is closed."""
+    found: dict[str, Message] = {}
+    for reason in french.CANDIDATURE_REFUSALS:
+        refused = c.ApplicationRefused(
+            application_id=A,
+            reason=reason,
+            missing_documents=[DocumentKind.CV, DocumentKind.VAPP_DECISION],
+        )
+        found[f"application_refused.{reason}"] = messages_for(refused, who)[0]
+    for reason in [*french.SELECTION_REFUSALS, "a_reason_added_later"]:
+        refused_by_selection = s.Refused(application_id=A, reason=reason)
+        found[f"selection_refused.{reason}"] = messages_for(refused_by_selection, who)[0]
+    by_video = s.InterviewScheduled(
+        application_id=A,
+        starts_at=datetime(2027, 11, 3, 13, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 11, 3, 13, 30, tzinfo=UTC),
+        video_url="https://visio.univ-lemans.fr/ifuno?salle=7&code=<b>",
+    )
+    found["interview_scheduled.video"] = messages_for(by_video, who)[0]
+    closed = replace(who, closed=True)
+    late_document = c.DocumentRejected(
+        application_id=A,
+        document_id="D-9",
+        kind="cv",
+        reason="candidature refusée : document non ajouté",
+    )
+    found["document_rejected.closed"] = messages_for(late_document, closed)[0]
+    return found
 
 
 def check(name: str, rendered: str) -> None:
@@ -106,11 +146,38 @@ def test_every_message_matches_its_snapshot(regime: Regime) -> None:
         check(f"{stem}.sms.txt", render_sms(message) + "\n")
 
 
+def test_every_refusal_reason_and_variant_matches_its_snapshot() -> None:
+    for name, message in variants(recipient(Regime.FORMATION_INITIALE)).items():
+        email = render_email(message)
+        stem = f"variants/{name}"
+        check(f"{stem}.txt", f"Subject: {email.subject}\n\n{email.text}")
+        check(f"{stem}.html", email.html)
+        check(f"{stem}.sms.txt", render_sms(message) + "\n")
+
+
+def test_each_known_refusal_reason_is_explained_not_the_fallback() -> None:
+    who = recipient(Regime.REPRISE_ETUDES)
+    for name, message in variants(who).items():
+        if name.startswith(("application_refused.", "selection_refused.")):
+            known = not name.endswith("a_reason_added_later")
+            assert (french.UNKNOWN_REFUSAL not in render_email(message).text) is known, name
+
+
+def test_missing_documents_are_listed_only_for_a_file_closed_incomplete() -> None:
+    found = variants(recipient(Regime.FORMATION_INITIALE))
+    closed = render_email(found["application_refused.incomplete_at_deadline"]).text
+    assert "- votre CV" in closed
+    late = render_email(found["application_refused.campaign_closed"]).text
+    assert "votre CV" not in late and "en dehors des périodes de dépôt" in late
+
+
 def test_html_escapes_what_the_candidate_typed() -> None:
     html = render_email(
         messages_for(c.ApplicationCompleted(application_id=A), recipient(Regime.ALTERNANCE))[0]
     ).html
     assert "&lt;script&gt;" in html and "<script>" not in html
+    by_video = render_email(variants(recipient(Regime.ALTERNANCE))["interview_scheduled.video"])
+    assert "salle=7&amp;code=&lt;b&gt;" in by_video.html and "<b>" not in by_video.html
 
 
 def test_the_signature_is_the_office_of_the_regime() -> None:
@@ -131,7 +198,26 @@ def test_dates_are_in_french_and_paris_time_across_the_october_change() -> None:
     assert "mardi 2 novembre 2027 à 23 h 59" in winter
 
 
+def test_the_repeated_hour_of_the_october_change_reads_as_paris_time_each_time() -> None:
+    before = datetime(2027, 10, 31, 0, 30, tzinfo=UTC)  # 02:30 summer time
+    after = datetime(2027, 10, 31, 1, 30, tzinfo=UTC)  # 02:30 again, winter time
+    assert (
+        french.datetime_fr(before)
+        == french.datetime_fr(after)
+        == ("dimanche 31 octobre 2027 à 2 h 30")
+    )
+    assert french.datetime_fr(datetime(2027, 3, 28, 1, 0, tzinfo=UTC)) == (
+        "dimanche 28 mars 2027 à 3 h 00"
+    )
+
+
+def test_an_interview_across_the_october_change_is_given_in_paris_winter_time() -> None:
+    text = render_email(variants(recipient(Regime.ALTERNANCE))["interview_scheduled.video"]).text
+    assert "mercredi 3 novembre 2027 de 14 h 00 à 14 h 30 (heure de Paris)" in text
+
+
 def test_every_sms_fits_one_message() -> None:
     for regime in (Regime.FORMATION_INITIALE, Regime.REPRISE_ETUDES):
-        for message in every_message(recipient(regime)):
+        who = recipient(regime)
+        for message in [*every_message(who), *variants(who).values()]:
             assert len(split_sms(render_sms(message))) == 1, message.template

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import abc
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +22,11 @@ from ifuno_notification.adapters.tables import (
     parked_event,
     recipient,
 )
-from ifuno_notification.domain.messages import Recipient
+from ifuno_notification.domain.messages import (
+    INCOMPLETE_REMINDER_AHEAD,
+    OFFER_REMINDER_AHEAD,
+    Recipient,
+)
 
 
 @dataclass(frozen=True)
@@ -41,19 +47,24 @@ class OutgoingMessage:
 class PendingMessage:
     id: str
     attempts: int
+    """Attempts made before this one."""
+    age: timedelta
+    """Since the message was recorded: transient failures are retried for a while only."""
     outgoing: OutgoingMessage
 
 
 class AbstractNotificationRepository(abc.ABC):
     @abc.abstractmethod
-    async def get(self, application_id: str) -> Recipient | None: ...
+    async def get(self, application_id: str) -> Recipient | None:
+        """The recipient, locked for this transaction."""
 
     @abc.abstractmethod
     async def save(self, who: Recipient) -> None: ...
 
     @abc.abstractmethod
     async def add_message(self, outgoing: OutgoingMessage) -> bool:
-        """Record a message to send; False if this (cause, channel, template) exists."""
+        """Record a message to send; False if this (cause, application, channel,
+        template) is already recorded."""
 
     @abc.abstractmethod
     async def park(self, application_id: str, event: CloudEvent) -> None:
@@ -74,21 +85,28 @@ class AbstractNotificationRepository(abc.ABC):
         """Record an attempt; `status` sent, failed, or pending (retry after `retry_in`)."""
 
     @abc.abstractmethod
-    async def messages_of(self, application_id: str) -> list[dict[str, object]]: ...
+    async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
+        """Try these later without counting an attempt (their server is down)."""
 
     @abc.abstractmethod
-    async def due_incomplete_reminders(
-        self, after: datetime | None, until: datetime, ahead: timedelta
-    ) -> list[str]: ...
+    async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
+        """What was recorded for an application, with every delivery attempt."""
 
     @abc.abstractmethod
-    async def due_offer_reminders(
-        self, after: datetime | None, until: datetime, ahead: timedelta
-    ) -> list[str]: ...
+    async def incomplete_reminders_due(self, now: datetime) -> list[str]:
+        """Applications whose incomplete-file reminder may be due (see Recipient)."""
+
+    @abc.abstractmethod
+    async def offer_reminders_due(self, now: datetime) -> list[str]:
+        """Applications whose offer reminder may be due (see Recipient)."""
 
 
 def _paris(instant: datetime | None) -> datetime | None:
     return None if instant is None else instant.astimezone(PARIS)
+
+
+_RECIPIENT_TIMES = ("submitted_at", "submission_deadline", "offer_deadline", "offer_reminded_for")
+_RECIPIENT_FLAGS = ("complete", "closed", "offer_open", "incomplete_reminded")
 
 
 class SqlNotificationRepository(AbstractNotificationRepository):
@@ -96,17 +114,10 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         self._session = session
 
     async def get(self, application_id: str) -> Recipient | None:
-        row = (
-            (
-                await self._session.execute(
-                    select(recipient)
-                    .where(recipient.c.application_id == application_id)
-                    .with_for_update()
-                )
-            )
-            .mappings()
-            .first()
+        query = (
+            select(recipient).where(recipient.c.application_id == application_id).with_for_update()
         )
+        row = (await self._session.execute(query)).mappings().first()
         if row is None:
             return None
         return Recipient(
@@ -115,12 +126,8 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             level=Level(row["level"]),
             regime=Regime(row["regime"]),
             contact=Contact.model_validate(row["contact"]),
-            submission_deadline=_paris(row["submission_deadline"]),
-            complete=row["complete"],
-            offer_deadline=_paris(row["offer_deadline"]),
-            offer_open=row["offer_open"],
-            incomplete_reminded=row["incomplete_reminded"],
-            offer_reminded_for=_paris(row["offer_reminded_for"]),
+            **{name: _paris(row[name]) for name in _RECIPIENT_TIMES},
+            **{name: row[name] for name in _RECIPIENT_FLAGS},
         )
 
     async def save(self, who: Recipient) -> None:
@@ -129,12 +136,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             "level": who.level.value,
             "regime": who.regime.value,
             "contact": who.contact.model_dump(mode="json"),
-            "submission_deadline": who.submission_deadline,
-            "complete": who.complete,
-            "offer_deadline": who.offer_deadline,
-            "offer_open": who.offer_open,
-            "incomplete_reminded": who.incomplete_reminded,
-            "offer_reminded_for": who.offer_reminded_for,
+            **{name: getattr(who, name) for name in _RECIPIENT_TIMES + _RECIPIENT_FLAGS},
         }
         await self._session.execute(
             insert(recipient)
@@ -169,19 +171,20 @@ class SqlNotificationRepository(AbstractNotificationRepository):
     async def claim_due(self, limit: int) -> list[PendingMessage]:
         rows = (
             await self._session.execute(
-                select(message)
+                select(message, (func.now() - message.c.created_at).label("age"))
                 .where(message.c.status == "pending", message.c.next_attempt_at <= func.now())
                 .order_by(message.c.next_attempt_at, message.c.created_at)
                 .limit(limit)
-                .with_for_update(skip_locked=True)
+                .with_for_update(of=message, skip_locked=True)
             )
         ).mappings()
-        fields = OutgoingMessage.__dataclass_fields__
+        names = [f.name for f in fields(OutgoingMessage)]
         return [
             PendingMessage(
                 id=row["id"],
                 attempts=row["attempts"],
-                outgoing=OutgoingMessage(**{name: row[name] for name in fields}),
+                age=row["age"],
+                outgoing=OutgoingMessage(**{name: row[name] for name in names}),
             )
             for row in rows
         ]
@@ -206,13 +209,22 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             delivery_attempt.insert().values(message_id=message_id, outcome=outcome, error=error)
         )
 
-    async def messages_of(self, application_id: str) -> list[dict[str, object]]:
+    async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
+        if message_ids:
+            await self._session.execute(
+                message.update()
+                .where(message.c.id.in_(list(message_ids)))
+                .values(next_attempt_at=func.now() + delay)
+            )
+
+    async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
         rows = await self._session.execute(
             select(
                 message.c.id,
                 message.c.channel,
                 message.c.template,
                 message.c.cause_event_id,
+                message.c.address,
                 message.c.subject,
                 message.c.status,
                 message.c.attempts,
@@ -221,37 +233,43 @@ class SqlNotificationRepository(AbstractNotificationRepository):
                 message.c.sent_at,
             )
             .where(message.c.application_id == application_id)
-            .order_by(message.c.created_at, message.c.channel)
+            .order_by(message.c.created_at, message.c.template, message.c.channel)
         )
-        return [dict(row) for row in rows.mappings()]
+        found = [dict(row) for row in rows.mappings()]
+        attempts = await self._session.execute(
+            select(
+                delivery_attempt.c.message_id,
+                delivery_attempt.c.at,
+                delivery_attempt.c.outcome,
+                delivery_attempt.c.error,
+            )
+            .where(delivery_attempt.c.message_id.in_([m["id"] for m in found]))
+            .order_by(delivery_attempt.c.id)
+        )
+        by_message: dict[str, list[dict[str, Any]]] = {m["id"]: [] for m in found}
+        for row in attempts.mappings():
+            by_message[row["message_id"]].append(
+                {"at": row["at"], "outcome": row["outcome"], "error": row["error"]}
+            )
+        return [{**m, "delivery_attempts": by_message[m["id"]]} for m in found]
 
-    async def due_incomplete_reminders(
-        self, after: datetime | None, until: datetime, ahead: timedelta
-    ) -> list[str]:
-        due = recipient.c.submission_deadline - ahead
+    async def incomplete_reminders_due(self, now: datetime) -> list[str]:
+        due = recipient.c.submission_deadline - INCOMPLETE_REMINDER_AHEAD
         query = select(recipient.c.application_id).where(
             recipient.c.complete.is_(False),
+            recipient.c.closed.is_(False),
             recipient.c.incomplete_reminded.is_(False),
-            due <= until,
-            recipient.c.submission_deadline > until,
+            due <= now,
+            recipient.c.submission_deadline > now,
+            or_(recipient.c.submitted_at.is_(None), recipient.c.submitted_at <= due),
         )
-        if after is not None:
-            query = query.where(due > after)
         return list((await self._session.execute(query)).scalars())
 
-    async def due_offer_reminders(
-        self, after: datetime | None, until: datetime, ahead: timedelta
-    ) -> list[str]:
-        due = recipient.c.offer_deadline - ahead
+    async def offer_reminders_due(self, now: datetime) -> list[str]:
         query = select(recipient.c.application_id).where(
             recipient.c.offer_open.is_(True),
-            due <= until,
-            recipient.c.offer_deadline > until,
-            or_(
-                recipient.c.offer_reminded_for.is_(None),
-                recipient.c.offer_reminded_for != recipient.c.offer_deadline,
-            ),
+            recipient.c.offer_deadline - OFFER_REMINDER_AHEAD <= now,
+            recipient.c.offer_deadline > now,
+            recipient.c.offer_reminded_for.is_distinct_from(recipient.c.offer_deadline),
         )
-        if after is not None:
-            query = query.where(and_(due > after))
         return list((await self._session.execute(query)).scalars())

@@ -1,13 +1,16 @@
 """The two channels: email over SMTP, SMS through an HTTP gateway.
 
-Both raise `PermanentFailure` (retrying cannot help: a refused address) or
-`TransientFailure` (retry later: the server is away or busy).
+Both raise `PermanentFailure` (retrying cannot help: a refused address, a refused
+message), `TransientFailure` (retry this message later) or `ServerUnavailable`, a
+transient failure of the server itself (down, busy, refusing our credentials):
+no other message on that channel can get through either for now.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -20,6 +23,8 @@ import httpx
 
 from ifuno_notification.domain.sms import split_sms
 
+log = logging.getLogger(__name__)
+
 
 class DeliveryFailure(Exception):
     pass
@@ -30,6 +35,10 @@ class PermanentFailure(DeliveryFailure):
 
 
 class TransientFailure(DeliveryFailure):
+    pass
+
+
+class ServerUnavailable(TransientFailure):
     pass
 
 
@@ -130,16 +139,30 @@ class SmtpEmailSender(AbstractEmailSender):
             codes = [error.code for error in exc.recipients]
             failure = PermanentFailure if all(c >= 500 for c in codes) else TransientFailure
             raise failure(f"recipient refused ({', '.join(map(str, codes))})") from exc
-        except aiosmtplib.SMTPResponseException as exc:
+        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as exc:
             await self._close()
             failure = PermanentFailure if exc.code >= 500 else TransientFailure
-            raise failure(f"SMTP {exc.code}") from exc
+            what = "recipient" if isinstance(exc, aiosmtplib.SMTPRecipientRefused) else "message"
+            raise failure(f"{what} refused ({exc.code})") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            # Greeting, HELO, authentication, sender: the server or our settings, not
+            # this message. Retried; the dispatcher gives up after its retry period.
+            await self._close()
+            raise ServerUnavailable(f"SMTP {exc.code} ({type(exc).__name__})") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self._close()
-            raise TransientFailure(f"SMTP unreachable: {type(exc).__name__}") from exc
+            raise ServerUnavailable(f"SMTP unreachable: {type(exc).__name__}") from exc
         if self._copy_dir is not None:
-            self._copy_dir.mkdir(parents=True, exist_ok=True)
-            (self._copy_dir / f"{email.message_id}.eml").write_bytes(message.as_bytes())
+            _keep_copy(self._copy_dir, email.message_id, message)
+
+
+def _keep_copy(folder: Path, message_id: str, message: EmailMessage) -> None:
+    """The copy is a convenience: failing to write it must not resend the email."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{message_id}.eml").write_bytes(message.as_bytes())
+    except OSError as exc:
+        log.warning("could not keep a copy of email %s: %s", message_id, type(exc).__name__)
 
 
 class GatewaySmsSender(AbstractSmsSender):
@@ -163,13 +186,15 @@ class GatewaySmsSender(AbstractSmsSender):
                         headers={"Authorization": f"Bearer {self._token}"},
                     )
                 except httpx.HTTPError as exc:
-                    raise TransientFailure(
+                    raise ServerUnavailable(
                         f"SMS gateway unreachable: {type(exc).__name__}"
                     ) from exc
-                if response.status_code >= 500 or response.status_code == 429:
-                    raise TransientFailure(f"SMS gateway {response.status_code}")
-                if response.status_code >= 400:
-                    raise PermanentFailure(f"SMS gateway {response.status_code}")
+                status = response.status_code
+                if status >= 500 or status in (401, 403, 429):
+                    # Down, busy or refusing our token: no SMS gets through for now.
+                    raise ServerUnavailable(f"SMS gateway {status}")
+                if status >= 400:
+                    raise PermanentFailure(f"SMS gateway {status}")
 
 
 class NoSmsGateway(AbstractSmsSender):

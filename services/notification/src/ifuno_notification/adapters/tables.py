@@ -1,4 +1,5 @@
-"""Notification's database: recipients (contacts and preferences), messages, attempts."""
+"""Notification's database: recipients (contact details, SMS opt-in and what the reminders
+need), messages (one per cause, application, channel and template), delivery attempts."""
 
 from __future__ import annotations
 
@@ -32,12 +33,20 @@ recipient = Table(
     Column("level", String(2), nullable=False),
     Column("regime", String(40), nullable=False),
     Column("contact", JSONB, nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=True),
     Column("submission_deadline", DateTime(timezone=True), nullable=True),
     Column("complete", Boolean, nullable=False),
+    Column("closed", Boolean, nullable=False),
     Column("offer_deadline", DateTime(timezone=True), nullable=True),
     Column("offer_open", Boolean, nullable=False),
     Column("incomplete_reminded", Boolean, nullable=False),
     Column("offer_reminded_for", DateTime(timezone=True), nullable=True),
+    Index(
+        "incomplete_reminder_pending",
+        "submission_deadline",
+        postgresql_where=text("NOT complete AND NOT closed AND NOT incomplete_reminded"),
+    ),
+    Index("offer_reminder_pending", "offer_deadline", postgresql_where=text("offer_open")),
 )
 
 message = Table(
@@ -58,7 +67,14 @@ message = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("cause_event_id", "channel", "template", name="one_message_per_cause"),
+    # One clock tick reminds many candidates: the application is part of the key.
+    UniqueConstraint(
+        "cause_event_id",
+        "application_id",
+        "channel",
+        "template",
+        name="one_message_per_cause",
+    ),
     Index("message_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
 )
 

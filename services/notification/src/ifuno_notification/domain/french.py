@@ -28,32 +28,45 @@ DOCUMENTS = {
     DocumentKind.COVER_LETTER: "votre lettre de motivation",
     DocumentKind.JOB_DESCRIPTION: "votre fiche de poste",
     DocumentKind.DIPLOMA: "la copie de votre diplôme le plus élevé",
-    DocumentKind.VAPP_DECISION: "la décision de VAPP",
+    DocumentKind.VAPP_DECISION: (
+        "votre décision de VAPP (validation des acquis professionnels et personnels)"
+    ),
 }
 
 CANDIDATURE_REFUSALS = {
     "campaign_closed": (
-        "votre candidature nous est parvenue en dehors des périodes de dépôt "
+        "elle nous est parvenue en dehors des périodes de dépôt des candidatures "
         "de la campagne de recrutement"
     ),
-    "incomplete_at_deadline": ("votre dossier était encore incomplet à la date limite de dépôt"),
-    "duplicate_application": ("vous avez déjà une candidature en cours pour cette campagne"),
+    "incomplete_at_deadline": "votre dossier était encore incomplet à la date limite de dépôt",
+    "duplicate_application": "vous avez déjà une candidature en cours pour cette campagne",
     "no_places_left": (
-        "il ne reste plus de place disponible pour ce niveau lors de la sélection complémentaire"
+        "il ne reste plus de place disponible à ce niveau pour la session complémentaire"
     ),
 }
+"""Why candidature refused a file, as the end of « ne peut pas être examinée : ... »."""
 
 SELECTION_REFUSALS = {
     "below_shortlist_threshold": (
-        "l'examen de votre dossier ne nous a pas permis de retenir votre candidature "
-        "pour l'entretien"
+        "après examen de votre dossier, la commission ne l'a pas retenu pour l'entretien "
+        "de sélection"
     ),
     "absent_from_interview": "vous ne vous êtes pas présenté(e) à l'entretien de sélection",
     "below_admission_threshold": (
-        "à l'issue de l'entretien, la commission de sélection n'a pas retenu votre candidature"
+        "à l'issue des entretiens, votre classement ne permet ni une admission ni une "
+        "inscription sur liste complémentaire"
     ),
-    "ineligible": "les conditions d'accès à ce niveau ne sont pas réunies",
+    "not_ranked_in_time": (
+        "votre dossier n'a pas pu être évalué avant la réunion de la commission de sélection"
+    ),
+    "ineligible": (
+        "les conditions d'accès à ce niveau (diplôme, VAPP ou expérience en formation) "
+        "ne sont pas réunies"
+    ),
 }
+"""Why selection refused a candidate, as the end of « n'a pas été retenue : ... »."""
+
+UNKNOWN_REFUSAL = "la commission n'a pas pu donner une suite favorable à votre candidature"
 
 
 def date_fr(instant: datetime) -> str:
@@ -80,4 +93,5 @@ def short_date_fr(instant: datetime) -> str:
 
 
 def reason_fr(reason: str, table: dict[str, str]) -> str:
-    return table.get(reason, "votre candidature n'a pas pu être retenue")
+    """A reason code in French; a code this service does not know yet still reads well."""
+    return table.get(reason, UNKNOWN_REFUSAL)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from ifuno_shared.events import DocumentKind, EventData, Level, Regime
+from ifuno_shared.events import EventData, Level, Regime
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 
 from ifuno_notification.domain import french
 from ifuno_notification.domain.offices import PROGRAMME_EMAIL, office_for
 
+INCOMPLETE_REMINDER_AHEAD = timedelta(days=3)
+OFFER_REMINDER_AHEAD = timedelta(days=2)
+
 SUBJECTS = {
     "application_received": "Votre candidature au master IFUNO a bien été reçue",
     "application_completed": "Votre dossier de candidature est complet",
     "document_rejected": "Un document de votre candidature n'a pas pu être accepté",
-    "incomplete_reminder": "Votre dossier de candidature est incomplet : plus que 3 jours",
+    "incomplete_reminder": "Rappel : votre dossier de candidature est encore incomplet",
     "application_refused": "Votre candidature au master IFUNO",
     "application_withdrawn": "Confirmation du retrait de votre candidature",
     "interview_scheduled": "Convocation à l'entretien de sélection du master IFUNO",
@@ -26,7 +29,7 @@ SUBJECTS = {
     "waitlisted": "Vous êtes sur liste complémentaire du master IFUNO",
     "waitlist_rank_changed": "Votre rang sur la liste complémentaire a changé",
     "selection_refused": "Décision de la commission de sélection du master IFUNO",
-    "offer_reminder": "Rappel : répondez à votre proposition d'admission avant 2 jours",
+    "offer_reminder": "Rappel : votre proposition d'admission expire bientôt",
     "offer_expired": "Votre proposition d'admission a expiré",
     "offer_accepted": "Confirmation de votre inscription au master IFUNO",
     "offer_declined": "Confirmation de votre renoncement au master IFUNO",
@@ -36,20 +39,59 @@ TEMPLATES = tuple(SUBJECTS)
 
 @dataclass
 class Recipient:
-    """What notification keeps about a candidate, from the candidature events."""
+    """What notification keeps about a candidate, from the candidature and selection
+    events: how to reach them (contact, SMS opt-in) and what the reminders need."""
 
     application_id: str
     campaign: int
     level: Level
     regime: Regime
     contact: c.Contact
+    submitted_at: datetime | None = None
     submission_deadline: datetime | None = None
     complete: bool = False
+    closed: bool = False
+    """Refused or withdrawn: nothing more to remind."""
     offer_deadline: datetime | None = None
     offer_open: bool = False
     incomplete_reminded: bool = False
     offer_reminded_for: datetime | None = None
-    missing_documents: list[DocumentKind] = field(default_factory=list)
+    """The offer deadline last reminded (a promotion after an expiry has a new one)."""
+
+    def apply(self, data: EventData) -> None:
+        """Keep what the reminders need: completeness, closing, the open offer."""
+        match data:
+            case c.ApplicationReceived():
+                self.complete = data.complete
+                self.submitted_at = data.submitted_at
+                self.submission_deadline = data.submission_deadline
+            case c.ApplicationCompleted():
+                self.complete = True
+            case s.Admitted():
+                self.offer_open = True
+                self.offer_deadline = data.offer_deadline
+            case s.OfferAccepted() | s.OfferDeclined() | s.OfferExpired():
+                self.offer_open = False
+            case c.ApplicationRefused() | c.ApplicationWithdrawn() | s.Refused():
+                self.closed = True
+                self.offer_open = False
+
+    def incomplete_reminder_due(self, now: datetime) -> bool:
+        """Still incomplete 3 days before the deadline, if the file was already there at
+        that moment (a file sent later was just told its missing documents)."""
+        deadline = self.submission_deadline
+        if deadline is None or self.complete or self.closed or self.incomplete_reminded:
+            return False
+        due = deadline - INCOMPLETE_REMINDER_AHEAD
+        submitted_in_time = self.submitted_at is None or self.submitted_at <= due
+        return due <= now < deadline and submitted_in_time
+
+    def offer_reminder_due(self, now: datetime) -> bool:
+        """An offer still unanswered 2 days before it expires (once per deadline)."""
+        deadline = self.offer_deadline
+        if deadline is None or not self.offer_open or self.offer_reminded_for == deadline:
+            return False
+        return deadline - OFFER_REMINDER_AHEAD <= now < deadline
 
 
 @dataclass(frozen=True)
@@ -76,29 +118,43 @@ def context_for(recipient: Recipient, **values: Any) -> dict[str, Any]:
     }
 
 
+def _deadline(instant: datetime | None) -> dict[str, str | None]:
+    return {
+        "deadline": french.datetime_fr(instant) if instant else None,
+        "deadline_short": french.short_date_fr(instant) if instant else None,
+    }
+
+
 def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
-    """The candidate-facing messages an event causes (usually one, sometimes none)."""
+    """The candidate-facing messages an event causes (one, or none for internal events).
+    `recipient` is the state before the event."""
 
     def one(template: str, **values: Any) -> list[Message]:
         return [Message(template, context_for(recipient, **values))]
 
     match data:
         case c.ApplicationReceived():
-            deadline = data.submission_deadline
             return one(
                 "application_received",
                 missing=[french.DOCUMENTS[k] for k in data.missing_documents],
-                deadline=french.datetime_fr(deadline) if deadline else None,
-                deadline_short=french.short_date_fr(deadline) if deadline else None,
+                **_deadline(data.submission_deadline),
             )
         case c.ApplicationCompleted():
             return one("application_completed")
         case c.DocumentRejected():
-            return one("document_rejected", document=french.DOCUMENTS[data.kind])
+            return one(
+                "document_rejected",
+                document=french.DOCUMENTS[data.kind],
+                reason=data.reason,
+                live=not recipient.closed,
+            )
         case c.ApplicationRefused():
             return one(
                 "application_refused",
                 reason=french.reason_fr(data.reason, french.CANDIDATURE_REFUSALS),
+                missing=[french.DOCUMENTS[k] for k in data.missing_documents]
+                if data.reason == "incomplete_at_deadline"
+                else [],
             )
         case c.ApplicationWithdrawn():
             return one("application_withdrawn")
@@ -114,13 +170,12 @@ def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
             )
         case s.Admitted():
             return one(
-                "promoted" if data.from_waitlist else "admitted",
-                deadline=french.datetime_fr(data.offer_deadline),
-                deadline_short=french.short_date_fr(data.offer_deadline),
+                "promoted" if data.from_waitlist else "admitted", **_deadline(data.offer_deadline)
             )
-        case s.Waitlisted() | s.WaitlistRankChanged():
-            template = "waitlisted" if isinstance(data, s.Waitlisted) else "waitlist_rank_changed"
-            return one(template, rank=data.rank)
+        case s.Waitlisted():
+            return one("waitlisted", rank=data.rank)
+        case s.WaitlistRankChanged():
+            return one("waitlist_rank_changed", rank=data.rank, previous_rank=data.previous_rank)
         case s.Refused():
             return one(
                 "selection_refused", reason=french.reason_fr(data.reason, french.SELECTION_REFUSALS)
@@ -135,26 +190,10 @@ def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
 
 
 def incomplete_reminder(recipient: Recipient) -> Message:
-    deadline = recipient.submission_deadline
-    assert deadline is not None
     return Message(
-        "incomplete_reminder",
-        context_for(
-            recipient,
-            deadline=french.datetime_fr(deadline),
-            deadline_short=french.short_date_fr(deadline),
-        ),
+        "incomplete_reminder", context_for(recipient, **_deadline(recipient.submission_deadline))
     )
 
 
 def offer_reminder(recipient: Recipient) -> Message:
-    deadline = recipient.offer_deadline
-    assert deadline is not None
-    return Message(
-        "offer_reminder",
-        context_for(
-            recipient,
-            deadline=french.datetime_fr(deadline),
-            deadline_short=french.short_date_fr(deadline),
-        ),
-    )
+    return Message("offer_reminder", context_for(recipient, **_deadline(recipient.offer_deadline)))

@@ -12,13 +12,21 @@ class Office:
     name: str
     email: str
     phone: str
+    by: str
+    """The office in a sentence: « communiquées par {by} »."""
 
 
 SCOLARITE = Office(
-    "Scolarité UFR LLSH, Le Mans Université", "scola-let@univ-lemans.fr", "02 43 83 31 90"
+    "Scolarité UFR LLSH, Le Mans Université",
+    "scola-let@univ-lemans.fr",
+    "02 43 83 31 90",
+    "la scolarité de l'UFR LLSH",
 )
 SFC = Office(
-    "Service Formation Continue (SFC), Le Mans Université", "sfc@univ-lemans.fr", "02 43 83 32 00"
+    "Service Formation Continue (SFC), Le Mans Université",
+    "sfc@univ-lemans.fr",
+    "02 43 83 32 00",
+    "le Service Formation Continue (SFC)",
 )
 PROGRAMME_EMAIL = "contacts.ifuno@univ-lemans.fr"
 

@@ -18,18 +18,19 @@ def _gsm7_length(text: str) -> int:
 
 
 def _ucs2_length(text: str) -> int:
-    return len(text)
+    """UTF-16 code units: a character outside the BMP (an emoji) takes two."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def split_sms(text: str) -> list[str]:
     """The parts an operator would send: one if it fits, else concatenated parts, never
-    cutting a GSM-7 escape pair."""
+    cutting a GSM-7 escape pair or a UTF-16 surrogate pair."""
     if is_gsm7(text):
         if _gsm7_length(text) <= 160:
             return [text]
         limit, measure = 153, _gsm7_length
     else:
-        if len(text) <= 70:
+        if _ucs2_length(text) <= 70:
             return [text]
         limit, measure = 67, _ucs2_length
     parts, current = [], ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from ifuno_shared.events import Topic
@@ -50,12 +51,13 @@ def build_definition(
     settings: NotificationSettings, **consumer_options: object
 ) -> ServiceDefinition:
     email, sms = senders(settings)
+    retry_for = timedelta(hours=settings.retry_hours)
 
     async def dispatcher(context: ServiceContext) -> None:
         """Send due messages; a failing database only delays them."""
         while True:
             try:
-                sent = await dispatch_due(context.uow_factory, email, sms)
+                sent = await dispatch_due(context.uow_factory, email, sms, retry_for=retry_for)
             except Exception as exc:  # the database is away: try again shortly
                 log.warning("dispatcher will retry: %s", type(exc).__name__)
                 sent = 0

@@ -1,10 +1,11 @@
 """From events to messages to send. Handlers only RECORD messages (rendered, one per
-cause, channel and template, enforced by a unique constraint) in the consumer's
-transaction; the dispatcher sends them. So a redelivered event sends nothing twice."""
+cause, application, channel and template, enforced by a unique constraint) in the
+consumer's transaction; the dispatcher sends them. So a redelivered event, or the
+same event replayed after a crash, never records a message twice."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ifuno_shared.events import CloudEvent, EventData
 from ifuno_shared.events import candidature as c
@@ -22,13 +23,11 @@ from ifuno_notification.domain.messages import (
 )
 from ifuno_notification.service_layer.unit_of_work import NotificationUnitOfWork
 
-INCOMPLETE_REMINDER_AHEAD = timedelta(days=3)
-OFFER_REMINDER_AHEAD = timedelta(days=2)
-
 
 async def _record(
     uow: NotificationUnitOfWork, who: Recipient, message: Message, cause_event_id: str
 ) -> None:
+    """Email always; SMS only to a candidate who opted in and gave a number."""
     email = render_email(message)
     await uow.notifications.add_message(
         OutgoingMessage(
@@ -58,6 +57,7 @@ async def _record(
 
 
 def _recipient_from(data: c.ApplicationReceived | c.ApplicationRefused) -> Recipient | None:
+    """A new recipient from the event that carries the contact details, if it does."""
     if data.candidate is None or data.level is None or data.regime is None:
         return None
     return Recipient(
@@ -66,26 +66,7 @@ def _recipient_from(data: c.ApplicationReceived | c.ApplicationRefused) -> Recip
         level=data.level,
         regime=data.regime,
         contact=data.candidate,
-        submission_deadline=getattr(data, "submission_deadline", None),
     )
-
-
-def _update_state(who: Recipient, data: EventData) -> None:
-    """Keep what the reminders need: completeness and the open offer's deadline."""
-    match data:
-        case c.ApplicationReceived():
-            who.complete = data.complete
-            who.submission_deadline = data.submission_deadline
-        case c.ApplicationCompleted():
-            who.complete = True
-        case s.Admitted():
-            who.offer_open = True
-            who.offer_deadline = data.offer_deadline
-        case s.OfferAccepted() | s.OfferDeclined() | s.OfferExpired():
-            who.offer_open = False
-        case c.ApplicationRefused() | c.ApplicationWithdrawn():
-            who.offer_open = False
-            who.complete = True
 
 
 async def handle_candidate_event(event: CloudEvent, uow: NotificationUnitOfWork) -> None:
@@ -108,41 +89,44 @@ async def handle_candidate_event(event: CloudEvent, uow: NotificationUnitOfWork)
 
 
 async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent) -> None:
-    _update_state(who, event.data)
+    messages = messages_for(event.data, who)
+    who.apply(event.data)
     await uow.notifications.save(who)
-    for message in messages_for(event.data, who):
+    for message in messages:
         await _record(uow, who, message, event.id)
 
 
 async def handle_clock_advanced(event: CloudEvent, uow: NotificationUnitOfWork) -> None:
     """Reminders fall due as the platform clock passes them: incomplete file 3 days
-    before the deadline, unanswered offer 2 days before it expires."""
+    before the deadline, unanswered offer 2 days before it expires.
+
+    Due reminders are looked up at every move of the clock, not only in the window
+    `(previous, now]`: the file or offer may be read after the tick that passed its
+    due instant (topics are read independently), and is reminded at the next one.
+    The flags on the recipient keep each reminder to one.
+    """
     data = event.data
     assert isinstance(data, ClockAdvanced)
     previous = await uow.clock.advance(data)
     if previous is not None and previous >= data.now:
         return
-    await _remind(uow, event.id, previous, data.now)
+    await _remind(uow, event.id, data.now)
 
 
-async def _remind(
-    uow: NotificationUnitOfWork, cause: str, after: datetime | None, until: datetime
-) -> None:
+async def _remind(uow: NotificationUnitOfWork, cause: str, now: datetime) -> None:
     repository = uow.notifications
-    for application_id in await repository.due_incomplete_reminders(
-        after, until, INCOMPLETE_REMINDER_AHEAD
-    ):
+    for application_id in await repository.incomplete_reminders_due(now):
         who = await repository.get(application_id)
-        assert who is not None
-        who.incomplete_reminded = True
-        await repository.save(who)
-        await _record(uow, who, incomplete_reminder(who), cause)
-    for application_id in await repository.due_offer_reminders(after, until, OFFER_REMINDER_AHEAD):
+        if who is not None and who.incomplete_reminder_due(now):
+            who.incomplete_reminded = True
+            await repository.save(who)
+            await _record(uow, who, incomplete_reminder(who), cause)
+    for application_id in await repository.offer_reminders_due(now):
         who = await repository.get(application_id)
-        assert who is not None
-        who.offer_reminded_for = who.offer_deadline
-        await repository.save(who)
-        await _record(uow, who, offer_reminder(who), cause)
+        if who is not None and who.offer_reminder_due(now):
+            who.offer_reminded_for = who.offer_deadline
+            await repository.save(who)
+            await _record(uow, who, offer_reminder(who), cause)
 
 
 CANDIDATE_EVENTS: tuple[type[EventData], ...] = (

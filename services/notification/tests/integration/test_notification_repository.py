@@ -1,0 +1,171 @@
+"""The handlers, the dispatcher and the repository on a real PostgreSQL (no broker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+from ifuno_notification.adapters.senders import AbstractEmailSender, AbstractSmsSender, Email
+from ifuno_notification.entrypoints.service import MIGRATIONS_DIR
+from ifuno_notification.service_layer.dispatcher import dispatch_due
+from ifuno_notification.service_layer.handlers import (
+    handle_candidate_event,
+    handle_clock_advanced,
+)
+from ifuno_notification.service_layer.unit_of_work import SqlNotificationUnitOfWork
+from ifuno_shared.calendar import PARIS
+from ifuno_shared.events import CloudEvent, new_event
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events import selection as s
+from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
+from ifuno_shared.persistence.migrations import upgrade_async
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+pytestmark = pytest.mark.integration
+
+DEADLINE = datetime(2027, 5, 15, 23, 59, tzinfo=PARIS)
+OFFER_DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await upgrade_async(database_url, MIGRATIONS_DIR)
+    engine = create_engine(database_url)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def handle(sessions: async_sessionmaker[AsyncSession], event: CloudEvent) -> None:
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        if isinstance(event.data, ClockAdvanced):
+            await handle_clock_advanced(event, uow)
+        else:
+            await handle_candidate_event(event, uow)
+        await uow.commit()
+
+
+def received(application_id: str, *, submitted_at: datetime) -> CloudEvent:
+    return new_event(
+        c.ApplicationReceived(
+            application_id=application_id,
+            campaign=2027,
+            round="main",
+            level="M2",
+            regime="formation_continue",
+            missing_documents=["job_description"],
+            eligibility=c.Eligibility(eligible=True),
+            candidate=c.Contact(
+                candidate_id=f"C-{application_id}",
+                first_name="Zoé",
+                last_name="Maïté",
+                email=f"{application_id.lower()}@example.org",
+                sms_opt_in=False,
+            ),
+            submitted_at=submitted_at,
+            submission_deadline=DEADLINE,
+        ),
+        subject=application_id,
+    )
+
+
+def tick(now: datetime) -> CloudEvent:
+    return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
+
+
+async def templates_of(
+    sessions: async_sessionmaker[AsyncSession], application_id: str
+) -> list[str]:
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        return [m["template"] for m in await uow.notifications.messages_of(application_id)]
+
+
+class AcceptingEmail(AbstractEmailSender):
+    def __init__(self) -> None:
+        self.sent: list[Email] = []
+
+    async def send(self, email: Email) -> None:
+        self.sent.append(email)
+
+
+class NoSms(AbstractSmsSender):
+    async def send(self, message_id: str, to: str, text: str) -> None:
+        raise AssertionError("nobody opted in")
+
+
+async def test_one_tick_records_a_reminder_for_every_file_due_not_only_the_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    early = DEADLINE - timedelta(days=20)
+    for application_id in ("R-1", "R-2", "R-3"):
+        await handle(sessions, received(application_id, submitted_at=early))
+    await handle(sessions, received("R-4", submitted_at=DEADLINE - timedelta(days=1)))
+    reminder_tick = tick(DEADLINE - timedelta(days=2))
+    await handle(sessions, reminder_tick)
+    await handle(sessions, tick(DEADLINE - timedelta(days=1)))
+    for application_id in ("R-1", "R-2", "R-3"):
+        assert await templates_of(sessions, application_id) == [
+            "application_received",
+            "incomplete_reminder",
+        ]
+    assert await templates_of(sessions, "R-4") == ["application_received"]
+
+
+async def test_the_offer_reminder_query_skips_answered_offers(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    for application_id in ("O-1", "O-2"):
+        await handle(sessions, received(application_id, submitted_at=DEADLINE))
+        admitted = s.Admitted(
+            application_id=application_id,
+            level="M2",
+            offer_deadline=OFFER_DEADLINE,
+            from_waitlist=False,
+        )
+        await handle(sessions, new_event(admitted, subject=application_id))
+    await handle(sessions, new_event(s.OfferDeclined(application_id="O-2"), subject="O-2"))
+    await handle(sessions, tick(OFFER_DEADLINE - timedelta(days=1)))
+    await handle(sessions, tick(OFFER_DEADLINE - timedelta(hours=2)))
+    assert (await templates_of(sessions, "O-1"))[-1] == "offer_reminder"
+    assert (await templates_of(sessions, "O-1")).count("offer_reminder") == 1
+    assert "offer_reminder" not in await templates_of(sessions, "O-2")
+
+
+async def test_two_dispatchers_never_claim_the_same_message(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    for n in range(4):
+        await handle(sessions, received(f"D-{n}", submitted_at=DEADLINE))
+    async with (
+        SqlNotificationUnitOfWork(sessions) as first,
+        SqlNotificationUnitOfWork(sessions) as second,
+    ):
+        mine = await first.notifications.claim_due(3)
+        theirs = await second.notifications.claim_due(3)
+    assert len(mine) == 3 and len(theirs) == 1
+    assert not {m.id for m in mine} & {m.id for m in theirs}
+
+
+async def test_a_sent_message_is_listed_with_its_attempt_and_its_outcome_is_in_the_outbox(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await handle(sessions, received("S-1", submitted_at=DEADLINE))
+    email = AcceptingEmail()
+    claimed = await dispatch_due(lambda: SqlNotificationUnitOfWork(sessions), email, NoSms())
+    assert claimed == 1
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        [listed] = await uow.notifications.messages_of("S-1")
+        outbox = await uow.session.execute(select(outbox_table.c.type, outbox_table.c.key))
+        rows = [tuple(row) for row in outbox]
+    assert listed["id"] == email.sent[0].message_id
+    assert (listed["status"], listed["attempts"], listed["address"]) == (
+        "sent",
+        1,
+        "s-1@example.org",
+    )
+    assert [a["outcome"] for a in listed["delivery_attempts"]] == ["sent"]
+    assert rows == [("ifuno.notification.sent.v1", "S-1")]

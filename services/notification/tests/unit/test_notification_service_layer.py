@@ -1,0 +1,581 @@
+"""The handlers and the dispatcher on fakes: what each event records, when reminders
+fall due, and how each kind of delivery failure is settled."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from ifuno_notification.adapters.repository import (
+    AbstractNotificationRepository,
+    OutgoingMessage,
+    PendingMessage,
+)
+from ifuno_notification.adapters.senders import (
+    AbstractEmailSender,
+    AbstractSmsSender,
+    Email,
+    PermanentFailure,
+    ServerUnavailable,
+    TransientFailure,
+)
+from ifuno_notification.domain.messages import Recipient
+from ifuno_notification.service_layer.dispatcher import dispatch_due
+from ifuno_notification.service_layer.handlers import (
+    handle_candidate_event,
+    handle_clock_advanced,
+)
+from ifuno_notification.service_layer.unit_of_work import NotificationUnitOfWork
+from ifuno_shared.calendar import PARIS
+from ifuno_shared.events import CloudEvent, EventData, new_event
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events import selection as s
+from ifuno_shared.events.notification import NotificationFailed, NotificationSent
+from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.testing.fakes import FakeUnitOfWork
+
+pytestmark = pytest.mark.unit
+
+DEADLINE = datetime(2027, 5, 15, 23, 59, tzinfo=PARIS)
+OFFER_DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
+T0 = datetime(2027, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class StoredMessage:
+    id: str
+    outgoing: OutgoingMessage
+    created_at: datetime
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = T0
+    last_error: str | None = None
+    outcomes: list[str] = field(default_factory=list)
+
+
+class FakeNotifications(AbstractNotificationRepository):
+    """In memory; `now` is the wall clock the dispatcher's delays are measured on."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.recipients: dict[str, Recipient] = {}
+        self.messages: list[StoredMessage] = []
+        self.parked: list[tuple[str, CloudEvent]] = []
+
+    async def get(self, application_id: str) -> Recipient | None:
+        return copy.deepcopy(self.recipients.get(application_id))
+
+    async def save(self, who: Recipient) -> None:
+        self.recipients[who.application_id] = copy.deepcopy(who)
+
+    async def add_message(self, outgoing: OutgoingMessage) -> bool:
+        key = (outgoing.cause_event_id, outgoing.application_id, outgoing.channel)
+        if any(
+            (m.outgoing.cause_event_id, m.outgoing.application_id, m.outgoing.channel) == key
+            and m.outgoing.template == outgoing.template
+            for m in self.messages
+        ):
+            return False
+        self.messages.append(
+            StoredMessage(str(uuid.uuid4()), outgoing, self.now, next_attempt_at=self.now)
+        )
+        return True
+
+    async def park(self, application_id: str, event: CloudEvent) -> None:
+        self.parked.append((application_id, event))
+
+    async def unpark(self, application_id: str) -> list[CloudEvent]:
+        found = [e for a, e in self.parked if a == application_id]
+        self.parked = [(a, e) for a, e in self.parked if a != application_id]
+        return found
+
+    async def claim_due(self, limit: int) -> list[PendingMessage]:
+        due = [m for m in self.messages if m.status == "pending" and m.next_attempt_at <= self.now]
+        return [
+            PendingMessage(m.id, m.attempts, self.now - m.created_at, m.outgoing)
+            for m in due[:limit]
+        ]
+
+    def _find(self, message_id: str) -> StoredMessage:
+        return next(m for m in self.messages if m.id == message_id)
+
+    async def settle(
+        self, message_id: str, status: str, error: str | None, retry_in: timedelta | None
+    ) -> None:
+        stored = self._find(message_id)
+        stored.status, stored.last_error = status, error
+        stored.attempts += 1
+        stored.outcomes.append("retry" if status == "pending" else status)
+        if retry_in is not None:
+            stored.next_attempt_at = self.now + retry_in
+
+    async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
+        for message_id in message_ids:
+            self._find(message_id).next_attempt_at = self.now + delay
+
+    async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
+        raise NotImplementedError("the HTTP endpoint is tested against PostgreSQL")
+
+    async def incomplete_reminders_due(self, now: datetime) -> list[str]:
+        return [a for a, r in self.recipients.items() if r.incomplete_reminder_due(now)]
+
+    async def offer_reminders_due(self, now: datetime) -> list[str]:
+        return [a for a, r in self.recipients.items() if r.offer_reminder_due(now)]
+
+    def recorded(self, application_id: str | None = None) -> list[tuple[str, str]]:
+        """(template, channel) of the recorded messages, in order."""
+        return [
+            (m.outgoing.template, m.outgoing.channel)
+            for m in self.messages
+            if application_id in (None, m.outgoing.application_id)
+        ]
+
+
+class FakeNotificationUnitOfWork(FakeUnitOfWork, NotificationUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.notifications: FakeNotifications = FakeNotifications()
+
+
+@pytest.fixture
+def uow() -> FakeNotificationUnitOfWork:
+    return FakeNotificationUnitOfWork()
+
+
+async def handle(uow: FakeNotificationUnitOfWork, event: CloudEvent) -> None:
+    """As the consumer does it, without the inbox (so redelivery reaches the handler)."""
+    async with uow:
+        if isinstance(event.data, ClockAdvanced):
+            await handle_clock_advanced(event, uow)
+        else:
+            await handle_candidate_event(event, uow)
+        await uow.commit()
+
+
+def contact(application_id: str, *, sms: bool) -> c.Contact:
+    return c.Contact(
+        candidate_id=f"C-{application_id}",
+        first_name="Gaëlle",
+        last_name="Noël",
+        email=f"{application_id.lower()}@example.org",
+        phone="+33600000000",
+        sms_opt_in=sms,
+    )
+
+
+def received(
+    application_id: str,
+    *,
+    sms: bool = False,
+    complete: bool = False,
+    submitted_at: datetime = T0,
+    deadline: datetime = DEADLINE,
+) -> CloudEvent:
+    return new_event(
+        c.ApplicationReceived(
+            application_id=application_id,
+            campaign=2027,
+            round="main",
+            level="M1",
+            regime="alternance",
+            missing_documents=[] if complete else ["cv"],
+            eligibility=c.Eligibility(eligible=True),
+            candidate=contact(application_id, sms=sms),
+            submitted_at=submitted_at,
+            submission_deadline=deadline,
+            complete=complete,
+        ),
+        subject=application_id,
+    )
+
+
+def about(application_id: str, data: EventData) -> CloudEvent:
+    return new_event(data, subject=application_id)
+
+
+def tick(now: datetime) -> CloudEvent:
+    return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
+
+
+async def test_an_email_always_and_an_sms_only_for_a_candidate_who_opted_in(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1", sms=True))
+    await handle(uow, received("A-2", sms=False))
+    assert uow.notifications.recorded("A-1") == [
+        ("application_received", "email"),
+        ("application_received", "sms"),
+    ]
+    assert uow.notifications.recorded("A-2") == [("application_received", "email")]
+
+
+async def test_the_same_event_handled_twice_records_its_message_once(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    first = received("A-1")
+    await handle(uow, first)
+    await handle(uow, first)
+    assert uow.notifications.recorded() == [("application_received", "email")]
+
+
+async def test_an_event_read_before_the_contact_details_waits_for_them(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, about("A-1", s.Waitlisted(application_id="A-1", level="M1", rank=3)))
+    assert uow.notifications.recorded() == []
+    await handle(uow, received("A-1"))
+    assert uow.notifications.recorded() == [
+        ("application_received", "email"),
+        ("waitlisted", "email"),
+    ]
+    assert uow.notifications.parked == []
+
+
+async def test_a_late_application_is_told_from_the_refusal_alone(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    refused = c.ApplicationRefused(
+        application_id="L-1",
+        reason="campaign_closed",
+        campaign=2027,
+        level="M2",
+        regime="formation_initiale",
+        candidate=contact("L-1", sms=True),
+    )
+    await handle(uow, about("L-1", refused))
+    assert uow.notifications.recorded() == [
+        ("application_refused", "email"),
+        ("application_refused", "sms"),
+    ]
+    assert uow.notifications.messages[0].outgoing.address == "l-1@example.org"
+
+
+async def test_every_candidate_event_tells_the_candidate(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1"))
+    path: list[EventData] = [
+        c.ApplicationCompleted(application_id="A-1"),
+        s.InterviewScheduled(
+            application_id="A-1",
+            starts_at=datetime(2027, 6, 3, 9, 30, tzinfo=PARIS),
+            ends_at=datetime(2027, 6, 3, 10, 0, tzinfo=PARIS),
+            location="Le Mans",
+        ),
+        s.Waitlisted(application_id="A-1", level="M1", rank=2),
+        s.WaitlistRankChanged(application_id="A-1", level="M1", rank=1),
+        s.Admitted(
+            application_id="A-1", level="M1", offer_deadline=OFFER_DEADLINE, from_waitlist=True
+        ),
+        s.OfferExpired(application_id="A-1"),
+        s.Admitted(
+            application_id="A-1", level="M1", offer_deadline=OFFER_DEADLINE, from_waitlist=False
+        ),
+        s.OfferDeclined(application_id="A-1"),
+        s.OfferAccepted(application_id="A-1"),
+        s.Refused(application_id="A-1", reason="below_admission_threshold"),
+        c.DocumentRejected(application_id="A-1", document_id="D", kind="cv", reason="fichier vide"),
+        c.ApplicationWithdrawn(application_id="A-1"),
+    ]
+    for data in path:
+        await handle(uow, about("A-1", data))
+    assert [t for t, _ in uow.notifications.recorded()] == [
+        "application_received",
+        "application_completed",
+        "interview_scheduled",
+        "waitlisted",
+        "waitlist_rank_changed",
+        "promoted",
+        "offer_expired",
+        "admitted",
+        "offer_declined",
+        "offer_accepted",
+        "selection_refused",
+        "document_rejected",
+        "application_withdrawn",
+    ]
+
+
+async def test_internal_selection_events_tell_the_candidate_nothing(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1", complete=True))
+    await handle(uow, about("A-1", s.PlaceReleased(application_id="A-1", level="M1")))
+    assert uow.notifications.recorded() == [("application_received", "email")]
+
+
+async def test_an_incomplete_file_is_reminded_once_three_days_before_the_deadline(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1", sms=True))
+    await handle(uow, received("A-2", complete=True))
+    await handle(uow, tick(DEADLINE - timedelta(days=3, minutes=1)))
+    assert ("incomplete_reminder", "email") not in uow.notifications.recorded()
+    await handle(uow, tick(DEADLINE - timedelta(days=3)))
+    await handle(uow, tick(DEADLINE - timedelta(days=1)))
+    assert uow.notifications.recorded("A-1")[-2:] == [
+        ("incomplete_reminder", "email"),
+        ("incomplete_reminder", "sms"),
+    ]
+    assert [t for t, _ in uow.notifications.recorded()].count("incomplete_reminder") == 2
+    assert uow.notifications.recorded("A-2") == [("application_received", "email")]
+
+
+async def test_one_tick_reminds_every_file_that_falls_due(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    for application_id in ("A-1", "A-2", "A-3"):
+        await handle(uow, received(application_id))
+    await handle(uow, tick(DEADLINE - timedelta(days=2)))
+    reminded = [m.outgoing.application_id for m in uow.notifications.messages]
+    assert sorted(reminded[3:]) == ["A-1", "A-2", "A-3"]
+
+
+async def test_a_file_read_after_the_tick_that_passed_its_due_instant_is_reminded_next_tick(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, tick(DEADLINE - timedelta(days=2)))
+    await handle(uow, received("A-1", submitted_at=DEADLINE - timedelta(days=10)))
+    await handle(uow, tick(DEADLINE - timedelta(days=2) + timedelta(minutes=1)))
+    assert uow.notifications.recorded() == [
+        ("application_received", "email"),
+        ("incomplete_reminder", "email"),
+    ]
+
+
+async def test_a_file_sent_after_the_due_instant_is_not_reminded_it_was_just_told(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1", submitted_at=DEADLINE - timedelta(days=1)))
+    await handle(uow, tick(DEADLINE - timedelta(hours=12)))
+    assert uow.notifications.recorded() == [("application_received", "email")]
+
+
+async def test_a_completed_refused_or_withdrawn_file_is_not_reminded(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    for application_id in ("A-1", "A-2", "A-3"):
+        await handle(uow, received(application_id))
+    await handle(uow, about("A-1", c.ApplicationCompleted(application_id="A-1")))
+    await handle(uow, about("A-2", c.ApplicationWithdrawn(application_id="A-2")))
+    await handle(
+        uow,
+        about("A-3", c.ApplicationRefused(application_id="A-3", reason="duplicate_application")),
+    )
+    await handle(uow, tick(DEADLINE - timedelta(days=2)))
+    assert "incomplete_reminder" not in [t for t, _ in uow.notifications.recorded()]
+
+
+async def test_a_clock_jumping_past_the_deadline_sends_no_late_reminder(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1"))
+    await handle(uow, tick(DEADLINE + timedelta(minutes=1)))
+    assert uow.notifications.recorded() == [("application_received", "email")]
+
+
+async def test_an_unanswered_offer_is_reminded_two_days_before_it_expires(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1", complete=True))
+    await handle(uow, received("A-2", complete=True))
+    for application_id in ("A-1", "A-2"):
+        admitted = s.Admitted(
+            application_id=application_id,
+            level="M1",
+            offer_deadline=OFFER_DEADLINE,
+            from_waitlist=False,
+        )
+        await handle(uow, about(application_id, admitted))
+    await handle(uow, about("A-2", s.OfferAccepted(application_id="A-2")))
+    await handle(uow, tick(OFFER_DEADLINE - timedelta(days=2, seconds=1)))
+    assert ("offer_reminder", "email") not in uow.notifications.recorded()
+    await handle(uow, tick(OFFER_DEADLINE - timedelta(days=1)))
+    await handle(uow, tick(OFFER_DEADLINE - timedelta(hours=1)))
+    assert uow.notifications.recorded("A-1")[-1] == ("offer_reminder", "email")
+    assert [t for t, _ in uow.notifications.recorded()].count("offer_reminder") == 1
+
+
+async def test_a_new_offer_after_an_expiry_is_reminded_again(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1", complete=True))
+    first = s.Admitted(
+        application_id="A-1", level="M1", offer_deadline=OFFER_DEADLINE, from_waitlist=False
+    )
+    await handle(uow, about("A-1", first))
+    await handle(uow, tick(OFFER_DEADLINE - timedelta(days=1)))
+    await handle(uow, about("A-1", s.OfferExpired(application_id="A-1")))
+    second_deadline = OFFER_DEADLINE + timedelta(days=10)
+    again = s.Admitted(
+        application_id="A-1", level="M1", offer_deadline=second_deadline, from_waitlist=True
+    )
+    await handle(uow, about("A-1", again))
+    await handle(uow, tick(second_deadline - timedelta(days=1)))
+    assert [t for t, _ in uow.notifications.recorded()].count("offer_reminder") == 2
+
+
+async def test_a_repeated_tick_reminds_no_one_twice(uow: FakeNotificationUnitOfWork) -> None:
+    await handle(uow, received("A-1"))
+    repeated = tick(DEADLINE - timedelta(days=2))
+    await handle(uow, repeated)
+    await handle(uow, tick(DEADLINE - timedelta(days=2)))
+    assert [t for t, _ in uow.notifications.recorded()].count("incomplete_reminder") == 1
+
+
+# The dispatcher.
+
+
+class ScriptedEmail(AbstractEmailSender):
+    """Fails for the addresses it is told to, with the failure it is told to."""
+
+    def __init__(self) -> None:
+        self.sent: list[Email] = []
+        self.tried: list[str] = []
+        self.failures: dict[str, Exception] = {}
+
+    async def send(self, email: Email) -> None:
+        self.tried.append(email.to)
+        failure = self.failures.get(email.to)
+        if failure is not None:
+            raise failure
+        self.sent.append(email)
+
+
+class ScriptedSms(AbstractSmsSender):
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def send(self, message_id: str, to: str, text: str) -> None:
+        self.sent.append((message_id, to, text))
+
+
+@pytest.fixture
+def email() -> ScriptedEmail:
+    return ScriptedEmail()
+
+
+@pytest.fixture
+def sms() -> ScriptedSms:
+    return ScriptedSms()
+
+
+async def dispatch(
+    uow: FakeNotificationUnitOfWork,
+    email: ScriptedEmail,
+    sms: ScriptedSms,
+    retry_for: timedelta = timedelta(hours=24),
+) -> int:
+    return await dispatch_due(lambda: uow, email, sms, retry_for=retry_for)
+
+
+def published(uow: FakeNotificationUnitOfWork) -> list[EventData]:
+    return [e.data for e in uow.committed_events]
+
+
+async def test_a_sent_message_is_marked_and_announced_with_its_cause(
+    uow: FakeNotificationUnitOfWork, email: ScriptedEmail, sms: ScriptedSms
+) -> None:
+    cause = received("A-1", sms=True)
+    await handle(uow, cause)
+    assert await dispatch(uow, email, sms) == 2
+    stored = uow.notifications.messages
+    assert [m.status for m in stored] == ["sent", "sent"]
+    assert email.sent[0].message_id == stored[0].id
+    assert sms.sent[0][0] == stored[1].id
+    assert published(uow) == [
+        NotificationSent(
+            application_id="A-1",
+            channel="email",
+            template="application_received",
+            cause_event_id=cause.id,
+        ),
+        NotificationSent(
+            application_id="A-1",
+            channel="sms",
+            template="application_received",
+            cause_event_id=cause.id,
+        ),
+    ]
+    assert await dispatch(uow, email, sms) == 0
+    assert len(email.sent) == 1
+
+
+async def test_a_refused_address_fails_at_once_and_the_others_are_sent(
+    uow: FakeNotificationUnitOfWork, email: ScriptedEmail, sms: ScriptedSms
+) -> None:
+    await handle(uow, received("A-1"))
+    await handle(uow, received("A-2"))
+    email.failures["a-1@example.org"] = PermanentFailure("recipient refused (550)")
+    await dispatch(uow, email, sms)
+    assert [m.status for m in uow.notifications.messages] == ["failed", "sent"]
+    failed = published(uow)[0]
+    assert isinstance(failed, NotificationFailed)
+    assert (failed.application_id, failed.error) == ("A-1", "recipient refused (550)")
+    assert [e.to for e in email.sent] == ["a-2@example.org"]
+
+
+async def test_a_transient_failure_is_retried_with_growing_delays(
+    uow: FakeNotificationUnitOfWork, email: ScriptedEmail, sms: ScriptedSms
+) -> None:
+    await handle(uow, received("A-1"))
+    email.failures["a-1@example.org"] = TransientFailure("recipient refused (451)")
+    repository = uow.notifications
+    stored = repository.messages[0]
+    delays = []
+    for _ in range(4):
+        repository.now = stored.next_attempt_at
+        await dispatch(uow, email, sms)
+        delays.append(stored.next_attempt_at - repository.now)
+    assert delays == [timedelta(seconds=n) for n in (1, 2, 4, 8)]
+    assert (stored.status, stored.attempts, stored.outcomes) == ("pending", 4, ["retry"] * 4)
+    assert await dispatch(uow, email, sms) == 0  # not due yet
+    del email.failures["a-1@example.org"]
+    repository.now = stored.next_attempt_at
+    await dispatch(uow, email, sms)
+    assert (stored.status, stored.outcomes[-1]) == ("sent", "sent")
+    assert [type(d) for d in published(uow)] == [NotificationSent]
+
+
+async def test_a_transient_failure_past_the_retry_period_is_recorded_as_failed(
+    uow: FakeNotificationUnitOfWork, email: ScriptedEmail, sms: ScriptedSms
+) -> None:
+    await handle(uow, received("A-1"))
+    email.failures["a-1@example.org"] = TransientFailure("recipient refused (452)")
+    repository = uow.notifications
+    await dispatch(uow, email, sms, retry_for=timedelta(hours=1))
+    repository.now += timedelta(hours=1)
+    await dispatch(uow, email, sms, retry_for=timedelta(hours=1))
+    stored = repository.messages[0]
+    assert (stored.status, stored.outcomes) == ("failed", ["retry", "failed"])
+    failed = published(uow)[0]
+    assert isinstance(failed, NotificationFailed)
+    assert failed.error == "recipient refused (452) (after 2 attempts)"
+
+
+async def test_a_server_down_is_tried_once_per_batch_and_the_other_channel_goes_on(
+    uow: FakeNotificationUnitOfWork, email: ScriptedEmail, sms: ScriptedSms
+) -> None:
+    for application_id in ("A-1", "A-2", "A-3"):
+        await handle(uow, received(application_id, sms=True))
+    down = ServerUnavailable("SMTP unreachable: SMTPConnectError")
+    email.failures = dict.fromkeys(["a-1@example.org", "a-2@example.org", "a-3@example.org"], down)
+    await dispatch(uow, email, sms)
+    assert email.tried == ["a-1@example.org"]
+    assert len(sms.sent) == 3
+    emails = [m for m in uow.notifications.messages if m.outgoing.channel == "email"]
+    assert [m.attempts for m in emails] == [1, 0, 0]
+    assert {m.next_attempt_at for m in emails} == {T0 + timedelta(seconds=1)}
+    email.failures = {}
+    uow.notifications.now = T0 + timedelta(seconds=1)
+    await dispatch(uow, email, sms)
+    assert sorted(e.to for e in email.sent) == [
+        "a-1@example.org",
+        "a-2@example.org",
+        "a-3@example.org",
+    ]
