@@ -205,6 +205,21 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     assert published == 2
 
 
+async def test_a_batch_claims_each_new_event_once_in_one_statement(engine: AsyncEngine) -> None:
+    session_factory = create_session_factory(engine)
+    async with ProbeUnitOfWork(session_factory) as uow:
+        assert await uow.claim_inbox("probe", "E-1")
+        await uow.commit()
+    async with ProbeUnitOfWork(session_factory) as uow:
+        claimed = await uow.claim_inbox_many("probe", ["E-1", "E-2", "E-3", "E-2"])
+        assert claimed == {"E-2", "E-3"}
+        assert await uow.claim_inbox_many("other-consumer", ["E-1"]) == {"E-1"}
+        assert await uow.claim_inbox_many("probe", []) == set()
+        await uow.commit()
+    async with ProbeUnitOfWork(session_factory) as uow:
+        assert await uow.claim_inbox_many("probe", ["E-3", "E-4"]) == {"E-4"}
+
+
 async def test_poison_messages_are_dead_lettered_and_the_messages_behind_them_processed(
     engine: AsyncEngine, database_url: str, kafka
 ) -> None:

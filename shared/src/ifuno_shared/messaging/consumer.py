@@ -142,21 +142,25 @@ class SubscriptionConsumer:
         invalid: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         outcomes: list[tuple[str, str]] = []
         started = time.perf_counter()
+        handled: list[tuple[CloudEvent, Handler]] = []
+        for record in records:
+            self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            try:
+                event = decode_event(record.value)
+            except InvalidEvent as exc:
+                invalid.append((record, exc.reason))
+                continue
+            handler = self.subscription.handler_for(event)
+            if handler is None:
+                outcomes.append((event.type, "ignored"))
+            else:
+                handled.append((event, handler))
         try:
             async with self._uow_factory() as uow:
-                for record in records:
-                    self._positions[TopicPartition(record.topic, record.partition)] = (
-                        record.offset + 1
-                    )
-                    try:
-                        event = decode_event(record.value)
-                    except InvalidEvent as exc:
-                        invalid.append((record, exc.reason))
-                        continue
-                    handler = self.subscription.handler_for(event)
-                    if handler is None:
-                        outcomes.append((event.type, "ignored"))
-                    elif await uow.claim_inbox(self.name, event.id):
+                claimed = await uow.claim_inbox_many(self.name, [e.id for e, _ in handled])
+                for event, handler in handled:
+                    if event.id in claimed:
+                        claimed.discard(event.id)
                         await handler(event, uow)
                         outcomes.append((event.type, "applied"))
                     else:

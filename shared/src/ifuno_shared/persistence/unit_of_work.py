@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ifuno_shared.clock import AbstractPlatformClock
 from ifuno_shared.events import CloudEvent, EventData, encode_event, new_event
 from ifuno_shared.persistence.platform_clock import SqlPlatformClock
-from ifuno_shared.persistence.tables import inbox_table, outbox_table
+from ifuno_shared.persistence.tables import INBOX, inbox_table, outbox_table
+
+_CLAIM_MANY = text(
+    f"INSERT INTO {INBOX} (consumer, event_id)"
+    " SELECT :consumer, unnest(CAST(:event_ids AS varchar[]))"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+)
 
 
 class AbstractUnitOfWork(abc.ABC):
@@ -58,6 +65,15 @@ class AbstractUnitOfWork(abc.ABC):
     @abc.abstractmethod
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Mark an incoming event as applied; False if this consumer applied it before."""
+
+    async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Mark a batch of events as applied; return the ids this consumer had not
+        applied before (an id repeated in the batch is claimed once)."""
+        claimed: set[str] = set()
+        for event_id in dict.fromkeys(event_ids):
+            if await self.claim_inbox(consumer, event_id):
+                claimed.add(event_id)
+        return claimed
 
 
 OnCommit = Callable[[], None]
@@ -129,3 +145,13 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         )
         result = await self.session.execute(statement)
         return result.first() is not None
+
+    async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """One statement for the whole batch (a round trip per event was a tenth of a
+        consumer's time under load)."""
+        if not event_ids:
+            return set()
+        result = await self.session.execute(
+            _CLAIM_MANY, {"consumer": consumer, "event_ids": list(dict.fromkeys(event_ids))}
+        )
+        return set(result.scalars())
