@@ -169,3 +169,66 @@ async def test_a_sent_message_is_listed_with_its_attempt_and_its_outcome_is_in_t
     )
     assert [a["outcome"] for a in listed["delivery_attempts"]] == ["sent"]
     assert rows == [("ifuno.notification.sent.v1", "S-1")]
+
+
+async def test_a_dispatch_batch_is_settled_together_with_one_outcome_event_each(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    for n in range(3):
+        await handle(sessions, received(f"B-{n}", submitted_at=DEADLINE))
+    email = AcceptingEmail()
+    assert await dispatch_due(lambda: SqlNotificationUnitOfWork(sessions), email, NoSms()) == 3
+    assert await dispatch_due(lambda: SqlNotificationUnitOfWork(sessions), email, NoSms()) == 0
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        listed = [(await uow.notifications.messages_of(f"B-{n}"))[0] for n in range(3)]
+        outbox = await uow.session.execute(select(outbox_table.c.key))
+        keys = sorted(key for (key,) in outbox)
+    assert [(m["status"], m["attempts"]) for m in listed] == [("sent", 1)] * 3
+    assert all(m["sent_at"] is not None for m in listed)
+    assert [[a["outcome"] for a in m["delivery_attempts"]] for m in listed] == [["sent"]] * 3
+    assert keys == ["B-0", "B-1", "B-2"]
+    assert len(email.sent) == 3
+
+
+async def test_several_events_of_one_application_in_one_transaction_see_each_other(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """As a consumer batch applies them: the recipient read once is kept up to date."""
+    submitted = received("T-1", submitted_at=DEADLINE)
+    completed = new_event(c.ApplicationCompleted(application_id="T-1"), subject="T-1")
+    refused = new_event(
+        s.Refused(application_id="T-1", level="M2", reason="below_shortlist_threshold"),
+        subject="T-1",
+    )
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        for event in (submitted, completed, refused):
+            await handle_candidate_event(event, uow)
+        await uow.commit()
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        who = await uow.notifications.get("T-1")
+    assert who is not None and who.complete and who.closed
+    assert sorted(await templates_of(sessions, "T-1")) == [
+        "application_completed",
+        "application_received",
+        "selection_refused",
+    ]
+
+
+async def test_an_event_parked_beside_an_existing_recipient_goes_out_with_the_next_one(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A park that raced the recipient's creation (two transactions) is not stranded."""
+    await handle(sessions, received("P-1", submitted_at=DEADLINE))
+    stranded = new_event(s.Waitlisted(application_id="P-1", level="M2", rank=3), subject="P-1")
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        await uow.notifications.park("P-1", stranded)
+        await uow.commit()
+    completed = new_event(c.ApplicationCompleted(application_id="P-1"), subject="P-1")
+    await handle(sessions, completed)
+    assert await templates_of(sessions, "P-1") == [
+        "application_received",
+        "application_completed",
+        "waitlisted",
+    ]
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        assert await uow.notifications.unpark("P-1") == []

@@ -52,6 +52,31 @@ async def test_an_email_carries_a_stable_message_id_both_parts_and_a_kept_copy(
     assert b"Message-ID: <4b1c5a2e" in copy.read_bytes()
 
 
+async def test_french_text_survives_in_the_subject_the_sender_name_and_both_parts(
+    smtp_server: CapturingSmtpServer,
+) -> None:
+    smtp = SmtpEmailSender(
+        smtp_server.host, smtp_server.port, "Université — Master IFUNO <ifuno@univ-lemans.fr>"
+    )
+    accented = Email(
+        message_id="4b1c5a2e-0000-4000-8000-000000000002",
+        to="anne@example.org",
+        reply_to="fc.ifuno@univ-lemans.fr",
+        subject="Votre candidature a été reçue : dossier complet à l'étude",
+        text="Bonjour Anaïs,\n\nÉtape franchie, « complet ».\n",
+        html="<p>Bonjour Anaïs, étape franchie, « complet ».</p>",
+    )
+    async with smtp.connection():
+        await smtp.send(accented)
+    [mail] = smtp_server.messages
+    assert mail.mail_from == "ifuno@univ-lemans.fr"
+    message = mail.message
+    assert message["Subject"] == accented.subject
+    assert message["From"].addresses[0].display_name == "Université — Master IFUNO"
+    assert "Étape franchie, « complet »." in message.get_body(("plain",)).get_content()
+    assert "Anaïs, étape" in message.get_body(("html",)).get_content()
+
+
 async def test_a_refused_recipient_is_a_permanent_failure_and_the_next_email_still_goes(
     smtp_server: CapturingSmtpServer,
 ) -> None:

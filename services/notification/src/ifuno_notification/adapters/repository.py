@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import copy
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -12,7 +13,7 @@ from typing import Any
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +85,11 @@ class AbstractNotificationRepository(abc.ABC):
     ) -> None:
         """Record an attempt; `status` sent, failed, or pending (retry after `retry_in`)."""
 
+    async def mark_sent(self, message_ids: Sequence[str]) -> None:
+        """Record a successful attempt for each of these messages."""
+        for message_id in message_ids:
+            await self.settle(message_id, "sent", None, None)
+
     @abc.abstractmethod
     async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
         """Try these later without counting an attempt (their server is down)."""
@@ -110,17 +116,31 @@ _RECIPIENT_FLAGS = ("complete", "closed", "offer_open", "incomplete_reminded")
 
 
 class SqlNotificationRepository(AbstractNotificationRepository):
+    """One transaction's view. A recipient read once is kept (locked) for the rest of
+    the transaction, and whether it has parked events is read with it: under load a
+    consumer batch holds several events of one application, and each round trip
+    saved is a statement PostgreSQL does not run either."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._recipients: dict[str, Recipient] = {}
+        self._nothing_parked: set[str] = set()
 
     async def get(self, application_id: str) -> Recipient | None:
+        if application_id in self._recipients:
+            return copy.copy(self._recipients[application_id])
+        has_parked = (
+            exists().where(parked_event.c.application_id == recipient.c.application_id)
+        ).label("has_parked")
         query = (
-            select(recipient).where(recipient.c.application_id == application_id).with_for_update()
+            select(recipient, has_parked)
+            .where(recipient.c.application_id == application_id)
+            .with_for_update(of=recipient)
         )
         row = (await self._session.execute(query)).mappings().first()
         if row is None:
             return None
-        return Recipient(
+        who = Recipient(
             application_id=row["application_id"],
             campaign=row["campaign"],
             level=Level(row["level"]),
@@ -129,6 +149,10 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             **{name: _paris(row[name]) for name in _RECIPIENT_TIMES},
             **{name: row[name] for name in _RECIPIENT_FLAGS},
         )
+        self._recipients[application_id] = copy.copy(who)
+        if not row["has_parked"]:
+            self._nothing_parked.add(application_id)
+        return who
 
     async def save(self, who: Recipient) -> None:
         values = {
@@ -143,6 +167,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             .values(application_id=who.application_id, **values)
             .on_conflict_do_update(index_elements=["application_id"], set_=values)
         )
+        self._recipients[who.application_id] = copy.copy(who)
 
     async def add_message(self, outgoing: OutgoingMessage) -> bool:
         result = await self._session.execute(
@@ -154,6 +179,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return result.first() is not None
 
     async def park(self, application_id: str, event: CloudEvent) -> None:
+        self._nothing_parked.discard(application_id)
         await self._session.execute(
             parked_event.insert().values(
                 application_id=application_id, event=encode_event(event).decode()
@@ -161,6 +187,9 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         )
 
     async def unpark(self, application_id: str) -> list[CloudEvent]:
+        if application_id in self._nothing_parked:
+            return []
+        self._nothing_parked.add(application_id)
         rows = await self._session.execute(
             delete(parked_event)
             .where(parked_event.c.application_id == application_id)
@@ -207,6 +236,22 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         outcome = "retry" if status == "pending" else status
         await self._session.execute(
             delivery_attempt.insert().values(message_id=message_id, outcome=outcome, error=error)
+        )
+
+    async def mark_sent(self, message_ids: Sequence[str]) -> None:
+        """Two statements for a whole dispatch batch, not two per message."""
+        if not message_ids:
+            return
+        await self._session.execute(
+            message.update()
+            .where(message.c.id.in_(list(message_ids)))
+            .values(
+                status="sent", attempts=message.c.attempts + 1, last_error=None, sent_at=func.now()
+            )
+        )
+        await self._session.execute(
+            delivery_attempt.insert(),
+            [{"message_id": i, "outcome": "sent", "error": None} for i in message_ids],
         )
 
     async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:

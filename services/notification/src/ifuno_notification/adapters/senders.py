@@ -13,8 +13,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Literal
 
@@ -84,21 +86,31 @@ class SmtpEmailSender(AbstractEmailSender):
         self._tls, self._username, self._password = tls, username, password
         self._copy_dir = copy_dir
         self._timeout = timeout
+        self._envelope_sender = parseaddr(sender)[1]
         self._open: aiosmtplib.SMTP | None = None
 
-    def build(self, email: Email) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = self._sender
+    def build(self, email: Email) -> bytes:
+        """The MIME message (text, and HTML as an alternative), UTF-8 throughout.
+
+        Built with the `email.mime` classes: `EmailMessage` with the modern policy
+        parses every header it is given and cost about three times as much CPU,
+        the largest part of the service's time per email under load."""
+        message: MIMEMultipart | MIMEText
+        if email.html is None:
+            message = MIMEText(email.text, "plain", "utf-8")
+        else:
+            message = MIMEMultipart("alternative")
+            message.attach(MIMEText(email.text, "plain", "utf-8"))
+            message.attach(MIMEText(email.html, "html", "utf-8"))
+        name, address = parseaddr(self._sender)
+        message["From"] = formataddr((name, address), charset="utf-8")
         message["To"] = email.to
         message["Reply-To"] = email.reply_to
-        message["Subject"] = email.subject
+        message["Subject"] = Header(email.subject, "utf-8", header_name="Subject").encode()
         message["Date"] = formatdate(localtime=False)
         # A stable Message-ID: a resend after a crash is recognisable as the same message.
         message["Message-ID"] = f"<{email.message_id}@ifuno.univ-lemans.fr>"
-        message.set_content(email.text)
-        if email.html is not None:
-            message.add_alternative(email.html, subtype="html")
-        return message
+        return message.as_bytes()
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[None]:
@@ -133,7 +145,7 @@ class SmtpEmailSender(AbstractEmailSender):
         message = self.build(email)
         try:
             client = await self._client()
-            await client.send_message(message)
+            await client.sendmail(self._envelope_sender, [email.to], message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             await self._close()
             codes = [error.code for error in exc.recipients]
@@ -156,11 +168,11 @@ class SmtpEmailSender(AbstractEmailSender):
             _keep_copy(self._copy_dir, email.message_id, message)
 
 
-def _keep_copy(folder: Path, message_id: str, message: EmailMessage) -> None:
+def _keep_copy(folder: Path, message_id: str, message: bytes) -> None:
     """The copy is a convenience: failing to write it must not resend the email."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{message_id}.eml").write_bytes(message.as_bytes())
+        (folder / f"{message_id}.eml").write_bytes(message)
     except OSError as exc:
         log.warning("could not keep a copy of email %s: %s", message_id, type(exc).__name__)
 

@@ -86,6 +86,7 @@ async def dispatch_due(
         repository = uow.notifications
         claimed = await repository.claim_due(batch)
         down: dict[str, tuple[str, timedelta]] = {}
+        sent: list[PendingMessage] = []
         waiting: dict[str, list[str]] = defaultdict(list)
         for pending in claimed:
             channel = pending.outgoing.channel
@@ -115,8 +116,9 @@ async def dispatch_due(
                     log.info("%s message %s will be retried: %s", channel, pending.id, exc)
                     outcomes.append((channel, "retry"))
             else:
-                await _succeed(uow, pending)
+                sent.append(pending)
                 outcomes.append((channel, "sent"))
+        await _succeed(uow, sent)
         for channel, ids in waiting.items():
             await repository.postpone(ids, down[channel][1])
         await uow.commit()
@@ -129,18 +131,19 @@ def _hours(period: timedelta) -> str:
     return f"{period.total_seconds() / 3600:g} h"
 
 
-async def _succeed(uow: NotificationUnitOfWork, pending: PendingMessage) -> None:
-    outgoing = pending.outgoing
-    await uow.notifications.settle(pending.id, "sent", None, None)
-    uow.publish(
-        NotificationSent(
-            application_id=outgoing.application_id,
-            channel=outgoing.channel,
-            template=outgoing.template,
-            cause_event_id=outgoing.cause_event_id,
-        ),
-        subject=outgoing.application_id,
-    )
+async def _succeed(uow: NotificationUnitOfWork, sent: list[PendingMessage]) -> None:
+    await uow.notifications.mark_sent([pending.id for pending in sent])
+    for pending in sent:
+        outgoing = pending.outgoing
+        uow.publish(
+            NotificationSent(
+                application_id=outgoing.application_id,
+                channel=outgoing.channel,
+                template=outgoing.template,
+                cause_event_id=outgoing.cause_event_id,
+            ),
+            subject=outgoing.application_id,
+        )
 
 
 async def _fail(uow: NotificationUnitOfWork, pending: PendingMessage, error: str) -> None:
