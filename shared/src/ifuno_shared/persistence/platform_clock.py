@@ -16,15 +16,21 @@ from ifuno_shared.persistence.tables import platform_clock_table, platform_phase
 
 
 class SqlPlatformClock(AbstractPlatformClock):
+    """One transaction's clock: `now` is read once, then kept (and updated by the
+    transaction's own moves), since a consumer batch asks it for every event."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._read: tuple[datetime | None] | None = None
 
     async def now(self) -> datetime | None:
-        row = await self._session.execute(
-            select(platform_clock_table.c.now).where(platform_clock_table.c.id == 1)
-        )
-        now: datetime | None = row.scalar_one_or_none()
-        return None if now is None else now.astimezone(PARIS)
+        if self._read is None:
+            row = await self._session.execute(
+                select(platform_clock_table.c.now).where(platform_clock_table.c.id == 1)
+            )
+            now: datetime | None = row.scalar_one_or_none()
+            self._read = (None if now is None else now.astimezone(PARIS),)
+        return self._read[0]
 
     async def _store_now(self, campaign: int, now: datetime) -> None:
         statement = insert(platform_clock_table).values(id=1, campaign=campaign, now=now)
@@ -34,6 +40,7 @@ class SqlPlatformClock(AbstractPlatformClock):
                 set_={"campaign": campaign, "now": now},
             )
         )
+        self._read = (now.astimezone(PARIS),)
 
     async def _phases(self, campaign: int) -> dict[Phase, tuple[datetime, datetime]]:
         table = platform_phase_table

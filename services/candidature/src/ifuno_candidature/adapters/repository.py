@@ -58,8 +58,14 @@ class AbstractApplicationRepository(abc.ABC):
 
 
 class SqlApplicationRepository(AbstractApplicationRepository):
+    """One transaction's view. Under a burst a consumer batch holds hundreds of
+    submissions: the round windows are read once per transaction, and a new
+    application has no documents to delete before its first save."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._windows: dict[int, list[RoundWindow]] = {}
+        self._unsaved: set[str] = set()
 
     async def get(self, application_id: str) -> Application | None:
         row = (
@@ -74,6 +80,7 @@ class SqlApplicationRepository(AbstractApplicationRepository):
             .first()
         )
         if row is None:
+            self._unsaved.add(application_id)
             return None
         documents = (
             await self._session.execute(
@@ -93,9 +100,12 @@ class SqlApplicationRepository(AbstractApplicationRepository):
                 set_={k: v for k, v in values.items() if k != "application_id"},
             )
         )
-        await self._session.execute(
-            delete(document).where(document.c.application_id == app.application_id)
-        )
+        if app.application_id in self._unsaved:
+            self._unsaved.discard(app.application_id)
+        else:
+            await self._session.execute(
+                delete(document).where(document.c.application_id == app.application_id)
+            )
         if app.documents:
             await self._session.execute(
                 document.insert(),
@@ -143,6 +153,11 @@ class SqlApplicationRepository(AbstractApplicationRepository):
         )
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
+        if campaign not in self._windows:
+            self._windows[campaign] = await self._read_windows(campaign)
+        return self._windows[campaign]
+
+    async def _read_windows(self, campaign: int) -> list[RoundWindow]:
         rows = (
             await self._session.execute(
                 select(round_window).where(round_window.c.campaign == campaign)
@@ -157,6 +172,7 @@ class SqlApplicationRepository(AbstractApplicationRepository):
         return [announced.get(w.round, w) for w in default_windows(campaign)]
 
     async def set_window(self, campaign: int, window: RoundWindow) -> None:
+        self._windows.pop(campaign, None)
         values = {"opens_at": window.opens_at, "closes_at": window.closes_at}
         await self._session.execute(
             insert(round_window)
