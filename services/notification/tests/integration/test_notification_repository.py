@@ -232,3 +232,16 @@ async def test_an_event_parked_beside_an_existing_recipient_goes_out_with_the_ne
     ]
     async with SqlNotificationUnitOfWork(sessions) as uow:
         assert await uow.notifications.unpark("P-1") == []
+
+
+async def test_a_message_recorded_twice_in_one_transaction_or_across_two_is_kept_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Without the inbox (a replay): the unique key holds for deferred writes too."""
+    event = received("U-1", submitted_at=DEADLINE)
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        await handle_candidate_event(event, uow)
+        await handle_candidate_event(event, uow)
+        await uow.commit()
+    await handle(sessions, event)
+    assert await templates_of(sessions, "U-1") == ["application_received"]

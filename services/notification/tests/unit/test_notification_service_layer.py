@@ -73,18 +73,19 @@ class FakeNotifications(AbstractNotificationRepository):
     async def save(self, who: Recipient) -> None:
         self.recipients[who.application_id] = copy.deepcopy(who)
 
-    async def add_message(self, outgoing: OutgoingMessage) -> bool:
+    async def add_message(self, outgoing: OutgoingMessage) -> None:
         key = (outgoing.cause_event_id, outgoing.application_id, outgoing.channel)
-        if any(
+        if not any(
             (m.outgoing.cause_event_id, m.outgoing.application_id, m.outgoing.channel) == key
             and m.outgoing.template == outgoing.template
             for m in self.messages
         ):
-            return False
-        self.messages.append(
-            StoredMessage(str(uuid.uuid4()), outgoing, self.now, next_attempt_at=self.now)
-        )
-        return True
+            self.messages.append(
+                StoredMessage(str(uuid.uuid4()), outgoing, self.now, next_attempt_at=self.now)
+            )
+
+    async def flush(self) -> None:
+        """Nothing is deferred: every change above is applied at once."""
 
     async def park(self, application_id: str, event: CloudEvent) -> None:
         self.parked.append((application_id, event))

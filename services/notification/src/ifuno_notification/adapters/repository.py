@@ -63,9 +63,14 @@ class AbstractNotificationRepository(abc.ABC):
     async def save(self, who: Recipient) -> None: ...
 
     @abc.abstractmethod
-    async def add_message(self, outgoing: OutgoingMessage) -> bool:
-        """Record a message to send; False if this (cause, application, channel,
+    async def add_message(self, outgoing: OutgoingMessage) -> None:
+        """Record a message to send, unless this (cause, application, channel,
         template) is already recorded."""
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Write what was deferred (before the commit and before any query that
+        must see it)."""
 
     @abc.abstractmethod
     async def park(self, application_id: str, event: CloudEvent) -> None:
@@ -107,6 +112,17 @@ class AbstractNotificationRepository(abc.ABC):
         """Applications whose offer reminder may be due (see Recipient)."""
 
 
+def _recipient_row(who: Recipient) -> dict[str, object]:
+    return {
+        "application_id": who.application_id,
+        "campaign": who.campaign,
+        "level": who.level.value,
+        "regime": who.regime.value,
+        "contact": who.contact.model_dump(mode="json"),
+        **{name: getattr(who, name) for name in _RECIPIENT_TIMES + _RECIPIENT_FLAGS},
+    }
+
+
 def _paris(instant: datetime | None) -> datetime | None:
     return None if instant is None else instant.astimezone(PARIS)
 
@@ -116,15 +132,42 @@ _RECIPIENT_FLAGS = ("complete", "closed", "offer_open", "incomplete_reminded")
 
 
 class SqlNotificationRepository(AbstractNotificationRepository):
-    """One transaction's view. A recipient read once is kept (locked) for the rest of
-    the transaction, and whether it has parked events is read with it: under load a
-    consumer batch holds several events of one application, and each round trip
-    saved is a statement PostgreSQL does not run either."""
+    """One transaction's view. Under load a consumer batch holds several events of
+    each of many applications, and every statement is a round trip: a recipient read
+    once is kept (locked) for the rest of the transaction, with whether it has parked
+    events; recipients and messages are written at `flush`, each recipient once and
+    all messages in one `executemany`."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._recipients: dict[str, Recipient] = {}
         self._nothing_parked: set[str] = set()
+        self._unsaved_recipients: dict[str, Recipient] = {}
+        self._unsaved_messages: list[OutgoingMessage] = []
+
+    async def flush(self) -> None:
+        if self._unsaved_recipients:
+            rows = [_recipient_row(who) for who in self._unsaved_recipients.values()]
+            self._unsaved_recipients = {}
+            upsert = insert(recipient)
+            columns = [name for name in rows[0] if name != "application_id"]
+            await self._session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["application_id"],
+                    set_={name: upsert.excluded[name] for name in columns},
+                ),
+                rows,
+            )
+        if self._unsaved_messages:
+            messages = [
+                {"id": str(uuid.uuid4()), "status": "pending", "attempts": 0, **m.__dict__}
+                for m in self._unsaved_messages
+            ]
+            self._unsaved_messages = []
+            await self._session.execute(
+                insert(message).on_conflict_do_nothing(constraint="one_message_per_cause"),
+                messages,
+            )
 
     async def get(self, application_id: str) -> Recipient | None:
         if application_id in self._recipients:
@@ -155,28 +198,11 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return who
 
     async def save(self, who: Recipient) -> None:
-        values = {
-            "campaign": who.campaign,
-            "level": who.level.value,
-            "regime": who.regime.value,
-            "contact": who.contact.model_dump(mode="json"),
-            **{name: getattr(who, name) for name in _RECIPIENT_TIMES + _RECIPIENT_FLAGS},
-        }
-        await self._session.execute(
-            insert(recipient)
-            .values(application_id=who.application_id, **values)
-            .on_conflict_do_update(index_elements=["application_id"], set_=values)
-        )
         self._recipients[who.application_id] = copy.copy(who)
+        self._unsaved_recipients[who.application_id] = copy.copy(who)
 
-    async def add_message(self, outgoing: OutgoingMessage) -> bool:
-        result = await self._session.execute(
-            insert(message)
-            .values(id=str(uuid.uuid4()), status="pending", attempts=0, **outgoing.__dict__)
-            .on_conflict_do_nothing(constraint="one_message_per_cause")
-            .returning(message.c.id)
-        )
-        return result.first() is not None
+    async def add_message(self, outgoing: OutgoingMessage) -> None:
+        self._unsaved_messages.append(outgoing)
 
     async def park(self, application_id: str, event: CloudEvent) -> None:
         self._nothing_parked.discard(application_id)
@@ -198,6 +224,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return [decode_event(text) for _, text in sorted(rows.all())]
 
     async def claim_due(self, limit: int) -> list[PendingMessage]:
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(message, (func.now() - message.c.created_at).label("age"))
@@ -263,6 +290,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             )
 
     async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
+        await self.flush()
         rows = await self._session.execute(
             select(
                 message.c.id,
@@ -299,6 +327,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return [{**m, "delivery_attempts": by_message[m["id"]]} for m in found]
 
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
+        await self.flush()
         due = recipient.c.submission_deadline - INCOMPLETE_REMINDER_AHEAD
         query = select(recipient.c.application_id).where(
             recipient.c.complete.is_(False),
@@ -311,6 +340,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return list((await self._session.execute(query)).scalars())
 
     async def offer_reminders_due(self, now: datetime) -> list[str]:
+        await self.flush()
         query = select(recipient.c.application_id).where(
             recipient.c.offer_open.is_(True),
             recipient.c.offer_deadline - OFFER_REMINDER_AHEAD <= now,

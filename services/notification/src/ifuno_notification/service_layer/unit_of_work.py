@@ -17,3 +17,7 @@ class NotificationUnitOfWork(AbstractUnitOfWork):
 class SqlNotificationUnitOfWork(SqlUnitOfWork, NotificationUnitOfWork):
     async def _open_repositories(self) -> None:
         self.notifications = SqlNotificationRepository(self.session)
+
+    async def _commit(self) -> None:
+        await self.notifications.flush()
+        await super()._commit()
