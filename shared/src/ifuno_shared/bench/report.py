@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ class RunResult:
     p95_ms: float
     p99_ms: float
     lag: list[dict[str, object]]
+    per_second: list[dict[str, object]]
+    """Each second of the run: acknowledgements received in it, and applications sent
+    but not yet acknowledged at its end (the pipeline's backlog)."""
 
 
 def summarise(
@@ -51,7 +55,22 @@ def summarise(
         p95_ms=round(quantile(0.95), 1),
         p99_ms=round(quantile(0.99), 1),
         lag=[{"t": round(sample.at, 2), **sample.lag} for sample in lag],
+        per_second=_per_second(start, sent_at, arrivals),
     )
+
+
+def _per_second(
+    start: float, sent_at: dict[str, float], arrivals: dict[str, float]
+) -> list[dict[str, object]]:
+    sent = Counter(int(at - start) for at in sent_at.values())
+    acknowledged = Counter(int(arrivals[r] - start) for r in sent_at if r in arrivals)
+    seconds = max([*sent, *acknowledged], default=-1) + 1
+    series: list[dict[str, object]] = []
+    in_flight = 0
+    for second in range(seconds):
+        in_flight += sent[second] - acknowledged[second]
+        series.append({"t": second, "acknowledged": acknowledged[second], "in_flight": in_flight})
+    return series
 
 
 def median_run(runs: list[RunResult]) -> RunResult:
@@ -79,25 +98,35 @@ def throughput_spread(runs: list[RunResult]) -> dict[str, float]:
 
 
 def plot(path: Path, runs: dict[str, RunResult]) -> None:
-    """Lag over time per consumer group, one panel per system (median runs)."""
+    """Per system (median runs): acknowledgements per second and the backlog above,
+    consumer lag per group below, on the same time axis."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
-    for axis, (name, run) in zip(axes[0], runs.items(), strict=True):
+    figure, axes = plt.subplots(
+        2, len(runs), figsize=(6 * len(runs), 7), squeeze=False, sharex="col"
+    )
+    for column, (name, run) in enumerate(runs.items()):
+        top, bottom = axes[0][column], axes[1][column]
+        seconds = [point["t"] for point in run.per_second]
+        top.plot(seconds, [p["acknowledged"] for p in run.per_second], label="acknowledged / s")
+        top.plot(seconds, [p["in_flight"] for p in run.per_second], label="in flight")
+        top.set_title(f"{name}: {run.throughput:.0f} applications/s, p95 {run.p95_ms:.0f} ms")
+        top.set_ylabel("applications")
+        top.legend(fontsize="small")
         groups = sorted({key for point in run.lag for key in point if key != "t"})
         for group in groups:
-            axis.plot(
+            bottom.plot(
                 [point["t"] for point in run.lag],
                 [point.get(group, 0) for point in run.lag],
                 label=group,
             )
-        axis.set_title(f"{name}: {run.throughput:.0f} applications/s, p95 {run.p95_ms:.0f} ms")
-        axis.set_xlabel("seconds since the first submission")
-        axis.set_ylabel("consumer lag (records)")
-        axis.legend(fontsize="small")
+        bottom.set_xlabel("seconds since the first submission")
+        bottom.set_ylabel("consumer lag (records)")
+        if groups:
+            bottom.legend(fontsize="small")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
