@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_dashboard.adapters.tables import (
@@ -21,11 +22,43 @@ from ifuno_dashboard.domain.projection import ApplicationView
 VIEW_FIELDS = [f.name for f in fields(ApplicationView)]
 
 
+def _upsert_views() -> Insert:
+    statement = insert(application_view)
+    return statement.on_conflict_do_update(
+        index_elements=[application_view.c.application_id],
+        set_={name: statement.excluded[name] for name in VIEW_FIELDS if name != "application_id"},
+    )
+
+
+def _add_messages() -> Insert:
+    """Adds each row's count: a transaction's messages of one kind, counted in memory."""
+    statement = insert(message_count)
+    return statement.on_conflict_do_update(
+        index_elements=[message_count.c.channel, message_count.c.template, message_count.c.outcome],
+        set_={"count": message_count.c.count + statement.excluded.count},
+    )
+
+
+_UPSERT_VIEWS = _upsert_views()
+_ADD_MESSAGES = _add_messages()
+
+
 class DashboardRepository:
+    """One transaction's read model. A consumer batch holds several events of one
+    application and many notifications, and each statement is a compile and a round
+    trip: a view read once is kept (locked, and frozen so it is shared, not copied),
+    and writes wait for `flush`, one statement per table."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._views: dict[str, ApplicationView] = {}
+        self._unsaved: dict[str, ApplicationView] = {}
+        self._points: list[dict[str, Any]] = []
+        self._messages: Counter[tuple[str, str, str]] = Counter()
 
     async def get(self, application_id: str) -> ApplicationView:
+        if application_id in self._views:
+            return self._views[application_id]
         row = (
             (
                 await self._session.execute(
@@ -37,22 +70,22 @@ class DashboardRepository:
             .mappings()
             .first()
         )
-        if row is None:
-            return ApplicationView(application_id)
-        return ApplicationView(**{name: row[name] for name in VIEW_FIELDS})
-
-    async def save(self, view: ApplicationView) -> None:
-        values = asdict(view)
-        await self._session.execute(
-            insert(application_view)
-            .values(values)
-            .on_conflict_do_update(
-                index_elements=["application_id"],
-                set_={k: v for k, v in values.items() if k != "application_id"},
-            )
+        view = (
+            ApplicationView(application_id)
+            if row is None
+            else ApplicationView(**{name: row[name] for name in VIEW_FIELDS})
         )
+        self._views[application_id] = view
+        return view
+
+    def save(self, view: ApplicationView) -> None:
+        """Kept until `flush` (keyed by application: the last view of each is written)."""
+        self._views[view.application_id] = view
+        self._unsaved[view.application_id] = view
 
     async def held(self, campaign: int, level: str) -> int:
+        """Counted in the database, so the views kept back are written first."""
+        await self._flush_views()
         return int(
             await self._session.scalar(
                 select(func.count()).where(
@@ -64,20 +97,34 @@ class DashboardRepository:
             or 0
         )
 
-    async def add_point(self, campaign: int, level: str, at: datetime, held: int) -> None:
-        await self._session.execute(
-            places_point.insert().values(campaign=campaign, level=level, at=at, held=held)
-        )
+    def add_point(self, campaign: int, level: str, at: datetime, held: int) -> None:
+        self._points.append({"campaign": campaign, "level": level, "at": at, "held": held})
 
-    async def count_message(self, channel: str, template: str, outcome: str) -> None:
-        await self._session.execute(
-            insert(message_count)
-            .values(channel=channel, template=template, outcome=outcome, count=1)
-            .on_conflict_do_update(
-                index_elements=["channel", "template", "outcome"],
-                set_={"count": message_count.c.count + 1},
+    def count_message(self, channel: str, template: str, outcome: str) -> None:
+        self._messages[channel, template, outcome] += 1
+
+    async def flush(self) -> None:
+        """Write what the transaction kept back (the unit of work calls it before commit)."""
+        await self._flush_views()
+        if self._points:
+            await self._session.execute(places_point.insert(), self._points)
+            self._points = []
+        if self._messages:
+            await self._session.execute(
+                _ADD_MESSAGES,
+                [
+                    {"channel": channel, "template": template, "outcome": outcome, "count": count}
+                    for (channel, template, outcome), count in self._messages.items()
+                ],
             )
-        )
+            self._messages.clear()
+
+    async def _flush_views(self) -> None:
+        if self._unsaved:
+            await self._session.execute(
+                _UPSERT_VIEWS, [asdict(view) for view in self._unsaved.values()]
+            )
+            self._unsaved.clear()
 
     async def add_dead_letter(self, **values: Any) -> None:
         await self._session.execute(insert(dead_letter).values(**values).on_conflict_do_nothing())

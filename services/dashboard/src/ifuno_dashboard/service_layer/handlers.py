@@ -21,6 +21,10 @@ class DashboardUnitOfWork(SqlUnitOfWork):
     async def _open_repositories(self) -> None:
         self.views = DashboardRepository(self.session)
 
+    async def _commit(self) -> None:
+        await self.views.flush()
+        await super()._commit()
+
 
 async def handle_application_event(event: CloudEvent, uow: DashboardUnitOfWork) -> None:
     data: Any = event.data
@@ -28,11 +32,11 @@ async def handle_application_event(event: CloudEvent, uow: DashboardUnitOfWork) 
     after = apply(before, data)
     if after == before:
         return
-    await uow.views.save(after)
+    uow.views.save(after)
     if _counts(before) != _counts(after) and after.campaign and after.level:
         at = await uow.clock.now() or event.time
         held = await uow.views.held(after.campaign, after.level)
-        await uow.views.add_point(after.campaign, after.level, at, held)
+        uow.views.add_point(after.campaign, after.level, at, held)
 
 
 def _counts(view: ApplicationView) -> bool:
@@ -45,7 +49,7 @@ async def handle_notification(event: CloudEvent, uow: DashboardUnitOfWork) -> No
     data = event.data
     assert isinstance(data, n.NotificationSent | n.NotificationFailed)
     outcome = "sent" if isinstance(data, n.NotificationSent) else "failed"
-    await uow.views.count_message(data.channel, data.template, outcome)
+    uow.views.count_message(data.channel, data.template, outcome)
 
 
 async def handle_phase(event: CloudEvent, uow: DashboardUnitOfWork) -> None:

@@ -1,0 +1,162 @@
+"""A consumer batch in one unit of work on a real PostgreSQL (no broker): the views are
+kept and the writes deferred, yet the read model is the one of one event at a time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from ifuno_dashboard.adapters.repository import read_messages, read_points, read_views
+from ifuno_dashboard.adapters.tables import metadata
+from ifuno_dashboard.entrypoints.service import MIGRATIONS_DIR
+from ifuno_dashboard.service_layer.handlers import HANDLERS, DashboardUnitOfWork
+from ifuno_shared.calendar import PARIS
+from ifuno_shared.events import CloudEvent, EventData, new_event
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events import notification as n
+from ifuno_shared.events import selection as s
+from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.persistence import create_engine, create_session_factory
+from ifuno_shared.persistence.migrations import upgrade_async
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+pytestmark = pytest.mark.integration
+
+DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await upgrade_async(database_url, MIGRATIONS_DIR)
+    engine = create_engine(database_url)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def ev(data: EventData) -> CloudEvent:
+    return new_event(data, subject=getattr(data, "application_id", "2027"))
+
+
+def received(a: str) -> CloudEvent:
+    return ev(
+        c.ApplicationReceived(
+            application_id=a,
+            campaign=2027,
+            round="main",
+            level="M1",
+            regime="formation_continue",
+            missing_documents=[],
+            eligibility=c.Eligibility(eligible=True),
+        )
+    )
+
+
+def admitted(a: str) -> CloudEvent:
+    return ev(
+        s.Admitted(application_id=a, level="M1", offer_deadline=DEADLINE, from_waitlist=False)
+    )
+
+
+def sent(a: str, template: str) -> CloudEvent:
+    return ev(
+        n.NotificationSent(application_id=a, channel="email", template=template, cause_event_id=a)
+    )
+
+
+def day(n: int) -> datetime:
+    return datetime(2027, 6, n, tzinfo=PARIS)
+
+
+def tick(n: int) -> CloudEvent:
+    return ev(ClockAdvanced(campaign=2027, now=day(n)))
+
+
+# Committed before the batch: the batch then updates rows, not only inserts them.
+BEFORE = [tick(26), received("A"), sent("A", "received")]
+
+# Several events per application, places counted between writes of other views, and
+# notifications repeated (counts added to a stored one, and to each other).
+BATCH = [
+    ev(c.ApplicationCompleted(application_id="A")),
+    received("B"),
+    received("C"),
+    ev(c.ApplicationCompleted(application_id="B")),
+    ev(c.ApplicationCompleted(application_id="A")),  # changes nothing
+    sent("B", "received"),
+    sent("C", "received"),
+    admitted("A"),
+    admitted("B"),
+    tick(27),
+    admitted("C"),
+    ev(s.OfferDeclined(application_id="B")),
+    ev(s.OfferAccepted(application_id="A")),
+    sent("A", "admitted"),
+    sent("A", "admitted"),
+    ev(
+        n.NotificationFailed(
+            application_id="B", channel="sms", template="admitted", cause_event_id="B", error="550"
+        )
+    ),
+]
+
+
+async def apply_in_one(
+    sessions: async_sessionmaker[AsyncSession], events: list[CloudEvent]
+) -> None:
+    async with DashboardUnitOfWork(sessions) as uow:
+        for event in events:
+            await HANDLERS[type(event.data)](event, uow)
+        await uow.commit()
+
+
+async def read_model(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    async with sessions() as session:
+        return {
+            "views": sorted(await read_views(session, 2027), key=lambda v: v.application_id),
+            "points": await read_points(session, 2027),
+            "messages": sorted(
+                (m["channel"], m["template"], m["outcome"], m["count"])
+                for m in await read_messages(session)
+            ),
+        }
+
+
+async def erase(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        names = ", ".join(table.name for table in metadata.sorted_tables)
+        await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+        await session.commit()
+
+
+async def test_a_batch_in_one_transaction_gives_the_read_model_of_one_event_at_a_time(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    for event in BEFORE + BATCH:
+        await apply_in_one(sessions, [event])
+    one_at_a_time = await read_model(sessions)
+
+    await erase(sessions)
+    await apply_in_one(sessions, BEFORE)
+    await apply_in_one(sessions, BATCH)
+    batched = await read_model(sessions)
+
+    assert batched == one_at_a_time
+    views = {view.application_id: view for view in batched["views"]}
+    assert views["A"].complete and views["A"].holding == "accepted"
+    assert views["B"].declined and views["B"].holding is None
+    assert [(p["at"], p["held"]) for p in batched["points"]] == [
+        (day(26), 1),
+        (day(26), 2),
+        (day(27), 3),
+        (day(27), 2),
+    ]
+    assert batched["messages"] == [
+        ("email", "admitted", "sent", 2),
+        ("email", "received", "sent", 3),
+        ("sms", "admitted", "failed", 1),
+    ]
