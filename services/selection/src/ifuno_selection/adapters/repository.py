@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,13 @@ from ifuno_selection.domain.candidate import Candidate, Status
 from ifuno_selection.domain.places import LevelPlaces, Seat, SeatStatus
 
 DEADLINE_MINUTE = timedelta(seconds=59, microseconds=999_999)
+_INSERT_NEW = insert(candidate).on_conflict_do_nothing().returning(candidate.c.application_id)
+
+
+class AlreadyStored(RuntimeError):
+    """An application this transaction added, then read or saved in memory, was stored
+    already: later events saw a file that is not the stored one. Raised before the
+    commit; a consumer batch is then replayed one event per transaction."""
 
 
 def _paris(instant: datetime | None) -> datetime | None:
@@ -30,33 +38,29 @@ def _paris(instant: datetime | None) -> datetime | None:
 
 
 class SelectionRepository:
+    """One transaction's candidates. A consumer batch holds the received and completed
+    events of many applications, and every statement is a compile and a round trip: a
+    new application stays in memory (read and saved there) until `flush` inserts all
+    of them at once, before the commit and before any other statement that could see
+    or refer to its row."""
+
     def __init__(self, session: AsyncSession, capacities: dict[Level, int]) -> None:
         self._session = session
         self._capacities = capacities
+        self._new: dict[str, Candidate] = {}
+        self._used_new: set[str] = set()
 
-    async def add(self, new: Candidate) -> bool:
-        result = await self._session.execute(
-            insert(candidate)
-            .values(
-                application_id=new.application_id,
-                campaign=new.campaign,
-                level=new.level.value,
-                round=new.round.value,
-                status=new.status.value,
-                eligible=new.eligible,
-                completed_at=new.completed_at,
-                interview_by_video=False,
-                from_waitlist=False,
-                two_year_plan=False,
-            )
-            .on_conflict_do_nothing()
-            .returning(candidate.c.application_id)
-        )
-        return result.first() is not None
+    def add(self, new: Candidate) -> None:
+        """Inserted at `flush`, unless stored already (then, as for a second `add`,
+        nothing changes)."""
+        self._new.setdefault(new.application_id, copy(new))
 
     async def get(self, application_id: str, *, lock: bool = False) -> Candidate | None:
         """`lock` for staff commands on one file; place changes lock the level instead
         (always level first, so two writers never wait on each other in a cycle)."""
+        if application_id in self._new:
+            self._used_new.add(application_id)
+            return copy(self._new[application_id])
         query = select(candidate).where(candidate.c.application_id == application_id)
         row = (
             (await self._session.execute(query.with_for_update() if lock else query))
@@ -66,6 +70,10 @@ class SelectionRepository:
         return None if row is None else _candidate(row)
 
     async def save(self, who: Candidate) -> None:
+        if who.application_id in self._new:
+            self._used_new.add(who.application_id)
+            self._new[who.application_id] = copy(who)
+            return
         await self._session.execute(
             update(candidate)
             .where(candidate.c.application_id == who.application_id)
@@ -80,10 +88,24 @@ class SelectionRepository:
             )
         )
 
+    async def flush(self) -> None:
+        """Insert the new applications in one multi-row INSERT. One stored already,
+        and read or saved in memory, raises `AlreadyStored`: its events must see the
+        stored file, as they do one per transaction."""
+        if not self._new:
+            return
+        rows = [_new_row(who) for who in self._new.values()]
+        used_new = self._used_new
+        self._new, self._used_new = {}, set()
+        inserted = set((await self._session.execute(_INSERT_NEW, rows)).scalars())
+        if stale := used_new - inserted:
+            raise AlreadyStored(f"stored before this transaction: {sorted(stale)}")
+
     async def add_review(
         self, application_id: str, reviewer: str, scores: dict[str, int], at: datetime
     ) -> list[dict[str, int]]:
         """Record (or replace) a reviewer's scores; return every review of the file."""
+        await self.flush()
         values = {"scores": scores, "reviewed_at": at}
         await self._session.execute(
             insert(review)
@@ -108,6 +130,7 @@ class SelectionRepository:
         video_url: str | None,
     ) -> bool:
         """Book a slot; False if another candidate got it first (the primary key says so)."""
+        await self.flush()
         try:
             async with self._session.begin_nested():
                 await self._session.execute(
@@ -124,6 +147,7 @@ class SelectionRepository:
         return True
 
     async def places(self, campaign: int, level: Level) -> LevelPlaces:
+        await self.flush()
         await self._session.execute(
             insert(level_capacity)
             .values(campaign=campaign, level=level.value, capacity=self._capacities[level])
@@ -181,6 +205,7 @@ class SelectionRepository:
         )
 
     async def for_committee(self, campaign: int, level: Level, round_: Round) -> list[Candidate]:
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(candidate).where(
@@ -194,6 +219,7 @@ class SelectionRepository:
         return [_candidate(row) for row in rows]
 
     async def expiring(self, until: datetime) -> list[tuple[int, Level, str]]:
+        await self.flush()
         rows = await self._session.execute(
             select(candidate.c.campaign, candidate.c.level, candidate.c.application_id)
             .where(
@@ -203,6 +229,24 @@ class SelectionRepository:
             .order_by(candidate.c.offer_deadline, candidate.c.application_id)
         )
         return [(c, Level(level), a) for c, level, a in rows]
+
+
+def _new_row(who: Candidate) -> dict[str, Any]:
+    return {
+        "application_id": who.application_id,
+        "campaign": who.campaign,
+        "level": who.level.value,
+        "round": who.round.value,
+        "status": who.status.value,
+        "eligible": who.eligible,
+        "completed_at": who.completed_at,
+        "file_score": who.file_score,
+        "interview_score": who.interview_score,
+        "interview_by_video": who.interview_by_video,
+        "refusal_reason": who.refusal_reason,
+        "from_waitlist": False,
+        "two_year_plan": False,
+    }
 
 
 def _candidate(row: Any) -> Candidate:

@@ -59,7 +59,7 @@ async def _load(uow: SelectionUnitOfWork, application_id: str, lock: bool = Fals
 async def handle_received(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
     data = event.data
     assert isinstance(data, c.ApplicationReceived)
-    await uow.candidates.add(
+    uow.candidates.add(
         Candidate(
             application_id=data.application_id,
             campaign=data.campaign,

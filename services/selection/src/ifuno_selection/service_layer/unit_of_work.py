@@ -24,3 +24,8 @@ class SelectionUnitOfWork(SqlUnitOfWork):
 
     async def _open_repositories(self) -> None:
         self.candidates = SelectionRepository(self.session, self.settings.capacities)
+
+    async def _commit(self) -> None:
+        """New applications are kept in memory until now (see `SelectionRepository`)."""
+        await self.candidates.flush()
+        await super()._commit()

@@ -1,0 +1,171 @@
+"""The repository on a real PostgreSQL, as a consumer batch uses it: many events in
+one transaction, new applications kept in memory and inserted at the commit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from ifuno_selection.adapters.repository import AlreadyStored
+from ifuno_selection.config import SelectionSettings
+from ifuno_selection.entrypoints.service import MIGRATIONS_DIR
+from ifuno_selection.service_layer.handlers import HANDLERS
+from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
+from ifuno_shared.calendar import PARIS
+from ifuno_shared.events import CloudEvent, EventData, Level, Round, new_event
+from ifuno_shared.events import candidature as c
+from ifuno_shared.persistence import create_engine, create_session_factory
+from ifuno_shared.persistence.migrations import upgrade_async
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2027, 5, 2, 9, 0, tzinfo=PARIS)
+Uows = Callable[[], SelectionUnitOfWork]
+YES, NO = c.Eligibility(eligible=True), c.Eligibility(eligible=False, reasons=["diploma"])
+
+
+@pytest.fixture
+async def uows(database_url: str) -> AsyncIterator[Uows]:
+    await upgrade_async(database_url, MIGRATIONS_DIR)
+    engine = create_engine(database_url)
+    sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
+    settings = SelectionSettings(database_url=database_url, kafka_bootstrap="unused:9092")
+    try:
+        yield lambda: SelectionUnitOfWork(sessions, None, settings)
+    finally:
+        await engine.dispose()
+
+
+def event(data: EventData, minute: int) -> CloudEvent:
+    subject = getattr(data, "application_id", "2027")
+    return new_event(data, subject=subject, time=AT + timedelta(minutes=minute))
+
+
+def received(application_id: str, eligibility: c.Eligibility = YES) -> CloudEvent:
+    data = c.ApplicationReceived(
+        application_id=application_id,
+        campaign=2027,
+        round="main",
+        level="M1",
+        regime="formation_continue",
+        missing_documents=[],
+        eligibility=eligibility,
+    )
+    return event(data, 0)
+
+
+def completed(
+    application_id: str, minute: int, eligibility: c.Eligibility | None = YES
+) -> CloudEvent:
+    data = c.ApplicationCompleted(
+        application_id=application_id,
+        completed_at=AT + timedelta(minutes=minute) if minute % 2 else None,
+        eligibility=eligibility,
+    )
+    return event(data, minute)
+
+
+def files(prefix: str) -> list[CloudEvent]:
+    """Received and completed files, interleaved as candidature publishes them, with
+    the other events of a new file that save it in the same transaction."""
+    a, b, d, e, f, g, h = (f"{prefix}-{n}" for n in "abdefgh")
+    return [
+        received(a),
+        received(b, NO),
+        completed(a, 1),
+        received(d),
+        completed(b, 2),
+        received(e, NO),
+        completed(d, 3, eligibility=None),
+        received(f),
+        completed(e, 4, eligibility=NO),
+        event(c.EligibilityOverridden(application_id=e, eligibility=YES, overridden_by="s"), 5),
+        completed(d, 6),  # a second completion changes nothing
+        received(g),
+        event(c.ApplicationRefused(application_id=g, reason="campaign_closed"), 7),
+        received(h),
+        event(c.ApplicationWithdrawn(application_id=h), 8),
+        completed(f"{prefix}-old", 9),  # received by an earlier transaction
+    ]
+
+
+async def apply(uows: Uows, events: list[CloudEvent]) -> None:
+    """As the consumer applies a partition's batch: one unit of work, then commit."""
+    async with uows() as uow:
+        await uow.claim_inbox_many("selection", [e.id for e in events])
+        for one in events:
+            await HANDLERS[type(one.data)](one, uow)
+        await uow.commit()
+
+
+async def stored(uows: Uows, prefix: str) -> dict[str, dict[str, Any]]:
+    async with uows() as uow:
+        rows = await uow.session.execute(
+            text("SELECT * FROM candidate WHERE application_id LIKE :p"), {"p": f"{prefix}-%"}
+        )
+        return {row["application_id"].removeprefix(prefix): dict(row) for row in rows.mappings()}
+
+
+def without_ids(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {key: {**row, "application_id": None} for key, row in rows.items()}
+
+
+async def test_a_batch_in_one_transaction_stores_what_a_transaction_per_event_stores(
+    uows: Uows,
+) -> None:
+    for prefix in ("ONE", "EACH"):
+        await apply(uows, [received(f"{prefix}-old")])
+    await apply(uows, files("ONE"))
+    for one in files("EACH"):
+        await apply(uows, [one])
+
+    batch, each = await stored(uows, "ONE"), await stored(uows, "EACH")
+    assert without_ids(batch) == without_ids(each)
+    assert {key: row["status"] for key, row in batch.items()} == {
+        "-a": "in_review",
+        "-b": "in_review",
+        "-d": "in_review",
+        "-e": "in_review",
+        "-f": "received",
+        "-g": "closed",
+        "-h": "withdrawn",
+        "-old": "in_review",
+    }
+    assert [batch[key]["eligible"] for key in ("-a", "-b", "-d", "-e")] == [True] * 4
+    assert batch["-a"]["completed_at"] == AT + timedelta(minutes=1)
+    assert batch["-b"]["completed_at"] == AT + timedelta(minutes=2)  # the event's time
+    assert batch["-g"]["refusal_reason"] == "campaign_closed"
+
+
+async def test_a_query_in_the_transaction_sees_its_new_applications(uows: Uows) -> None:
+    async with uows() as uow:
+        for one in (received("Q-1"), completed("Q-1", 1), received("Q-2")):
+            await HANDLERS[type(one.data)](one, uow)
+        found = await uow.candidates.for_committee(2027, Level.M1, Round.MAIN)
+        assert [who.application_id for who in found] == ["Q-1"]
+        refused = event(c.ApplicationRefused(application_id="Q-2", reason="late"), 2)
+        await HANDLERS[c.ApplicationRefused](refused, uow)  # on the row written by the query
+        await uow.commit()
+    rows = await stored(uows, "Q")
+    assert (rows["-1"]["status"], rows["-2"]["status"]) == ("in_review", "closed")
+
+
+async def test_a_file_stored_before_is_never_overwritten_by_a_batch(uows: Uows) -> None:
+    await apply(uows, [received("S-1"), completed("S-1", 1)])
+    before = await stored(uows, "S")
+
+    await apply(uows, [received("S-1", NO), received("S-2")])  # nothing read back: kept
+    assert (await stored(uows, "S"))["-1"] == before["-1"]
+
+    again = [received("S-1", NO), completed("S-1", 3, eligibility=NO)]
+    with pytest.raises(AlreadyStored, match="S-1"):
+        await apply(uows, again)
+    for one in again:  # as the consumer replays a failed batch
+        await apply(uows, [one])
+    after = await stored(uows, "S")
+    assert after["-1"] == before["-1"]
+    assert after["-2"]["status"] == "received"
