@@ -158,6 +158,8 @@ class SubscriptionConsumer:
         try:
             async with self._uow_factory() as uow:
                 claimed = await uow.claim_inbox_many(self.name, [e.id for e, _ in handled])
+                fresh = {event.id: event for event, _ in handled if event.id in claimed}
+                await uow.prefetch(list(fresh.values()))
                 for event, handler in handled:
                     if event.id in claimed:
                         claimed.discard(event.id)

@@ -66,6 +66,11 @@ class AbstractUnitOfWork(abc.ABC):
     async def claim_inbox(self, consumer: str, event_id: str) -> bool:
         """Mark an incoming event as applied; False if this consumer applied it before."""
 
+    async def prefetch(self, events: Sequence[CloudEvent]) -> None:  # noqa: B027 (optional hook)
+        """Load, in a few statements, what the handlers of a batch of events are about
+        to read one event at a time. Optional: handlers work the same without it;
+        a service overrides it where the round trips per event cost the most."""
+
     async def claim_inbox_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Mark a batch of events as applied; return the ids this consumer had not
         applied before (an id repeated in the batch is claimed once)."""

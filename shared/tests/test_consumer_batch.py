@@ -1,0 +1,64 @@
+"""The consumer's batch path on in-memory doubles: inbox claims, prefetch, handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+from aiokafka import ConsumerRecord
+from ifuno_shared.events import CloudEvent, Topic, encode_event, new_event
+from ifuno_shared.events.portal import Document, DocumentUploaded
+from ifuno_shared.messaging.consumer import SubscriptionConsumer
+from ifuno_shared.messaging.deadletter import DeadLetterWriter
+from ifuno_shared.messaging.subscription import Subscription
+from ifuno_shared.testing.fakes import FakeUnitOfWork
+
+pytestmark = pytest.mark.unit
+
+
+class PrefetchingUnitOfWork(FakeUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.prefetched: list[list[str]] = []
+
+    async def prefetch(self, events: Sequence[CloudEvent]) -> None:
+        self.prefetched.append([event.id for event in events])
+
+
+def uploaded(application_id: str) -> CloudEvent:
+    document = Document(
+        kind="cv",
+        document_id=f"D-{application_id}",
+        filename="cv.pdf",
+        content_type="application/pdf",
+        size_bytes=10,
+        sha256="1" * 64,
+    )
+    data = DocumentUploaded(application_id=application_id, document=document)
+    return new_event(data, subject=application_id)
+
+
+def record(offset: int, event: CloudEvent) -> ConsumerRecord[bytes, bytes]:
+    value = encode_event(event)
+    return ConsumerRecord(Topic.PORTAL.value, 0, offset, 0, 0, b"k", value, None, 1, len(value), [])
+
+
+async def test_a_batch_prefetches_and_applies_each_new_event_once_in_one_transaction() -> None:
+    uow = PrefetchingUnitOfWork()
+    applied: list[str] = []
+
+    async def handler(event: CloudEvent, _: Any) -> None:
+        applied.append(event.id)
+
+    subscription = Subscription("probe", [Topic.PORTAL], {DocumentUploaded: handler})
+    consumer = SubscriptionConsumer(
+        "unused:9092", subscription, lambda: uow, cast(DeadLetterWriter, None)
+    )
+    seen_before, first, second = uploaded("A-0"), uploaded("A-1"), uploaded("A-2")
+    uow.inbox.add(("probe", seen_before.id))
+    batch = [seen_before, first, second, first]
+    assert await consumer._process_batch([record(n, e) for n, e in enumerate(batch)])
+    assert uow.prefetched == [[first.id, second.id]]
+    assert applied == [first.id, second.id]
+    assert uow.commits == 1
