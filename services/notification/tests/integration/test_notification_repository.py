@@ -245,3 +245,64 @@ async def test_a_message_recorded_twice_in_one_transaction_or_across_two_is_kept
         await uow.commit()
     await handle(sessions, event)
     assert await templates_of(sessions, "U-1") == ["application_received"]
+
+
+async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Recipients stored before (one with a stranded parked event), new ones, and a
+    parked event waiting for its recipient, read ahead in one batch as the consumer does."""
+
+    def batch(prefix: str) -> tuple[list[CloudEvent], list[CloudEvent]]:
+        def waitlisted(name: str) -> CloudEvent:
+            data = s.Waitlisted(application_id=f"{prefix}-{name}", level="M2", rank=2)
+            return new_event(data, subject=data.application_id)
+
+        def completed(name: str) -> CloudEvent:
+            data = c.ApplicationCompleted(application_id=f"{prefix}-{name}")
+            return new_event(data, subject=data.application_id)
+
+        before = [
+            received(f"{prefix}-stored", submitted_at=DEADLINE),
+            received(f"{prefix}-stranded", submitted_at=DEADLINE),
+            waitlisted("waiting"),
+        ]
+        during = [
+            completed("stored"),
+            received(f"{prefix}-new", submitted_at=DEADLINE),
+            completed("new"),
+            completed("stranded"),
+            received(f"{prefix}-waiting", submitted_at=DEADLINE),
+        ]
+        return before, during
+
+    async def run(prefix: str, prefetched: bool) -> dict[str, list[str]]:
+        before, during = batch(prefix)
+        for event in before:
+            await handle(sessions, event)
+        async with SqlNotificationUnitOfWork(sessions) as uow:
+            stranded = s.Waitlisted(application_id=f"{prefix}-stranded", level="M2", rank=5)
+            await uow.notifications.park(
+                stranded.application_id, new_event(stranded, subject=stranded.application_id)
+            )
+            await uow.commit()
+        if prefetched:
+            async with SqlNotificationUnitOfWork(sessions) as uow:
+                await uow.prefetch(during)
+                for event in during:
+                    await handle_candidate_event(event, uow)
+                await uow.commit()
+        else:
+            for event in during:
+                await handle(sessions, event)
+        names = ("stored", "stranded", "new", "waiting")
+        return {n: sorted(await templates_of(sessions, f"{prefix}-{n}")) for n in names}
+
+    one_by_one = await run("Q1", prefetched=False)
+    assert await run("Q2", prefetched=True) == one_by_one
+    assert one_by_one == {
+        "stored": ["application_completed", "application_received"],
+        "stranded": ["application_completed", "application_received", "waitlisted"],
+        "new": ["application_completed", "application_received"],
+        "waiting": ["application_received", "waitlisted"],
+    }

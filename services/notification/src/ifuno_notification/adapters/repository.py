@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, RowMapping, Select, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,6 +66,9 @@ class AbstractNotificationRepository(abc.ABC):
     async def add_message(self, outgoing: OutgoingMessage) -> None:
         """Record a message to send, unless this (cause, application, channel,
         template) is already recorded."""
+
+    async def prefetch(self, application_ids: Iterable[str]) -> None:  # noqa: B027 (optional)
+        """Read ahead the recipients a batch of events is about (an optimisation only)."""
 
     @abc.abstractmethod
     async def flush(self) -> None:
@@ -142,6 +145,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         self._session = session
         self._recipients: dict[str, Recipient] = {}
         self._nothing_parked: set[str] = set()
+        self._absent: set[str] = set()
         self._unsaved_recipients: dict[str, Recipient] = {}
         self._unsaved_messages: list[OutgoingMessage] = []
 
@@ -169,20 +173,46 @@ class SqlNotificationRepository(AbstractNotificationRepository):
                 messages,
             )
 
+    async def prefetch(self, application_ids: Iterable[str]) -> None:
+        """A consumer batch's recipients in one statement (locked, in a stable order),
+        and which of the missing ones have parked events in a second."""
+        wanted = sorted(set(application_ids) - self._recipients.keys() - self._absent)
+        if not wanted:
+            return
+        rows = await self._session.execute(
+            self._recipients_query(recipient.c.application_id.in_(wanted)).order_by(
+                recipient.c.application_id
+            )
+        )
+        for row in rows.mappings():
+            self._keep(row)
+        absent = set(wanted) - self._recipients.keys()
+        if absent:
+            parked = await self._session.execute(
+                select(parked_event.c.application_id)
+                .where(parked_event.c.application_id.in_(sorted(absent)))
+                .distinct()
+            )
+            self._absent |= absent
+            self._nothing_parked |= absent - set(parked.scalars())
+
     async def get(self, application_id: str) -> Recipient | None:
         if application_id in self._recipients:
             return copy.copy(self._recipients[application_id])
+        if application_id in self._absent:
+            return None
+        query = self._recipients_query(recipient.c.application_id == application_id)
+        row = (await self._session.execute(query)).mappings().first()
+        return None if row is None else self._keep(row)
+
+    @staticmethod
+    def _recipients_query(condition: ColumnElement[bool]) -> Select[Any]:
         has_parked = (
             exists().where(parked_event.c.application_id == recipient.c.application_id)
         ).label("has_parked")
-        query = (
-            select(recipient, has_parked)
-            .where(recipient.c.application_id == application_id)
-            .with_for_update(of=recipient)
-        )
-        row = (await self._session.execute(query)).mappings().first()
-        if row is None:
-            return None
+        return select(recipient, has_parked).where(condition).with_for_update(of=recipient)
+
+    def _keep(self, row: RowMapping) -> Recipient:
         who = Recipient(
             application_id=row["application_id"],
             campaign=row["campaign"],
@@ -192,9 +222,9 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             **{name: _paris(row[name]) for name in _RECIPIENT_TIMES},
             **{name: row[name] for name in _RECIPIENT_FLAGS},
         )
-        self._recipients[application_id] = copy.copy(who)
+        self._recipients[who.application_id] = copy.copy(who)
         if not row["has_parked"]:
-            self._nothing_parked.add(application_id)
+            self._nothing_parked.add(who.application_id)
         return who
 
     async def save(self, who: Recipient) -> None:

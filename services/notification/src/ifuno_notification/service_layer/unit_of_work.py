@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ifuno_shared.events import CloudEvent
 from ifuno_shared.persistence import AbstractUnitOfWork, SqlUnitOfWork
 
 from ifuno_notification.adapters.repository import (
@@ -17,6 +20,13 @@ class NotificationUnitOfWork(AbstractUnitOfWork):
 class SqlNotificationUnitOfWork(SqlUnitOfWork, NotificationUnitOfWork):
     async def _open_repositories(self) -> None:
         self.notifications = SqlNotificationRepository(self.session)
+
+    async def prefetch(self, events: Sequence[CloudEvent]) -> None:
+        await self.notifications.prefetch(
+            getattr(event.data, "application_id")  # noqa: B009
+            for event in events
+            if hasattr(event.data, "application_id")
+        )
 
     async def _commit(self) -> None:
         await self.notifications.flush()
