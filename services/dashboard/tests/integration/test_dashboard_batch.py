@@ -1,15 +1,18 @@
 """A consumer batch in one unit of work on a real PostgreSQL (no broker): the views are
-kept and the writes deferred, yet the read model is the one of one event at a time."""
+kept (prefetched, on the consumer's fast path) and the writes deferred, yet the read
+model is the one of one event at a time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pytest
 from ifuno_dashboard.adapters.repository import read_messages, read_points, read_views
 from ifuno_dashboard.adapters.tables import metadata
+from ifuno_dashboard.domain.projection import ApplicationView
 from ifuno_dashboard.entrypoints.service import MIGRATIONS_DIR
 from ifuno_dashboard.service_layer.handlers import HANDLERS, DashboardUnitOfWork
 from ifuno_shared.calendar import PARIS
@@ -21,7 +24,8 @@ from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.persistence import create_engine, create_session_factory
 from ifuno_shared.persistence.migrations import upgrade_async
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.event import listen, remove
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 pytestmark = pytest.mark.integration
 
@@ -76,11 +80,19 @@ def tick(n: int) -> CloudEvent:
     return ev(ClockAdvanced(campaign=2027, now=day(n)))
 
 
-# Committed before the batch: the batch then updates rows, not only inserts them.
-BEFORE = [tick(26), received("A"), sent("A", "received")]
+# Committed before the batch: the batch then updates rows, not only inserts them (and
+# D's stored fields, which its event in the batch leaves, must be kept as stored).
+BEFORE = [
+    tick(26),
+    received("A"),
+    sent("A", "received"),
+    received("D"),
+    ev(c.ApplicationRefused(application_id="D", reason="incomplete_at_deadline")),
+]
 
 # Several events per application, places counted between writes of other views, and
-# notifications repeated (counts added to a stored one, and to each other).
+# notifications repeated (counts added to a stored one, and to each other). E has no
+# row: its view must start empty, not take another application's stored fields.
 BATCH = [
     ev(c.ApplicationCompleted(application_id="A")),
     received("B"),
@@ -102,13 +114,21 @@ BATCH = [
             application_id="B", channel="sms", template="admitted", cause_event_id="B", error="550"
         )
     ),
+    ev(s.InterviewRecorded(application_id="D", attended=True)),
+    ev(c.ApplicationRefused(application_id="E", reason="no_places_left", campaign=2027)),
 ]
 
 
 async def apply_in_one(
-    sessions: async_sessionmaker[AsyncSession], events: list[CloudEvent]
+    sessions: async_sessionmaker[AsyncSession],
+    events: list[CloudEvent],
+    *,
+    prefetched: bool = False,
 ) -> None:
+    """`prefetched` as the consumer's fast path; without, as its replay of a batch."""
     async with DashboardUnitOfWork(sessions) as uow:
+        if prefetched:
+            await uow.prefetch(events)
         for event in events:
             await HANDLERS[type(event.data)](event, uow)
         await uow.commit()
@@ -126,6 +146,22 @@ async def read_model(sessions: async_sessionmaker[AsyncSession]) -> dict[str, An
         }
 
 
+@contextmanager
+def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
+    """The SQL sent meanwhile."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        remove(engine.sync_engine, "before_cursor_execute", record)
+
+
 async def erase(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session:
         names = ", ".join(table.name for table in metadata.sorted_tables)
@@ -133,8 +169,9 @@ async def erase(sessions: async_sessionmaker[AsyncSession]) -> None:
         await session.commit()
 
 
+@pytest.mark.parametrize("prefetched", [False, True])
 async def test_a_batch_in_one_transaction_gives_the_read_model_of_one_event_at_a_time(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], prefetched: bool
 ) -> None:
     for event in BEFORE + BATCH:
         await apply_in_one(sessions, [event])
@@ -142,13 +179,25 @@ async def test_a_batch_in_one_transaction_gives_the_read_model_of_one_event_at_a
 
     await erase(sessions)
     await apply_in_one(sessions, BEFORE)
-    await apply_in_one(sessions, BATCH)
+    with statements(sessions) as sent:
+        await apply_in_one(sessions, BATCH, prefetched=prefetched)
     batched = await read_model(sessions)
 
     assert batched == one_at_a_time
+    # The views read: one statement for the batch, or one per application without.
+    assert sum("FOR UPDATE" in sql for sql in sent) == (1 if prefetched else 5)
     views = {view.application_id: view for view in batched["views"]}
     assert views["A"].complete and views["A"].holding == "accepted"
     assert views["B"].declined and views["B"].holding is None
+    assert views["D"] == ApplicationView(
+        "D",
+        campaign=2027,
+        level="M1",
+        received=True,
+        refusal_reason="incomplete_at_deadline",
+        interviewed=True,
+    )
+    assert views["E"] == ApplicationView("E", campaign=2027, refusal_reason="no_places_left")
     assert [(p["at"], p["held"]) for p in batched["points"]] == [
         (day(26), 1),
         (day(26), 2),
@@ -160,3 +209,16 @@ async def test_a_batch_in_one_transaction_gives_the_read_model_of_one_event_at_a
         ("email", "received", "sent", 3),
         ("sms", "admitted", "failed", 1),
     ]
+
+
+async def test_a_prefetch_keeps_the_views_the_transaction_already_holds(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A view changed in the transaction (not yet written) is not replaced by its row."""
+    await apply_in_one(sessions, BEFORE)
+    completed = ev(c.ApplicationCompleted(application_id="A"))
+    async with DashboardUnitOfWork(sessions) as uow:
+        await HANDLERS[type(completed.data)](completed, uow)
+        await uow.prefetch([completed, received("B")])
+        assert (await uow.views.get("A")).complete
+        assert await uow.views.get("B") == ApplicationView("B")

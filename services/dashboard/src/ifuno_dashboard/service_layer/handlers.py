@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ifuno_shared.events import CloudEvent, EventData
@@ -20,6 +21,12 @@ class DashboardUnitOfWork(SqlUnitOfWork):
 
     async def _open_repositories(self) -> None:
         self.views = DashboardRepository(self.session)
+
+    async def prefetch(self, events: Sequence[CloudEvent]) -> None:
+        """The views of the batch's applications in one statement (`get` takes one per
+        application); notifications and clock events read no view."""
+        data: list[Any] = [e.data for e in events if isinstance(e.data, APPLICATION_EVENTS)]
+        await self.views.prefetch(d.application_id for d in data)
 
     async def _commit(self) -> None:
         await self.views.flush()
