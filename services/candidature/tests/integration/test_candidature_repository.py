@@ -3,29 +3,41 @@ in one transaction, reads kept for the transaction, writes seen by later events.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
+from typing import Any
 
 import pytest
+from ifuno_candidature.adapters.tables import application
+from ifuno_candidature.adapters.tables import document as document_table
+from ifuno_candidature.domain.model import RefusalReason, Status
 from ifuno_candidature.domain.windows import RoundWindow
 from ifuno_candidature.entrypoints.service import MIGRATIONS_DIR
 from ifuno_candidature.service_layer.handlers import (
+    HANDLERS,
     handle_application_submitted,
     handle_document_uploaded,
 )
 from ifuno_candidature.service_layer.unit_of_work import SqlCandidatureUnitOfWork
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import Round, new_event
+from ifuno_shared.events import CloudEvent, EventData, Phase, Round, new_event
+from ifuno_shared.events import candidature as out
 from ifuno_shared.events.portal import (
     ApplicationSubmitted,
+    ApplicationWithdrawn,
     Candidate,
     Diploma,
     Document,
     DocumentUploaded,
 )
-from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.local import PostgresAdmin
 from ifuno_shared.persistence import create_engine, create_session_factory
 from ifuno_shared.persistence.migrations import upgrade_async
+from sqlalchemy import event as sql_event
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 pytestmark = pytest.mark.integration
@@ -33,8 +45,8 @@ pytestmark = pytest.mark.integration
 SUBMITTED_AT = datetime(2027, 5, 3, 10, 0, tzinfo=PARIS)
 
 
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+@asynccontextmanager
+async def migrated(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await upgrade_async(database_url, MIGRATIONS_DIR)
     engine = create_engine(database_url)
     try:
@@ -43,25 +55,47 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
         await engine.dispose()
 
 
-def document(kind: str, application_id: str) -> Document:
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    async with migrated(database_url) as factory:
+        yield factory
+
+
+@pytest.fixture
+async def other_sessions(
+    postgres: PostgresAdmin,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A second fresh database, to apply the same events another way."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = await postgres.create_database(name)
+    try:
+        async with migrated(url) as factory:
+            yield factory
+    finally:
+        await postgres.drop_database(name)
+
+
+def document(kind: str, application_id: str, content_type: str = "application/pdf") -> Document:
     return Document(
         kind=kind,
         document_id=f"D-{application_id}-{kind}",
         filename=f"{kind}.pdf",
-        content_type="application/pdf",
+        content_type=content_type,
         size_bytes=5000,
         sha256="3" * 64,
     )
 
 
-def submitted(application_id: str, kinds: tuple[str, ...]) -> ApplicationSubmitted:
+def submitted(
+    application_id: str, kinds: tuple[str, ...], candidate_id: str | None = None
+) -> ApplicationSubmitted:
     return ApplicationSubmitted(
         application_id=application_id,
         campaign=2027,
         level="M1",
         regime="formation_initiale",
         candidate=Candidate(
-            candidate_id=f"C-{application_id}",
+            candidate_id=candidate_id or f"C-{application_id}",
             first_name="Loïc",
             last_name="Noël",
             email=f"{application_id.lower()}@example.org",
@@ -114,3 +148,201 @@ async def test_windows_and_clock_read_once_follow_the_transactions_own_changes(
     async with SqlCandidatureUnitOfWork(sessions) as uow:
         assert extended in await uow.applications.windows(2027)
         assert await uow.clock.now() == moved
+
+
+COMPLETE = ("cv", "cover_letter", "diploma")
+
+
+def upload(application_id: str, kind: str, content_type: str = "application/pdf") -> CloudEvent:
+    data = DocumentUploaded(
+        application_id=application_id, document=document(kind, application_id, content_type)
+    )
+    return new_event(data, subject=application_id)
+
+
+def submission(
+    application_id: str, kinds: tuple[str, ...], candidate_id: str | None = None
+) -> CloudEvent:
+    return new_event(submitted(application_id, kinds, candidate_id), subject=application_id)
+
+
+def withdrawal(application_id: str) -> CloudEvent:
+    data = ApplicationWithdrawn(application_id=application_id, reason="autre projet")
+    return new_event(data, subject=application_id)
+
+
+STORED_BEFORE = [
+    submission("S-1", COMPLETE),
+    submission("S-2", ("cv",)),
+    submission("S-3", COMPLETE, candidate_id="C-W"),
+    submission("S-4", ("cv",), candidate_id="C-L"),
+]
+
+BATCH = [
+    submission("N-1", COMPLETE),
+    submission("N-2", ("cv",)),
+    submission("N-3", ("cover_letter",), candidate_id="C-X"),
+    submission("N-4", ("cv",), candidate_id="C-X"),  # the same candidate: a duplicate
+    submission("S-1", ("cv",)),  # received before: ignored
+    upload("N-2", "cover_letter"),  # submitted earlier in the batch
+    upload("N-2", "diploma"),
+    upload("S-2", "diploma"),  # stored before the batch
+    upload("S-2", "cover_letter", content_type="text/plain"),  # rejected, kept for the record
+    upload("N-4", "diploma"),  # refused in this batch: rejected
+    withdrawal("S-3"),
+    submission("N-5", COMPLETE, candidate_id="C-W"),  # after the withdrawal: not a duplicate
+    submission("N-6", COMPLETE, candidate_id="C-L"),  # S-4 is live: a duplicate
+    submission("N-7", ("cv",)),
+]
+
+EXTENDED = new_event(
+    PhaseStarted(
+        campaign=2027,
+        phase=Phase.MAIN_SUBMISSIONS_OPEN,
+        starts_at=datetime(2027, 4, 26, 9, 0, tzinfo=PARIS),
+        ends_at=datetime(2027, 5, 22, 23, 59, tzinfo=PARIS),
+    ),
+    subject="2027",
+)
+
+# The deadline moves mid-batch (files read before, saved after, show the move), then
+# passes: the incomplete files close, those of the batch with those stored before.
+WITH_A_DEADLINE = [
+    *BATCH[:4],
+    EXTENDED,
+    upload("N-3", "cv"),
+    *BATCH[4:],
+    new_event(
+        ClockAdvanced(campaign=2027, now=datetime(2027, 5, 23, 0, 0, 30, tzinfo=PARIS)),
+        subject="2027",
+    ),
+]
+
+
+async def apply_one_per_transaction(
+    sessions: async_sessionmaker[AsyncSession], events: list[CloudEvent]
+) -> list[CloudEvent]:
+    """As the consumer replays a batch: one transaction per event, no prefetch."""
+    published: list[CloudEvent] = []
+    for event in events:
+        async with SqlCandidatureUnitOfWork(sessions) as uow:
+            await HANDLERS[type(event.data)](event, uow)
+            await uow.commit()
+            published += uow.published
+    return published
+
+
+async def apply_as_a_batch(
+    sessions: async_sessionmaker[AsyncSession], events: list[CloudEvent], prefetch: bool
+) -> list[CloudEvent]:
+    """As the consumer's fast path: one transaction, prefetch, then every handler."""
+    async with SqlCandidatureUnitOfWork(sessions) as uow:
+        if prefetch:
+            await uow.prefetch(events)
+        for event in events:
+            await HANDLERS[type(event.data)](event, uow)
+        await uow.commit()
+    return uow.published
+
+
+async def stored(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    """Every application row, and every document row but its serial id, in order."""
+    async with sessions() as session:
+        applications = await session.execute(select(application).order_by("application_id"))
+        documents = await session.execute(
+            select(*(c for c in document_table.c if c.name != "id")).order_by(
+                document_table.c.application_id, document_table.c.id
+            )
+        )
+        return {
+            "applications": [dict(row) for row in applications.mappings()],
+            "documents": [dict(row) for row in documents.mappings()],
+        }
+
+
+@contextmanager
+def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
+    """The SQL statements sent while inside (an executemany counts once)."""
+    sent: list[str] = []
+    engine = sessions.kw["bind"].sync_engine
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    sql_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sql_event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("prefetch", [True, False], ids=["prefetched", "not prefetched"])
+async def test_a_batch_does_what_one_transaction_per_event_does(
+    sessions: async_sessionmaker[AsyncSession],
+    other_sessions: async_sessionmaker[AsyncSession],
+    prefetch: bool,
+) -> None:
+    for database in (sessions, other_sessions):
+        await apply_one_per_transaction(database, STORED_BEFORE)
+
+    one_by_one = await apply_one_per_transaction(other_sessions, WITH_A_DEADLINE)
+    batched = await apply_as_a_batch(sessions, WITH_A_DEADLINE, prefetch)
+
+    assert await stored(sessions) == await stored(other_sessions)
+    assert [(e.subject, e.data) for e in batched] == [(e.subject, e.data) for e in one_by_one]
+    published: dict[str | None, list[EventData]] = {}
+    for event in batched:
+        published.setdefault(event.subject, []).append(event.data)
+    assert {subject: [type(data) for data in events] for subject, events in published.items()} == {
+        "N-1": [out.ApplicationReceived, out.ApplicationCompleted],
+        "N-2": [out.ApplicationReceived, out.ApplicationCompleted],
+        "N-3": [out.ApplicationReceived, out.ApplicationRefused],
+        "N-4": [out.ApplicationRefused, out.DocumentRejected],
+        "S-2": [out.DocumentRejected, out.ApplicationRefused],
+        "S-3": [out.ApplicationWithdrawn],
+        "N-5": [out.ApplicationReceived, out.ApplicationCompleted],
+        "N-6": [out.ApplicationRefused],
+        "N-7": [out.ApplicationReceived, out.ApplicationRefused],
+        "S-4": [out.ApplicationRefused],
+    }
+    for duplicate in ("N-4", "N-6"):
+        refused = published[duplicate][0]
+        assert isinstance(refused, out.ApplicationRefused)
+        assert refused.reason == RefusalReason.DUPLICATE_APPLICATION.value
+    async with SqlCandidatureUnitOfWork(sessions) as uow:
+        moved = await uow.applications.get("N-3")
+        kept = await uow.applications.get("S-2")
+    assert moved is not None and moved.submission_deadline == EXTENDED.data.ends_at
+    assert kept is not None and kept.status is Status.REFUSED
+    assert [(d.document.kind, d.accepted) for d in kept.documents] == [
+        ("cv", True),
+        ("diploma", True),
+        ("cover_letter", False),
+    ]
+
+
+async def test_a_prefetched_batch_takes_the_same_few_statements_whatever_its_size(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await apply_one_per_transaction(sessions, STORED_BEFORE)
+    more = [submission(f"M-{n}", COMPLETE if n % 2 else ("cv",)) for n in range(100)]
+    with statements(sessions) as sent:
+        await apply_as_a_batch(sessions, [*BATCH, *more], prefetch=True)
+    # Read ahead: the applications, their documents, the candidates' live files; the
+    # windows and the clock once; at the commit: one upsert, one delete and one insert
+    # of documents, and the outbox.
+    assert len(sent) <= 9, sent
+
+
+async def test_a_change_not_saved_is_not_seen_by_the_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await apply_one_per_transaction(sessions, [submission("S-1", COMPLETE)])
+    async with SqlCandidatureUnitOfWork(sessions) as uow:
+        await uow.prefetch([withdrawal("S-1")])
+        read = await uow.applications.get("S-1")
+        assert read is not None and read.withdraw(None)
+        read.documents.clear()
+        again = await uow.applications.get("S-1")
+    assert again is not None and again.status is Status.COMPLETE
+    assert len(again.documents) == 3 and again.events == []

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Level, Regime, Round
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.events.portal import Diploma, Document
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_candidature.adapters.tables import (
@@ -59,68 +69,136 @@ class AbstractApplicationRepository(abc.ABC):
 
 class SqlApplicationRepository(AbstractApplicationRepository):
     """One transaction's view. Under a burst a consumer batch holds hundreds of
-    submissions: the round windows are read once per transaction, and a new
-    application has no documents to delete before its first save."""
+    submissions, and every statement is a compile and a round trip: `prefetch` reads
+    the batch's applications (locked) and its candidates' live files in three
+    statements; an application read or saved is kept for the transaction; saves are
+    written at `flush`, before the commit and before any query that must see them.
+    The round windows are read once per transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._windows: dict[int, list[RoundWindow]] = {}
-        self._unsaved: set[str] = set()
+        # Applications this transaction read (locked) or saved, as it sees them
+        # (None: not stored).
+        self._known: dict[str, Application | None] = {}
+        # Not stored yet: no documents to delete when first written.
+        self._absent: set[str] = set()
+        # The live applications of the candidates a batch submits for, kept up to date.
+        self._live: dict[tuple[str, int], set[str]] = {}
+        self._unsaved: dict[str, Application] = {}
 
-    async def get(self, application_id: str) -> Application | None:
-        row = (
+    async def prefetch(
+        self, application_ids: Iterable[str], candidates: Iterable[tuple[str, int]]
+    ) -> None:
+        """A consumer batch's applications, with their documents, and the live files of
+        its candidates: its events are then applied without a statement each."""
+        wanted = sorted(set(application_ids) - self._known.keys())
+        if wanted:
+            await self._read(wanted)
+        keys = set(candidates) - self._live.keys()
+        if not keys:
+            return
+        await self.flush()
+        rows = await self._session.execute(
+            select(
+                application.c.application_id, application.c.candidate_id, application.c.campaign
+            ).where(
+                _among(application.c.candidate_id, {candidate for candidate, _ in keys}),
+                application.c.campaign.in_(sorted({campaign for _, campaign in keys})),
+                application.c.status.in_([s.value for s in LIVE]),
+            )
+        )
+        self._live.update({key: set() for key in keys})
+        for application_id, candidate_id, campaign in rows:
+            if (candidate_id, campaign) in keys:
+                self._live[candidate_id, campaign].add(application_id)
+
+    async def _read(self, application_ids: list[str]) -> None:
+        """Lock and keep these applications, in id order (a stable lock order)."""
+        rows = (
             (
                 await self._session.execute(
                     select(application)
-                    .where(application.c.application_id == application_id)
+                    .where(_among(application.c.application_id, application_ids))
+                    .order_by(application.c.application_id)
                     .with_for_update()
                 )
             )
             .mappings()
-            .first()
+            .all()
         )
-        if row is None:
-            self._unsaved.add(application_id)
-            return None
-        documents = (
-            await self._session.execute(
+        documents: dict[str, list[object]] = {row["application_id"]: [] for row in rows}
+        if documents:
+            found = await self._session.execute(
                 select(document)
-                .where(document.c.application_id == application_id)
+                .where(_among(document.c.application_id, documents))
                 .order_by(document.c.id)
             )
-        ).mappings()
-        return _to_domain(row, list(documents))
+            for d in found.mappings():
+                documents[d["application_id"]].append(d)
+        for row in rows:
+            self._known[row["application_id"]] = _to_domain(row, documents[row["application_id"]])
+        absent = set(application_ids) - documents.keys()
+        self._known.update(dict.fromkeys(absent))
+        self._absent |= absent
+
+    async def get(self, application_id: str) -> Application | None:
+        if application_id not in self._known:
+            await self._read([application_id])
+        known = self._known[application_id]
+        return None if known is None else _copy(known)
 
     async def save(self, app: Application) -> None:
-        values = _to_row(app)
-        statement = insert(application).values(values)
+        saved = _copy(app)
+        self._known[app.application_id] = self._unsaved[app.application_id] = saved
+        live = self._live.get((app.candidate.candidate_id, app.campaign))
+        if live is not None:
+            if app.live:
+                live.add(app.application_id)
+            else:
+                live.discard(app.application_id)
+
+    async def flush(self) -> None:
+        """The saved applications in one upsert, their documents replaced in two
+        statements. Files no longer live are written first: the one-live-file index
+        never sees a candidate's new file before the old one has left."""
+        if not self._unsaved:
+            return
+        apps = sorted(self._unsaved.values(), key=lambda app: app.live)
+        self._unsaved = {}
+        rows = [_to_row(app) for app in apps]
+        upsert = insert(application)
         await self._session.execute(
-            statement.on_conflict_do_update(
+            upsert.on_conflict_do_update(
                 index_elements=[application.c.application_id],
-                set_={k: v for k, v in values.items() if k != "application_id"},
-            )
+                set_={name: upsert.excluded[name] for name in rows[0] if name != "application_id"},
+            ),
+            rows,
         )
-        if app.application_id in self._unsaved:
-            self._unsaved.discard(app.application_id)
-        else:
+        stored = [app.application_id for app in apps if app.application_id not in self._absent]
+        self._absent.difference_update(app.application_id for app in apps)
+        if stored:
             await self._session.execute(
-                delete(document).where(document.c.application_id == app.application_id)
+                delete(document).where(_among(document.c.application_id, stored))
             )
-        if app.documents:
-            await self._session.execute(
-                document.insert(),
-                [
-                    {
-                        "application_id": app.application_id,
-                        **d.document.model_dump(),
-                        "received_at": d.received_at,
-                        "problem": d.problem,
-                    }
-                    for d in app.documents
-                ],
-            )
+        documents = [
+            {
+                "application_id": app.application_id,
+                **d.document.model_dump(),
+                "received_at": d.received_at,
+                "problem": d.problem,
+            }
+            for app in apps
+            for d in app.documents
+        ]
+        if documents:
+            await self._session.execute(document.insert(), documents)
 
     async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
+        live = self._live.get((candidate_id, campaign))
+        if live is not None:
+            return min(live, default=None)
+        await self.flush()
         return (
             await self._session.execute(
                 select(application.c.application_id).where(
@@ -132,6 +210,7 @@ class SqlApplicationRepository(AbstractApplicationRepository):
         ).scalar()
 
     async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
+        await self.flush()
         query = select(application.c.application_id).where(
             application.c.status == Status.INCOMPLETE.value, application.c.late_from <= until
         )
@@ -142,6 +221,8 @@ class SqlApplicationRepository(AbstractApplicationRepository):
         )
 
     async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
+        """The moved files are forgotten: read again (still locked), they show the move."""
+        await self.flush()
         await self._session.execute(
             update(application)
             .where(
@@ -151,6 +232,11 @@ class SqlApplicationRepository(AbstractApplicationRepository):
             )
             .values(submission_deadline=deadline, late_from=late_from(deadline))
         )
+        self._known = {
+            application_id: app
+            for application_id, app in self._known.items()
+            if app is None or not (app.campaign == campaign and app.round is round_ and app.live)
+        }
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
         if campaign not in self._windows:
@@ -197,6 +283,23 @@ class SqlApplicationRepository(AbstractApplicationRepository):
                 index_elements=["campaign", "level"], set_={"free_places": free_places}
             )
         )
+
+
+def _among(column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:
+    """`column = ANY($1)`: one array parameter, so one prepared statement for any count."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+
+
+def _copy(app: Application) -> Application:
+    """What a handler may change in place copied (the contact and document details are
+    frozen), so a change it does not save stays out of the transaction's view; without
+    the events, published by whoever saved them."""
+    return replace(
+        app,
+        eligibility_reasons=list(app.eligibility_reasons),
+        documents=[replace(d) for d in app.documents],
+        events=[],
+    )
 
 
 def _to_row(app: Application) -> dict[str, object]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ifuno_shared.events import CloudEvent
+from ifuno_shared.events.portal import ApplicationSubmitted, ApplicationWithdrawn, DocumentUploaded
 from ifuno_shared.persistence import AbstractUnitOfWork, SqlUnitOfWork
 
 from ifuno_candidature.adapters.repository import (
@@ -15,5 +19,31 @@ class CandidatureUnitOfWork(AbstractUnitOfWork):
 
 
 class SqlCandidatureUnitOfWork(SqlUnitOfWork, CandidatureUnitOfWork):
+    applications: SqlApplicationRepository
+
     async def _open_repositories(self) -> None:
         self.applications = SqlApplicationRepository(self.session)
+
+    async def prefetch(self, events: Sequence[CloudEvent]) -> None:
+        """The applications a batch's portal events are about, and the candidates its
+        submissions are checked for duplicates against (see `SqlApplicationRepository`)."""
+        portal = [
+            event.data
+            for event in events
+            if isinstance(
+                event.data, ApplicationSubmitted | DocumentUploaded | ApplicationWithdrawn
+            )
+        ]
+        await self.applications.prefetch(
+            (data.application_id for data in portal),
+            (
+                (data.candidate.candidate_id, data.campaign)
+                for data in portal
+                if isinstance(data, ApplicationSubmitted)
+            ),
+        )
+
+    async def _commit(self) -> None:
+        """Saved applications are kept in memory until now."""
+        await self.applications.flush()
+        await super()._commit()
