@@ -37,5 +37,10 @@ class NotificationSettings(ServiceSettings):
     """Also keep a copy of every email sent, as .eml files (the demo's sample emails)."""
     dispatch_interval: float = Field(default=0.2, gt=0)
     """Seconds between two looks for due messages when there was nothing to send."""
+    dispatch_batch: int = Field(default=200, ge=1)
+    """Due messages claimed at a time."""
+    smtp_connections: int = Field(default=4, ge=1)
+    """Connections a batch is sent over at once (each application's messages on one,
+    in order): sending is mostly waiting for the server's replies."""
     retry_hours: float = Field(default=24, gt=0)
     """How long transient failures (server down, 4xx) are retried before giving up."""

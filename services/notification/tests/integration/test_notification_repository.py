@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from ifuno_notification.adapters.senders import AbstractEmailSender, AbstractSmsSender, Email
+from ifuno_notification.adapters.senders import (
+    AbstractEmailSender,
+    AbstractSmsSender,
+    Email,
+    SmtpEmailSender,
+)
 from ifuno_notification.entrypoints.service import MIGRATIONS_DIR
 from ifuno_notification.service_layer.dispatcher import dispatch_due
 from ifuno_notification.service_layer.handlers import (
@@ -19,6 +24,7 @@ from ifuno_shared.events import CloudEvent, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.local import CapturingSmtpServer
 from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
 from ifuno_shared.persistence.migrations import upgrade_async
 from sqlalchemy import select
@@ -306,3 +312,24 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
         "new": ["application_completed", "application_received"],
         "waiting": ["application_received", "waitlisted"],
     }
+
+
+async def test_a_batch_goes_over_several_connections_each_candidate_in_order(
+    sessions: async_sessionmaker[AsyncSession], smtp_server: CapturingSmtpServer
+) -> None:
+    for n in range(6):
+        await handle(sessions, received(f"L-{n}", submitted_at=DEADLINE))
+        completed = c.ApplicationCompleted(application_id=f"L-{n}")
+        await handle(sessions, new_event(completed, subject=f"L-{n}"))
+    smtp = SmtpEmailSender(smtp_server.host, smtp_server.port, "Master IFUNO <ifuno@example.org>")
+    factory = lambda: SqlNotificationUnitOfWork(sessions)  # noqa: E731
+    assert await dispatch_due(factory, smtp, NoSms(), connections=3) == 12
+    assert await dispatch_due(factory, smtp, NoSms(), connections=3) == 0
+    assert len({mail.peer for mail in smtp_server.messages}) == 3
+    for n in range(6):
+        subjects = [str(m["Subject"]) for m in smtp_server.to(f"l-{n}@example.org")]
+        assert len(subjects) == 2 and "reçue" in subjects[0] and "complet" in subjects[1]
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        for n in range(6):
+            listed = await uow.notifications.messages_of(f"L-{n}")
+            assert [(m["status"], m["attempts"]) for m in listed] == [("sent", 1)] * 2

@@ -25,7 +25,7 @@ from ifuno_notification.adapters.senders import (
     TransientFailure,
 )
 from ifuno_notification.domain.messages import Recipient
-from ifuno_notification.service_layer.dispatcher import dispatch_due
+from ifuno_notification.service_layer.dispatcher import _lanes, dispatch_due
 from ifuno_notification.service_layer.handlers import (
     handle_candidate_event,
     handle_clock_advanced,
@@ -580,3 +580,28 @@ async def test_a_server_down_is_tried_once_per_batch_and_the_other_channel_goes_
         "a-2@example.org",
         "a-3@example.org",
     ]
+
+
+def test_a_batch_is_split_over_connections_with_each_applications_messages_in_order() -> None:
+    def pending(application_id: str, template: str) -> PendingMessage:
+        outgoing = OutgoingMessage(
+            application_id, "cause", "email", template, "x@example.org", "s", "t", None
+        )
+        return PendingMessage(f"{application_id}/{template}", 0, timedelta(0), outgoing)
+
+    claimed = [
+        pending("A-1", "received"),
+        pending("A-2", "received"),
+        pending("A-3", "received"),
+        pending("A-1", "completed"),
+        pending("A-4", "received"),
+        pending("A-2", "completed"),
+    ]
+    lanes = [[p.id for p in lane] for lane in _lanes(claimed, 3)]
+    assert lanes == [
+        ["A-1/received", "A-1/completed", "A-4/received"],
+        ["A-2/received", "A-2/completed"],
+        ["A-3/received"],
+    ]
+    assert [[p.id for p in lane] for lane in _lanes(claimed[:1], 4)] == [["A-1/received"]]
+    assert _lanes([], 4) == []

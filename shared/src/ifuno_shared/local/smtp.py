@@ -30,6 +30,8 @@ class CapturedMail:
     recipients: tuple[str, ...]
     content: bytes
     received_at: float  # time.perf_counter() when accepted (the benchmark's clock)
+    peer: tuple[str, int] | None = None
+    """The client's address and port: one per connection."""
 
     @cached_property
     def message(self) -> EmailMessage:
@@ -54,8 +56,13 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
+        peer = tuple(session.peer) if isinstance(session.peer, tuple | list) else None
         mail = CapturedMail(
-            str(envelope.mail_from), tuple(envelope.rcpt_tos), content, time.perf_counter()
+            str(envelope.mail_from),
+            tuple(envelope.rcpt_tos),
+            content,
+            time.perf_counter(),
+            (str(peer[0]), int(peer[1])) if peer else None,
         )
         self._server._accept(mail, content)
         return "250 OK"

@@ -59,9 +59,10 @@ class AbstractEmailSender(abc.ABC):
     async def send(self, email: Email) -> None: ...
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[None]:
-        """A batch of sends; senders that hold a connection keep it for the batch."""
-        yield
+    async def connection(self) -> AsyncIterator[AbstractEmailSender]:
+        """A sender for a run of sends, one after the other: a sender that holds a
+        connection keeps one for the run. Several runs may go on at once."""
+        yield self
 
 
 class AbstractSmsSender(abc.ABC):
@@ -87,7 +88,6 @@ class SmtpEmailSender(AbstractEmailSender):
         self._copy_dir = copy_dir
         self._timeout = timeout
         self._envelope_sender = parseaddr(sender)[1]
-        self._open: aiosmtplib.SMTP | None = None
 
     def build(self, email: Email) -> bytes:
         """The MIME message (text, and HTML as an alternative), UTF-8 throughout.
@@ -113,59 +113,81 @@ class SmtpEmailSender(AbstractEmailSender):
         return message.as_bytes()
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[None]:
-        """Send a batch over one SMTP connection (opened on the first message)."""
+    async def connection(self) -> AsyncIterator[AbstractEmailSender]:
+        """Sends over one SMTP connection (opened on the first message)."""
+        run = _SmtpConnection(self)
         try:
-            yield
+            yield run
         finally:
-            await self._close()
+            await run.close()
+
+    async def send(self, email: Email) -> None:
+        async with self.connection() as run:
+            await run.send(email)
+
+    def client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            username=self._username,
+            password=self._password,
+            use_tls=self._tls == "tls",
+            start_tls=self._tls == "starttls",
+            timeout=self._timeout,
+        )
+
+    @property
+    def envelope_sender(self) -> str:
+        return self._envelope_sender
+
+    @property
+    def copy_dir(self) -> Path | None:
+        return self._copy_dir
+
+
+class _SmtpConnection(AbstractEmailSender):
+    def __init__(self, sender: SmtpEmailSender) -> None:
+        self._sender = sender
+        self._open: aiosmtplib.SMTP | None = None
 
     async def _client(self) -> aiosmtplib.SMTP:
         if self._open is None:
-            client = aiosmtplib.SMTP(
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                use_tls=self._tls == "tls",
-                start_tls=self._tls == "starttls",
-                timeout=self._timeout,
-            )
+            client = self._sender.client()
             await client.connect()
             self._open = client
         return self._open
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         client, self._open = self._open, None
         if client is not None and client.is_connected:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
 
     async def send(self, email: Email) -> None:
-        message = self.build(email)
+        message = self._sender.build(email)
         try:
             client = await self._client()
-            await client.sendmail(self._envelope_sender, [email.to], message)
+            await client.sendmail(self._sender.envelope_sender, [email.to], message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            await self._close()
+            await self.close()
             codes = [error.code for error in exc.recipients]
             failure = PermanentFailure if all(c >= 500 for c in codes) else TransientFailure
             raise failure(f"recipient refused ({', '.join(map(str, codes))})") from exc
         except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as exc:
-            await self._close()
+            await self.close()
             failure = PermanentFailure if exc.code >= 500 else TransientFailure
             what = "recipient" if isinstance(exc, aiosmtplib.SMTPRecipientRefused) else "message"
             raise failure(f"{what} refused ({exc.code})") from exc
         except aiosmtplib.SMTPResponseException as exc:
             # Greeting, HELO, authentication, sender: the server or our settings, not
             # this message. Retried; the dispatcher gives up after its retry period.
-            await self._close()
+            await self.close()
             raise ServerUnavailable(f"SMTP {exc.code} ({type(exc).__name__})") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            await self._close()
+            await self.close()
             raise ServerUnavailable(f"SMTP unreachable: {type(exc).__name__}") from exc
-        if self._copy_dir is not None:
-            _keep_copy(self._copy_dir, email.message_id, message)
+        if self._sender.copy_dir is not None:
+            _keep_copy(self._sender.copy_dir, email.message_id, message)
 
 
 def _keep_copy(folder: Path, message_id: str, message: bytes) -> None:

@@ -57,7 +57,14 @@ def build_definition(
         """Send due messages; a failing database only delays them."""
         while True:
             try:
-                sent = await dispatch_due(context.uow_factory, email, sms, retry_for=retry_for)
+                sent = await dispatch_due(
+                    context.uow_factory,
+                    email,
+                    sms,
+                    batch=settings.dispatch_batch,
+                    connections=settings.smtp_connections,
+                    retry_for=retry_for,
+                )
             except Exception as exc:  # the database is away: try again shortly
                 log.warning("dispatcher will retry: %s", type(exc).__name__)
                 sent = 0
