@@ -135,7 +135,7 @@ async def run_baseline(count: int, folder: Path, timeout: float) -> RunResult:
 
 
 async def run_platform(count: int, folder: Path, timeout: float) -> RunResult:
-    infrastructure = LocalInfrastructure(folder)
+    infrastructure = LocalInfrastructure(folder, keep_mail_files=False)
     await asyncio.to_thread(infrastructure.start)
     environment = {
         **infrastructure.environment(),

@@ -56,6 +56,9 @@ class LocalInfrastructure:
     smtp_port: int | None = None
     sms_port: int | None = None
     durable_kafka: bool = False
+    keep_mail_files: bool = True
+    """Also write each email the SMTP server accepts under `base_dir/mail` (the demo's
+    sample emails); a benchmark turns it off, as a mail server's disk is not measured."""
     postgres: LocalPostgres = field(init=False)
     broker: LocalKafkaBroker = field(init=False)
     smtp: CapturingSmtpServer = field(init=False)
@@ -70,7 +73,8 @@ class LocalInfrastructure:
         if self.durable_kafka:
             self.s3 = LocalS3()
         self.broker = LocalKafkaBroker(self.kafka_port, log_file=self.base_dir / "broker.log")
-        self.smtp = CapturingSmtpServer(self.smtp_port, folder=self.base_dir / "mail")
+        mail_dir = self.base_dir / "mail" if self.keep_mail_files else None
+        self.smtp = CapturingSmtpServer(self.smtp_port, folder=mail_dir)
         self.sms = FakeSmsGateway(self.sms_port)
 
     def start(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ _html = Environment(
     autoescape=select_autoescape(["html"], default_for_string=True),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    auto_reload=False,
 )
 _text = Environment(
     loader=PackageLoader("ifuno_notification", "templates"),
@@ -21,6 +22,7 @@ _text = Environment(
     undefined=StrictUndefined,
     keep_trailing_newline=True,
     trim_blocks=True,
+    auto_reload=False,
 )
 
 

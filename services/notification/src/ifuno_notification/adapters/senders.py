@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -87,7 +88,8 @@ class SmtpEmailSender(AbstractEmailSender):
         self._tls, self._username, self._password = tls, username, password
         self._copy_dir = copy_dir
         self._timeout = timeout
-        self._envelope_sender = parseaddr(sender)[1]
+        name, self._envelope_sender = parseaddr(sender)
+        self._from_header = formataddr((name, self._envelope_sender), charset="utf-8")
 
     def build(self, email: Email) -> bytes:
         """The MIME message (text, and HTML as an alternative), UTF-8 throughout.
@@ -102,11 +104,10 @@ class SmtpEmailSender(AbstractEmailSender):
             message = MIMEMultipart("alternative")
             message.attach(MIMEText(email.text, "plain", "utf-8"))
             message.attach(MIMEText(email.html, "html", "utf-8"))
-        name, address = parseaddr(self._sender)
-        message["From"] = formataddr((name, address), charset="utf-8")
+        message["From"] = self._from_header
         message["To"] = email.to
         message["Reply-To"] = email.reply_to
-        message["Subject"] = Header(email.subject, "utf-8", header_name="Subject").encode()
+        message["Subject"] = _encoded_subject(email.subject)
         message["Date"] = formatdate(localtime=False)
         # A stable Message-ID: a resend after a crash is recognisable as the same message.
         message["Message-ID"] = f"<{email.message_id}@ifuno.univ-lemans.fr>"
@@ -188,6 +189,13 @@ class _SmtpConnection(AbstractEmailSender):
             raise ServerUnavailable(f"SMTP unreachable: {type(exc).__name__}") from exc
         if self._sender.copy_dir is not None:
             _keep_copy(self._sender.copy_dir, email.message_id, message)
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded_subject(subject: str) -> str:
+    """RFC 2047 encoding is slow and a template's subject is the same for most
+    candidates."""
+    return Header(subject, "utf-8", header_name="Subject").encode()
 
 
 def _keep_copy(folder: Path, message_id: str, message: bytes) -> None:
