@@ -111,11 +111,12 @@ def plot(path: Path, runs: dict[str, RunResult]) -> None:
     for column, (name, run) in enumerate(runs.items()):
         top, bottom = axes[0][column], axes[1][column]
         seconds = [point["t"] for point in run.per_second]
-        top.plot(seconds, [p["acknowledged"] for p in run.per_second], label="acknowledged / s")
-        top.plot(seconds, [p["in_flight"] for p in run.per_second], label="in flight")
+        top.plot(seconds, [p["acknowledged"] for p in run.per_second], color="tab:blue")
+        top.set_ylabel("acknowledged per second", color="tab:blue")
+        backlog = top.twinx()
+        backlog.plot(seconds, [p["in_flight"] for p in run.per_second], color="tab:orange")
+        backlog.set_ylabel("in flight (sent, not acknowledged)", color="tab:orange")
         top.set_title(f"{name}: {run.throughput:.0f} applications/s, p95 {run.p95_ms:.0f} ms")
-        top.set_ylabel("applications")
-        top.legend(fontsize="small")
         groups = sorted({key for point in run.lag for key in point if key != "t"})
         for group in groups:
             bottom.plot(
