@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +34,7 @@ from ifuno_shared.events.portal import (
 )
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.local import PostgresAdmin
-from ifuno_shared.persistence import create_engine, create_session_factory
-from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.testing.database import migrated_sessions
 from sqlalchemy import event as sql_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,19 +44,9 @@ pytestmark = pytest.mark.integration
 SUBMITTED_AT = datetime(2027, 5, 3, 10, 0, tzinfo=PARIS)
 
 
-@asynccontextmanager
-async def migrated(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await upgrade_async(database_url, MIGRATIONS_DIR)
-    engine = create_engine(database_url)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    async with migrated(database_url) as factory:
+    async with migrated_sessions(database_url, MIGRATIONS_DIR) as factory:
         yield factory
 
 
@@ -69,7 +58,7 @@ async def other_sessions(
     name = f"test_{uuid.uuid4().hex[:16]}"
     url = await postgres.create_database(name)
     try:
-        async with migrated(url) as factory:
+        async with migrated_sessions(url, MIGRATIONS_DIR) as factory:
             yield factory
     finally:
         await postgres.drop_database(name)

@@ -25,8 +25,8 @@ from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.local import CapturingSmtpServer
-from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
-from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.persistence import outbox_table
+from ifuno_shared.testing.database import migrated_sessions
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,12 +38,8 @@ OFFER_DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
 
 @pytest.fixture
 async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await upgrade_async(database_url, MIGRATIONS_DIR)
-    engine = create_engine(database_url)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
+    async with migrated_sessions(database_url, MIGRATIONS_DIR) as factory:
+        yield factory
 
 
 async def handle(sessions: async_sessionmaker[AsyncSession], event: CloudEvent) -> None:

@@ -16,10 +16,8 @@ from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, EventData, Level, Round, new_event
 from ifuno_shared.events import candidature as c
-from ifuno_shared.persistence import create_engine, create_session_factory
-from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.testing.database import migrated_sessions
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +28,9 @@ YES, NO = c.Eligibility(eligible=True), c.Eligibility(eligible=False, reasons=["
 
 @pytest.fixture
 async def uows(database_url: str) -> AsyncIterator[Uows]:
-    await upgrade_async(database_url, MIGRATIONS_DIR)
-    engine = create_engine(database_url)
-    sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
     settings = SelectionSettings(database_url=database_url, kafka_bootstrap="unused:9092")
-    try:
+    async with migrated_sessions(database_url, MIGRATIONS_DIR) as sessions:
         yield lambda: SelectionUnitOfWork(sessions, None, settings)
-    finally:
-        await engine.dispose()
 
 
 def event(data: EventData, minute: int) -> CloudEvent:
