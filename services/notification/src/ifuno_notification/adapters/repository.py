@@ -357,6 +357,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return [{**m, "delivery_attempts": by_message[m["id"]]} for m in found]
 
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
+        """In id order, the order a consumer batch locks recipients in (no deadlock)."""
         await self.flush()
         due = recipient.c.submission_deadline - INCOMPLETE_REMINDER_AHEAD
         query = select(recipient.c.application_id).where(
@@ -367,7 +368,9 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             recipient.c.submission_deadline > now,
             or_(recipient.c.submitted_at.is_(None), recipient.c.submitted_at <= due),
         )
-        return list((await self._session.execute(query)).scalars())
+        return list(
+            (await self._session.execute(query.order_by(recipient.c.application_id))).scalars()
+        )
 
     async def offer_reminders_due(self, now: datetime) -> list[str]:
         await self.flush()
@@ -377,4 +380,6 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             recipient.c.offer_deadline > now,
             recipient.c.offer_reminded_for.is_distinct_from(recipient.c.offer_deadline),
         )
-        return list((await self._session.execute(query)).scalars())
+        return list(
+            (await self._session.execute(query.order_by(recipient.c.application_id))).scalars()
+        )
