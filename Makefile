@@ -24,10 +24,10 @@ help:
 install: .venv/.installed
 
 demo: install
-	$(RUN) python -m ifuno_shared.demo $(DEMO_ARGS)
+	$(RUN) python -m ifuno_tools.demo $(DEMO_ARGS)
 
 up: install
-	$(RUN) python -m ifuno_shared.demo --up $(DEMO_ARGS)
+	$(RUN) python -m ifuno_tools.demo --up $(DEMO_ARGS)
 
 test: install
 	$(RUN) pytest
@@ -41,7 +41,7 @@ test-integration: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy shared/src services/*/src
+	$(RUN) mypy shared/src tools/src services/*/src
 
 format: install
 	$(RUN) ruff check --fix .
@@ -50,7 +50,7 @@ format: install
 BENCH_ARGS ?=
 
 bench: install
-	$(RUN) python -m ifuno_shared.bench $(BENCH_ARGS)
+	$(RUN) python -m ifuno_tools.bench $(BENCH_ARGS)
 
 contracts: install
 	$(RUN) python -m ifuno_shared.events.asyncapi > docs/asyncapi.json

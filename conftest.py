@@ -1,1 +1,1 @@
-pytest_plugins = ["ifuno_shared.testing.pytest_plugin"]
+pytest_plugins = ["ifuno_tools.testing.pytest_plugin"]

@@ -12,7 +12,7 @@ from ifuno_shared.events.portal import Document, DocumentUploaded
 from ifuno_shared.messaging.consumer import SubscriptionConsumer
 from ifuno_shared.messaging.deadletter import DeadLetterWriter
 from ifuno_shared.messaging.subscription import Subscription
-from ifuno_shared.testing.fakes import FakeUnitOfWork
+from ifuno_tools.testing.fakes import FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
 

@@ -19,8 +19,8 @@ from ifuno_shared.messaging import OutboxRelay, make_producer
 from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_shared.testing.kafka import Record, kafka_consume, kafka_produce
-from ifuno_shared.testing.probe_service import (
+from ifuno_tools.testing.kafka import Record, kafka_consume, kafka_produce
+from ifuno_tools.testing.probe_service import (
     ALWAYS_FAILS,
     MIGRATIONS_DIR,
     ProbeSettings,
@@ -306,7 +306,7 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "ifuno_shared.testing.probe_service"], env=environment
+            [sys.executable, "-m", "ifuno_tools.testing.probe_service"], env=environment
         )
 
     process = start()

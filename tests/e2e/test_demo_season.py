@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from ifuno_shared.calendar import default_calendar
-from ifuno_shared.demo.__main__ import CAPACITIES, play
-from ifuno_shared.demo.population import population
 from ifuno_shared.events import Topic
-from ifuno_shared.local.stack import LocalInfrastructure
+from ifuno_tools.demo.__main__ import CAPACITIES, play
+from ifuno_tools.demo.population import population
+from ifuno_tools.local.stack import LocalInfrastructure
 
 pytestmark = pytest.mark.e2e
 

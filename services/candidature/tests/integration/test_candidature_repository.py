@@ -33,8 +33,8 @@ from ifuno_shared.events.portal import (
     DocumentUploaded,
 )
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
-from ifuno_shared.local import PostgresAdmin
-from ifuno_shared.testing.database import migrated_sessions
+from ifuno_tools.local import PostgresAdmin
+from ifuno_tools.testing.database import migrated_sessions
 from sqlalchemy import event as sql_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker

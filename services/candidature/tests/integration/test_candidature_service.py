@@ -32,7 +32,7 @@ from ifuno_shared.events.portal import (
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_shared.testing.kafka import Record, kafka_produce, produce_events
+from ifuno_tools.testing.kafka import Record, kafka_produce, produce_events
 from sqlalchemy import select
 
 pytestmark = pytest.mark.integration

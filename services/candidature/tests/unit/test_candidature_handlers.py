@@ -23,7 +23,7 @@ from ifuno_shared.events.portal import (
 )
 from ifuno_shared.events.selection import ComplementaryRoundOpened
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
-from ifuno_shared.testing.fakes import FakeUnitOfWork
+from ifuno_tools.testing.fakes import FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,7 @@ from ifuno_shared.events import candidature as c
 from ifuno_shared.events import notification as n
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_shared.testing.database import migrated_sessions
+from ifuno_tools.testing.database import migrated_sessions
 from sqlalchemy import text
 from sqlalchemy.event import listen, remove
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker

@@ -20,7 +20,7 @@ from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_shared.testing.kafka import kafka_produce, produce_events
+from ifuno_tools.testing.kafka import kafka_produce, produce_events
 
 pytestmark = pytest.mark.integration
 

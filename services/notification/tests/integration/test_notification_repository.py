@@ -24,9 +24,9 @@ from ifuno_shared.events import CloudEvent, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_shared.local import CapturingSmtpServer
 from ifuno_shared.persistence import outbox_table
-from ifuno_shared.testing.database import migrated_sessions
+from ifuno_tools.local import CapturingSmtpServer
+from ifuno_tools.testing.database import migrated_sessions
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

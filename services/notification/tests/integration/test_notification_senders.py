@@ -13,7 +13,7 @@ from ifuno_notification.adapters.senders import (
     ServerUnavailable,
     SmtpEmailSender,
 )
-from ifuno_shared.local import CapturingSmtpServer, FakeSmsGateway
+from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway
 
 pytestmark = pytest.mark.integration
 

@@ -22,10 +22,10 @@ from ifuno_shared.events import CloudEvent, EventData, Regime, Topic, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_shared.local import CapturingSmtpServer, FakeSmsGateway
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_shared.testing.kafka import kafka_consume, produce_events
+from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway
+from ifuno_tools.testing.kafka import kafka_consume, produce_events
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.notification import NotificationFailed, NotificationSent
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_shared.testing.fakes import FakeUnitOfWork
+from ifuno_tools.testing.fakes import FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
 

@@ -16,7 +16,7 @@ from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, EventData, Level, Round, new_event
 from ifuno_shared.events import candidature as c
-from ifuno_shared.testing.database import migrated_sessions
+from ifuno_tools.testing.database import migrated_sessions
 from sqlalchemy import text
 
 pytestmark = pytest.mark.integration

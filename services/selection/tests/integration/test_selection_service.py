@@ -20,7 +20,7 @@ from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.persistence import create_engine
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_shared.testing.kafka import kafka_consume, produce_events
+from ifuno_tools.testing.kafka import kafka_consume, produce_events
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 

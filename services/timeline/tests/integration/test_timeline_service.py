@@ -12,9 +12,9 @@ from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Phase, Topic
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_shared.testing.kafka import kafka_consume
 from ifuno_timeline.config import TimelineSettings
 from ifuno_timeline.entrypoints.service import MIGRATIONS_DIR, build_definition
+from ifuno_tools.testing.kafka import kafka_consume
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,0 @@
-from ifuno_shared.persistence.migrations import run_env
-from ifuno_shared.testing.probe_service import metadata
-
-run_env(metadata)

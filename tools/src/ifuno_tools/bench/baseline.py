@@ -1,0 +1,134 @@
+"""The baseline: three chained hops as close to the machine's limit as we can write them.
+
+Each hop is its own process and keeps the platform's guarantees at the lowest
+cost: take a batch (`getmany`), insert it with asyncpg in one transaction
+(skipping event ids already seen), produce one event per input, wait for the
+broker's acknowledgement, then commit the offsets. The last hop sends one email
+per input over a single SMTP connection instead of producing.
+
+    python -m ifuno_tools.bench.baseline HOP   (HOP = 1, 2 or 3)
+
+configured by BENCH_KAFKA_BOOTSTRAP, BENCH_DATABASE_DSN (asyncpg DSN),
+BENCH_SMTP_HOST, BENCH_SMTP_PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from email.message import EmailMessage
+
+import aiosmtplib
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+TOPICS = ("bench.portal", "bench.hop1", "bench.hop2")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hop{n} (
+    event_id text PRIMARY KEY,
+    application_id text NOT NULL,
+    payload text NOT NULL
+)
+"""
+
+
+async def _insert_new(
+    connection: asyncpg.Connection, hop: int, rows: list[tuple[str, str, str]]
+) -> list[str]:
+    """Insert the batch; return the event ids not seen before (the inbox rule)."""
+    inserted = await connection.fetch(
+        f"""INSERT INTO hop{hop} (event_id, application_id, payload)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+            ON CONFLICT DO NOTHING RETURNING event_id""",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
+    return [record["event_id"] for record in inserted]
+
+
+def _email(document: dict[str, str]) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "contacts.ifuno@univ-lemans.fr"
+    message["To"] = document["email"]
+    message["Subject"] = "Votre candidature au master IFUNO a bien été reçue"
+    message["X-Application-Id"] = document["application_id"]
+    message.set_content("Bonjour,\n\nNous avons bien reçu votre candidature.\n")
+    return message
+
+
+async def run_hop(hop: int) -> None:
+    bootstrap = os.environ["BENCH_KAFKA_BOOTSTRAP"]
+    pool = await asyncpg.create_pool(os.environ["BENCH_DATABASE_DSN"], min_size=1, max_size=2)
+    async with pool.acquire() as connection:
+        await connection.execute(SCHEMA.format(n=hop))
+    consumer = AIOKafkaConsumer(
+        TOPICS[hop - 1],
+        bootstrap_servers=bootstrap,
+        group_id=f"baseline-hop{hop}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        max_poll_records=2000,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    smtp = aiosmtplib.SMTP(
+        hostname=os.environ.get("BENCH_SMTP_HOST", "127.0.0.1"),
+        port=int(os.environ.get("BENCH_SMTP_PORT", "25")),
+    )
+    await consumer.start()
+    await producer.start()
+    if hop == 3:
+        await smtp.connect()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+            records: list[ConsumerRecord[bytes, bytes]] = [r for b in batches.values() for r in b]
+            if not records:
+                continue
+            documents = {}
+            rows = []
+            for record in records:
+                document = json.loads(record.value)
+                documents[document["id"]] = document
+                rows.append((document["id"], document["application_id"], record.value.decode()))
+            async with pool.acquire() as connection, connection.transaction():
+                fresh = await _insert_new(connection, hop, rows)
+            if hop < 3:
+                deliveries = []
+                for event_id in fresh:
+                    document = documents[event_id]
+                    forwarded = {**document, "id": f"{event_id}-h{hop}"}
+                    deliveries.append(
+                        await producer.send(
+                            TOPICS[hop],
+                            json.dumps(forwarded).encode(),
+                            key=document["application_id"].encode(),
+                        )
+                    )
+                await asyncio.gather(*deliveries)
+            else:
+                for event_id in fresh:
+                    await smtp.send_message(_email(documents[event_id]))
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        if smtp.is_connected:
+            await smtp.quit()
+        await pool.close()
+
+
+def main() -> None:
+    hop = int(sys.argv[1])
+    if hop not in (1, 2, 3):
+        raise SystemExit("usage: python -m ifuno_tools.bench.baseline 1|2|3")
+    asyncio.run(run_hop(hop))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The end-of-season report, from the services' public APIs and the captured messages."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway
+
+VIEWER = {"Authorization": "Bearer demo-viewer"}
+
+
+@dataclass
+class LevelReport:
+    level: str
+    capacity: int
+    offered: int = 0
+    accepted: int = 0
+    waitlisted: int = 0
+    refusals: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class SeasonReport:
+    levels: dict[str, LevelReport]
+    candidature_refusals: Counter[str]
+    emails_by_subject: Counter[str]
+    sms_sent: int
+    applications: int
+
+    def render(self) -> str:
+        lines = ["", "Season report", "=" * 13, ""]
+        lines.append(
+            f"{'level':<6}{'capacity':>9}{'accepted':>10}{'offers open':>13}{'waitlist':>10}"
+        )
+        for report in self.levels.values():
+            lines.append(
+                f"{report.level:<6}{report.capacity:>9}{report.accepted:>10}"
+                f"{report.offered:>13}{report.waitlisted:>10}"
+            )
+        lines += ["", "Refusals by reason:"]
+        for report in self.levels.values():
+            for reason, count in sorted(report.refusals.items()):
+                lines.append(f"  {report.level} selection  {reason:<28}{count:>5}")
+        for reason, count in sorted(self.candidature_refusals.items()):
+            lines.append(f"  candidature   {reason:<28}{count:>5}")
+        lines += [
+            "",
+            f"Messages: {sum(self.emails_by_subject.values())} emails, {self.sms_sent} SMS",
+        ]
+        for subject, count in self.emails_by_subject.most_common():
+            lines.append(f"  {count:>5}  {subject}")
+        return "\n".join(lines)
+
+
+async def build_report(
+    urls: dict[str, str],
+    capacities: dict[str, int],
+    campaign: int,
+    smtp: CapturingSmtpServer,
+    sms: FakeSmsGateway,
+) -> SeasonReport:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        selection: list[dict[str, Any]] = (
+            await http.get(
+                f"{urls['selection']}/v1/applications",
+                params={"campaign": campaign},
+                headers=VIEWER,
+            )
+        ).json()
+        candidature: list[dict[str, Any]] = (
+            await http.get(
+                f"{urls['candidature']}/v1/applications",
+                params={"campaign": campaign, "status": "refused", "limit": 1000},
+                headers=VIEWER,
+            )
+        ).json()
+    levels = {level: LevelReport(level, capacity) for level, capacity in capacities.items()}
+    for row in selection:
+        report = levels[row["level"]]
+        match row["status"]:
+            case "offered":
+                report.offered += 1
+            case "accepted":
+                report.accepted += 1
+            case "waitlisted":
+                report.waitlisted += 1
+            case "refused":
+                report.refusals[row["refusal_reason"] or "?"] += 1
+            case "declined" | "expired" | "withdrawn":
+                report.refusals[row["status"]] += 1
+    return SeasonReport(
+        levels=levels,
+        candidature_refusals=Counter(row["refusal_reason"] for row in candidature),
+        emails_by_subject=Counter(str(m.message["Subject"]) for m in smtp.messages),
+        sms_sent=len(sms.messages),
+        applications=len(selection),
+    )
