@@ -26,7 +26,7 @@ def settings_class(service: str) -> type[ServiceSettings]:
         for value in vars(module).values()
         if isinstance(value, type)
         and issubclass(value, ServiceSettings)
-        and value is not ServiceSettings
+        and value.__module__ == module.__name__
     ]
     assert len(found) == 1, f"ifuno_{service}.config should define one settings class"
     return found[0]

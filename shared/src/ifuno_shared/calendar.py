@@ -26,6 +26,17 @@ def paris(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=PARIS)
 
 
+def in_paris(instant: datetime | None) -> datetime | None:
+    """An instant read back from the database (UTC) as the platform shows it."""
+    return None if instant is None else instant.astimezone(PARIS)
+
+
+def late_from(deadline: datetime) -> datetime:
+    """A deadline is a minute ("15 May, 23:59", "offer: 23:59"): what happens during
+    it is on time, and lateness starts with the next minute (00:00 Paris time)."""
+    return deadline.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
 def _last_weekday(year: int, month: int, weekday: int) -> date:
     last = date(year, month + 1, 1) - timedelta(days=1)
     return last - timedelta(days=(last.weekday() - weekday) % 7)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from datetime import time
 
-from ifuno_shared.events import Level
-from ifuno_shared.runtime import ServiceSettings
+from ifuno_shared.runtime.settings import CapacitySettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from ifuno_selection.domain.rules import Thresholds
 
 
-class SelectionSettings(ServiceSettings):
+class SelectionSettings(CapacitySettings):
     model_config = SettingsConfigDict(env_prefix="IFUNO_SELECTION_", extra="ignore")
 
     http_port: int = Field(default=8082, ge=0, le=65535)
-    capacity_m1: int = Field(default=20, ge=0)
-    capacity_m2: int = Field(default=24, ge=0)
     shortlist_threshold: float = Field(default=10.0, ge=0, le=20)
     admission_threshold: float = Field(default=24.0, ge=0, le=40)
     waitlist_threshold: float = Field(default=20.0, ge=0, le=40)
@@ -27,10 +24,6 @@ class SelectionSettings(ServiceSettings):
     interview_notice_days: int = Field(default=7, ge=0)
     interview_location: str = "Le Mans Université, avenue Olivier Messiaen, 72085 Le Mans"
     video_base_url: str = "https://visio.univ-lemans.fr/ifuno"
-
-    @property
-    def capacities(self) -> dict[Level, int]:
-        return {Level.M1: self.capacity_m1, Level.M2: self.capacity_m2}
 
     @property
     def thresholds(self) -> Thresholds:

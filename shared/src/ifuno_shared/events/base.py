@@ -23,6 +23,16 @@ class EventData(BaseModel):
     topic: ClassVar[Topic]
     source: ClassVar[str]
 
+    @property
+    def subject(self) -> str:
+        """The CloudEvents subject and Kafka key: the application id, or for events
+        about a whole campaign (the timeline's, the complementary round's) the campaign."""
+        for name in ("application_id", "campaign"):
+            value = getattr(self, name, None)
+            if value is not None:
+                return str(value)
+        raise ValueError(f"{type(self).__name__} names no application and no campaign")
+
 
 class PortalEventData(EventData):
     """The portal's events are accepted exactly as specified: extra fields are errors."""

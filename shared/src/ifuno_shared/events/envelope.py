@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -30,8 +30,16 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
-class CloudEvent(BaseModel):
-    """One event of the platform, its `data` parsed into the model of its `type`."""
+Data = TypeVar("Data", bound=EventData, covariant=True)
+
+
+class CloudEvent(BaseModel, Generic[Data]):
+    """One event of the platform, its `data` parsed into the model of its `type`.
+
+    Generic in its data so that a handler says what it takes
+    (`event: CloudEvent[ApplicationReceived]`): the annotation both types `event.data`
+    and chooses the events the handler is given (`messaging.handlers_by_annotation`).
+    """
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
@@ -42,7 +50,7 @@ class CloudEvent(BaseModel):
     time: AwareDatetime
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
-    data: SerializeAsAny[EventData]
+    data: SerializeAsAny[Data]
 
     @property
     def key(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ifuno_shared.clock import AbstractPlatformClock
 from ifuno_shared.events import CloudEvent, EventData, encode_event, new_event
 from ifuno_shared.persistence.platform_clock import SqlPlatformClock
+from ifuno_shared.persistence.repository import Aggregate, flush_session, repositories_of
 from ifuno_shared.persistence.tables import INBOX, inbox_table, outbox_table
 
 _CLAIM_MANY = text(
@@ -53,8 +54,23 @@ class AbstractUnitOfWork(abc.ABC):
         return event
 
     async def commit(self) -> None:
+        """Publish the new events of every aggregate the handler touched, then write
+        state and outbox together."""
+        for data in self.collect_new_events():
+            self.publish(data, subject=data.subject)
         await self._commit()
         self._committed = True
+
+    def collect_new_events(self) -> Iterator[EventData]:
+        """The events raised by the aggregates this unit of work handed out or was
+        given, each taken once: aggregate by aggregate, in the order each raised them."""
+        for aggregate in self._aggregates_seen():
+            while aggregate.events:
+                yield aggregate.events.pop(0)
+
+    def _aggregates_seen(self) -> Iterable[Aggregate]:
+        """The aggregates of this unit's repositories (none by default)."""
+        return ()
 
     @abc.abstractmethod
     async def _commit(self) -> None: ...
@@ -119,7 +135,13 @@ class SqlUnitOfWork(AbstractUnitOfWork):
     async def _open_repositories(self) -> None:
         """Build the service's repositories on `self.session`."""
 
+    def _aggregates_seen(self) -> Iterable[Aggregate]:
+        for repository in repositories_of(self.session):
+            yield from repository.seen()
+
     async def _commit(self) -> None:
+        """What the repositories hold back is written first (they cannot be forgotten)."""
+        await flush_session(self.session)
         if self.published:
             await self.session.execute(
                 outbox_table.insert(),

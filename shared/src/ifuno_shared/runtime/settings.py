@@ -8,6 +8,8 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AliasChoices, AwareDatetime, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ifuno_shared.events import Level
+
 ROLES = frozenset({"reviewer", "committee", "admin", "viewer"})
 
 
@@ -61,6 +63,18 @@ class ServiceSettings(BaseSettings):
         if not value.startswith(("postgresql", "postgres://")):
             raise ValueError("must be a PostgreSQL URL (postgresql+asyncpg://...)")
         return value
+
+
+class CapacitySettings(ServiceSettings):
+    """The places per level (RULES.md: 20 in M1, 24 in M2), one platform-wide setting
+    read by every service that needs it, so selection and the dashboard never disagree."""
+
+    capacity_m1: int = Field(default=20, ge=0, validation_alias=_env("IFUNO_CAPACITY_M1"))
+    capacity_m2: int = Field(default=24, ge=0, validation_alias=_env("IFUNO_CAPACITY_M2"))
+
+    @property
+    def capacities(self) -> dict[Level, int]:
+        return {Level.M1: self.capacity_m1, Level.M2: self.capacity_m2}
 
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
