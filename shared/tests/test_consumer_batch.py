@@ -52,9 +52,7 @@ async def test_a_batch_prefetches_and_applies_each_new_event_once_in_one_transac
         applied.append(event.id)
 
     subscription = Subscription("probe", [Topic.PORTAL], {DocumentUploaded: handler})
-    consumer = SubscriptionConsumer(
-        "unused:9092", subscription, lambda: uow, cast(DeadLetterWriter, None)
-    )
+    consumer = SubscriptionConsumer(subscription, lambda: uow, cast(DeadLetterWriter, None))
     seen_before, first, second = uploaded("A-0"), uploaded("A-1"), uploaded("A-2")
     uow.inbox.add(("probe", seen_before.id))
     batch = [seen_before, first, second, first]

@@ -12,10 +12,11 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from ifuno_shared.events import Topic, encode_event, new_event
 from ifuno_shared.events.candidature import DocumentRejected
 from ifuno_shared.events.portal import Document, DocumentUploaded
-from ifuno_shared.messaging import OutboxRelay, make_producer
+from ifuno_shared.messaging import OutboxRelay, make_broker
 from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
@@ -122,7 +123,7 @@ async def test_state_and_outbox_commit_together_and_a_rollback_publishes_nothing
         outbox_ids = (await connection.execute(select(outbox_table.c.event_id))).scalars().all()
     assert outbox_ids == [committed]
 
-    relay = OutboxRelay("probe", engine, lambda: make_producer(kafka.bootstrap, client_id="t"))
+    relay = OutboxRelay("probe", engine, lambda: make_broker(kafka.bootstrap, client_id="t"))
     assert await relay.publish_pending() == 1
     assert await relay.publish_pending() == 0
     await relay.stop()
@@ -153,7 +154,7 @@ async def test_events_written_while_the_broker_is_down_all_arrive_in_order_per_k
             await uow.commit()
 
     relay = OutboxRelay(
-        "probe", engine, lambda: make_producer(kafka.bootstrap, client_id="t"), max_backoff=0.5
+        "probe", engine, lambda: make_broker(kafka.bootstrap, client_id="t"), max_backoff=0.5
     )
     relay_task = asyncio.create_task(relay.run())
     await asyncio.sleep(1.5)  # the relay tries and fails while the broker is away
@@ -327,3 +328,54 @@ async def test_a_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_tw
     assert set(found.values()) == {1}
     async with engine.connect() as connection:
         assert await connection.scalar(text("SELECT count(*) FROM inbox")) == total
+
+
+async def test_a_batch_mixing_partitions_with_a_poison_record_in_one_loses_nothing(
+    engine: AsyncEngine, database_url: str, kafka
+) -> None:
+    """FastStream hands the kit one batch of every partition's records: each partition
+    is applied in its own transaction, so the poison record of partition 1 (with a
+    header that is not even UTF-8) costs only itself, and partition 0 is untouched."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for sequence in range(1, 7):
+            partition = sequence % 2
+            key = f"A-{partition}".encode()
+            value = encode_event(new_event(upload(key.decode(), sequence), subject=key.decode()))
+            await producer.send_and_wait(Topic.PORTAL.value, value, key=key, partition=partition)
+            if sequence == 3:
+                await producer.send_and_wait(
+                    Topic.PORTAL.value,
+                    b"[" * 50,
+                    key=b"A-1",
+                    partition=1,
+                    headers=[("content-type", b"\xff\xfe")],
+                )
+    finally:
+        await producer.stop()
+    runner = ServiceRunner(
+        definition(settings_for(database_url, kafka.bootstrap), session_timeout_ms=3000),
+        http=False,
+    )
+    async with runner:
+        found = await wait_for_effects(engine, 6)
+        dead = await consume(kafka.bootstrap, Topic.DEADLETTER, 1)
+    assert set(found.values()) == {1}
+    assert dead[0].value == b"[" * 50
+    assert dead[0].headers["x-original-partition"] == b"1"
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(probe_effect.c.application_id, probe_effect.c.sequence).order_by(
+                probe_effect.c.sequence
+            )
+        )
+        applied = [tuple(row) for row in rows]
+    assert applied == [("A-1", 1), ("A-0", 2), ("A-1", 3), ("A-0", 4), ("A-1", 5), ("A-0", 6)]
+    async with ServiceRunner(
+        definition(settings_for(database_url, kafka.bootstrap), session_timeout_ms=3000),
+        http=False,
+    ) as again:
+        await asyncio.wait_for(again.wait_until_consuming(), 30)
+        await asyncio.sleep(1)
+    assert set((await effects(engine)).values()) == {1}, "offsets were committed: no replay"

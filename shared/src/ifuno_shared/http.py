@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Lifespan
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -82,8 +83,11 @@ def create_app(
     routers: list[APIRouter],
     readiness: ReadinessCheck,
     api_tokens: Mapping[str, str],
+    *,
+    lifespan: Lifespan[FastAPI] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, version="1")
+    """`lifespan` holds the service's broker, relay and background tasks (the runtime's)."""
+    app = FastAPI(title=title, version="1", lifespan=lifespan)
     app.state.api_tokens = dict(api_tokens)
     app.include_router(operations_router(readiness))
     for router in routers:

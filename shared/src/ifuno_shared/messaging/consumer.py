@@ -1,12 +1,14 @@
 """Consume a subscription effectively once: inbox + state in one transaction, then commit.
 
-For each record: decode it (an invalid record is dead-lettered at once), run
-its handler inside a unit of work that first claims the event id in the inbox
-(a redelivery is skipped), commit the transaction, and only then commit the
-Kafka offset. A handler that keeps raising is retried `max_attempts` times with
-backoff and then dead-lettered, so one bad record never blocks its partition.
-An unreachable database is not the record's fault: it is retried until the
-database answers, and nothing is dead-lettered for it.
+FastStream delivers the records (`edge.subscribe_batches`: batches, `earliest`,
+offsets committed by FastStream only after this consumer returns). For each
+partition of a batch: decode each record (an invalid one is dead-lettered), apply
+the partition's events in one unit of work that first claims their ids in the inbox
+(a redelivery is skipped), and commit. If that fails, the partition is replayed
+record by record: a handler that keeps raising is retried `max_attempts` times with
+backoff and then dead-lettered, so one bad record never blocks its partition. An
+unreachable database is not the record's fault: it is retried until the database
+answers, and nothing is dead-lettered for it.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord, TopicPartition
+from faststream.kafka import KafkaBroker
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ifuno_shared.events import CloudEvent, InvalidEvent, decode_event
 from ifuno_shared.messaging.deadletter import DeadLetterWriter
+from ifuno_shared.messaging.edge import Records, assigned, subscribe_batches
 from ifuno_shared.messaging.subscription import Handler, Subscription, UnitOfWorkFactory
 from ifuno_shared.metrics import (
     CONSUMER_LAG,
@@ -41,7 +46,6 @@ def _is_infrastructure_error(exc: BaseException) -> bool:
 class SubscriptionConsumer:
     def __init__(
         self,
-        bootstrap: str,
         subscription: Subscription,
         uow_factory: UnitOfWorkFactory,
         dead_letters: DeadLetterWriter,
@@ -52,81 +56,51 @@ class SubscriptionConsumer:
         max_records: int = 500,
     ) -> None:
         self.subscription = subscription
-        self._bootstrap = bootstrap
         self._uow_factory = uow_factory
         self._dead_letters = dead_letters
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
         self._session_timeout_ms = session_timeout_ms
         self._max_records = max_records
-        self._consumer: AIOKafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}
-        self._stopping = False
-        self.ready = asyncio.Event()
+        self._subscriber: BatchSubscriber | None = None
 
     @property
     def name(self) -> str:
         return self.subscription.name
 
-    async def run(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            *[topic.value for topic in self.subscription.topics],
-            bootstrap_servers=self._bootstrap,
+    def attach(self, broker: KafkaBroker) -> None:
+        """Declare this consumer's subscriber on the service's broker (before it starts)."""
+        self._subscriber = subscribe_batches(
+            broker,
+            [topic.value for topic in self.subscription.topics],
             group_id=self.name,
-            client_id=f"ifuno-{self.name}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            handler=self.consume,
+            max_records=self._max_records,
             session_timeout_ms=self._session_timeout_ms,
-            heartbeat_interval_ms=max(self._session_timeout_ms // 6, 100),
-            max_poll_records=self._max_records,
         )
-        await self._start_consumer()
-        try:
-            while not self._stopping:
-                batches = await self._consumer.getmany(timeout_ms=500)
-                if self._consumer.assignment():
-                    self.ready.set()
-                for partition, records in batches.items():
-                    if not await self._process_batch(records):
-                        for record in records:
-                            await self._process(record)
-                    await self._commit(partition, records[-1].offset + 1)
-                self._record_lag()
-        finally:
-            await self._consumer.stop()
 
-    async def stop(self) -> None:
-        self._stopping = True
+    @property
+    def consuming(self) -> bool:
+        return self._subscriber is not None and assigned(self._subscriber)
 
-    async def _start_consumer(self) -> None:
-        assert self._consumer is not None
-        backoff = 0.2
-        while True:
-            try:
-                await self._consumer.start()
-                return
-            except KafkaError as exc:
-                log.warning("consumer %s cannot reach the broker yet: %s", self.name, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    async def _commit(self, partition: TopicPartition, offset: int) -> None:
-        assert self._consumer is not None
-        while True:
-            try:
-                await self._consumer.commit({partition: offset})
-                return
-            except KafkaError as exc:
-                # A lost commit only means a redelivery, which the inbox absorbs.
-                log.warning("consumer %s offset commit failed: %s", self.name, exc)
-                if not self._consumer.assignment() or partition not in self._consumer.assignment():
-                    return
-                await asyncio.sleep(0.5)
+    async def consume(self, records: Records) -> None:
+        """One delivery of FastStream: every partition's records, in order."""
+        by_partition: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
+        for record in records:
+            by_partition[TopicPartition(record.topic, record.partition)].append(record)
+        for partition_records in by_partition.values():
+            if not await self._process_batch(partition_records):
+                for record in partition_records:
+                    await self._process(record)
+        self._record_lag()
 
     def _record_lag(self) -> None:
-        assert self._consumer is not None
-        for partition in self._consumer.assignment():
-            highwater = self._consumer.highwater(partition)
+        consumer = self._subscriber.consumer if self._subscriber else None
+        if consumer is None:
+            return
+        for partition in consumer.assignment():
+            highwater = consumer.highwater(partition)
             next_offset = self._positions.get(partition)
             if highwater is not None and next_offset is not None:
                 CONSUMER_LAG.labels(self.name, partition.topic, str(partition.partition)).set(

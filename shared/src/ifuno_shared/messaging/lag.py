@@ -1,4 +1,8 @@
-"""Consumer lag per group: records published but not yet consumed and committed."""
+"""Consumer lag per group: records published but not yet consumed and committed.
+
+FastStream has no lag API, so this reader is the one place outside the FastStream
+edge where the kit holds aiokafka clients of its own: a watcher for high watermarks
+and, per group, a consumer that reads committed offsets without ever joining."""
 
 from __future__ import annotations
 
@@ -7,15 +11,12 @@ from collections.abc import Collection, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ifuno_shared.events import PUBLIC_TOPICS
+from ifuno_shared.events.topics import CONSUMER_GROUPS
 
 SUBSCRIPTIONS: dict[str, set[str]] = {
-    "candidature": {"ifuno.portal.v1", "ifuno.timeline.v1", "ifuno.selection.v1"},
-    "selection": {"ifuno.candidature.v1", "ifuno.portal.v1", "ifuno.timeline.v1"},
-    "notification": {"ifuno.candidature.v1", "ifuno.selection.v1", "ifuno.timeline.v1"},
-    "dashboard": {topic.value for topic in PUBLIC_TOPICS} - {"ifuno.portal.v1"},
+    group: {topic.value for topic in topics} for group, topics in CONSUMER_GROUPS.items()
 }
-"""The topics each service's consumer group reads (their `Subscription`s)."""
+"""The topics each consumer group reads, as the services subscribe (`CONSUMER_GROUPS`)."""
 
 
 class LagReader:

@@ -15,17 +15,21 @@ import logging
 import zlib
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaProducer
+from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ifuno_shared.events import CONTENT_TYPE_HEADER
-from ifuno_shared.metrics import OUTBOX_FAILURES, OUTBOX_PENDING, OUTBOX_PUBLISHED
+from ifuno_shared.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
 from ifuno_shared.persistence.tables import outbox_table
 
 log = logging.getLogger(__name__)
 
-ProducerFactory = Callable[[], AIOKafkaProducer]
+PublisherFactory = Callable[[], KafkaBroker]
+"""A FastStream broker used only to publish: the relay's own, so that after a failed
+batch it can be dropped with whatever it still had queued (see `_drop_publisher`)."""
+
+_HEADERS = {CONTENT_TYPE_HEADER[0]: CONTENT_TYPE_HEADER[1].decode()}
 
 
 class OutboxRelay:
@@ -33,7 +37,7 @@ class OutboxRelay:
         self,
         service: str,
         engine: AsyncEngine,
-        producer_factory: ProducerFactory,
+        publisher_factory: PublisherFactory,
         *,
         batch_size: int = 500,
         poll_interval: float = 0.5,
@@ -41,8 +45,8 @@ class OutboxRelay:
     ) -> None:
         self.service = service
         self._engine = engine
-        self._producer_factory = producer_factory
-        self._producer: AIOKafkaProducer | None = None
+        self._publisher_factory = publisher_factory
+        self._publisher: KafkaBroker | None = None
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._max_backoff = max_backoff
@@ -65,7 +69,7 @@ class OutboxRelay:
             except Exception as exc:  # the broker or the database is away: retry later
                 OUTBOX_FAILURES.labels(self.service).inc()
                 log.warning("outbox relay of %s will retry: %s", self.service, type(exc).__name__)
-                await self._drop_producer()
+                await self._drop_publisher()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
@@ -77,7 +81,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        await self._drop_producer()
+        await self._drop_publisher()
 
     async def drain(self, timeout: float) -> None:
         """At shutdown: publish what is left, if the broker answers in time (else the rows
@@ -91,7 +95,7 @@ class OutboxRelay:
                 "outbox of %s not drained at shutdown: %s", self.service, type(exc).__name__
             )
         finally:
-            await self._drop_producer()
+            await self._drop_publisher()
 
     async def publish_pending(self) -> int:
         """Publish one batch; return how many rows went out (0: nothing to do)."""
@@ -109,15 +113,15 @@ class OutboxRelay:
                 )
             ).all()
             if not rows:
-                OUTBOX_PENDING.labels(self.service).set(0)
                 return 0
-            producer = await self._ensure_producer()
+            publisher = await self._ensure_publisher()
             deliveries = [
-                await producer.send(
+                await publisher.publish(
+                    row.value.encode(),
                     row.topic,
-                    value=row.value.encode(),
                     key=row.key.encode(),
-                    headers=[CONTENT_TYPE_HEADER],
+                    headers=_HEADERS,
+                    no_confirm=True,
                 )
                 for row in rows
             ]
@@ -130,22 +134,22 @@ class OutboxRelay:
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
-    async def _ensure_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = self._producer_factory()
+    async def _ensure_publisher(self) -> KafkaBroker:
+        if self._publisher is None:
+            publisher = self._publisher_factory()
             try:
-                await producer.start()
+                await publisher.start()
             except BaseException:
-                await producer.stop()
+                await publisher.stop()
                 raise
-            self._producer = producer
-        return self._producer
+            self._publisher = publisher
+        return self._publisher
 
-    async def _drop_producer(self) -> None:
+    async def _drop_publisher(self) -> None:
         """A failed batch may leave later records queued: start afresh to keep the order."""
-        producer, self._producer = self._producer, None
-        if producer is not None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
             try:
-                await producer.stop()
+                await publisher.stop()
             except Exception:
-                log.debug("producer stop failed", exc_info=True)
+                log.debug("publisher stop failed", exc_info=True)

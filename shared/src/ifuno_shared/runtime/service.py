@@ -1,4 +1,11 @@
-"""One service process: HTTP, the outbox relay and the consumers on one event loop."""
+"""One service process: HTTP, the outbox relay and the consumers on one event loop.
+
+The FastAPI app and the FastStream broker share one lifespan: entering it starts the
+broker (with the consumers' subscribers declared on it), the relay and the background
+tasks; leaving it stops the broker gracefully (FastStream waits for a batch in
+progress), then the rest. FastStream's own FastAPI plugin is deprecated in 0.7 (moved
+to a separate package), so the lifespan is the kit's, a dozen lines.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI
+from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,7 +31,8 @@ from ifuno_shared.messaging import (
     OutboxRelay,
     Subscription,
     SubscriptionConsumer,
-    make_producer,
+    make_broker,
+    start_with_retry,
 )
 from ifuno_shared.persistence import create_engine, create_session_factory
 from ifuno_shared.persistence.unit_of_work import AbstractUnitOfWork, OnCommit
@@ -45,13 +52,15 @@ class ServiceContext:
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
     uow_factory: Callable[[], Any]
-    producer: AIOKafkaProducer
+    broker: KafkaBroker
     extras: dict[str, Any] = field(default_factory=dict)
 
 
 RouterFactory = Callable[[ServiceContext], list[APIRouter]]
 BackgroundTask = Callable[[ServiceContext], Awaitable[None]]
 Hook = Callable[[ServiceContext], Awaitable[None]]
+SubscriberDeclaration = Callable[[ServiceContext], None]
+"""Declares a subscriber of its own on `context.broker` (with `messaging.subscribe_batches`)."""
 
 
 @dataclass
@@ -65,6 +74,7 @@ class ServiceDefinition:
     background: list[BackgroundTask] = field(default_factory=list)
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
+    subscribers: list[SubscriberDeclaration] = field(default_factory=list)
     consumer_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -80,6 +90,10 @@ class ServiceRunner:
         self.relay: OutboxRelay | None = None
         self.context: ServiceContext | None = None
         self.app: FastAPI | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._lifespan_context: contextlib.AbstractAsyncContextManager[Any] | None = None
+        """The app's own lifespan, entered here so a service runs the same with or
+        without its HTTP server (uvicorn runs with lifespan off)."""
 
     @property
     def http_port(self) -> int:
@@ -92,51 +106,77 @@ class ServiceRunner:
         engine = create_engine(settings.database_url)
         session_factory = create_session_factory(engine)
         bootstrap = settings.kafka_bootstrap
-        self.relay = OutboxRelay(
+        self.relay = relay = OutboxRelay(
             definition.name,
             engine,
-            lambda: make_producer(bootstrap, client_id=f"ifuno-{definition.name}-relay"),
+            lambda: make_broker(bootstrap, client_id=f"ifuno-{definition.name}-relay"),
         )
-        relay = self.relay
-        producer = make_producer(bootstrap, client_id=f"ifuno-{definition.name}")
-        await _start_with_retry(producer, definition.name)
+        broker = make_broker(bootstrap, client_id=f"ifuno-{definition.name}")
 
         def uow_factory() -> AbstractUnitOfWork:
             return definition.uow_class(session_factory, relay.wake)
 
-        self.context = ServiceContext(
+        self.context = context = ServiceContext(
             name=definition.name,
             settings=settings,
             engine=engine,
             session_factory=session_factory,
             uow_factory=uow_factory,
-            producer=producer,
+            broker=broker,
         )
-        for hook in definition.on_startup:
-            await hook(self.context)
-        dead_letters = DeadLetterWriter(producer)
+        dead_letters = DeadLetterWriter(broker)
         self.consumers = [
             SubscriptionConsumer(
-                bootstrap, subscription, uow_factory, dead_letters, **definition.consumer_options
+                subscription, uow_factory, dead_letters, **definition.consumer_options
             )
             for subscription in definition.subscriptions
         ]
-        self._spawn(relay.run(), "relay")
         for consumer in self.consumers:
-            self._spawn(consumer.run(), f"consumer-{consumer.name}")
-        for task in definition.background:
-            self._spawn(task(self.context), f"background-{getattr(task, '__name__', 'task')}")
+            consumer.attach(broker)
+        for declare in definition.subscribers:
+            declare(context)
+        routers = definition.routers(context) if definition.routers else []
+        self.app = create_app(
+            f"ifuno-{definition.name}",
+            routers,
+            self._readiness,
+            settings.api_tokens,
+            lifespan=self._lifespan,
+        )
+        self.app.state.context = context
+        lifespan = self.app.router.lifespan_context(self.app)
+        await lifespan.__aenter__()
+        self._lifespan_context = lifespan
         if self._http:
             await self._start_http()
 
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        assert self.context is not None and self.relay is not None
+        context = self.context
+        for hook in self.definition.on_startup:
+            await hook(context)
+        await start_with_retry(context.broker, self.definition.name)
+        self._spawn(self.relay.run(), "relay")
+        for task in self.definition.background:
+            self._spawn(task(context), f"background-{getattr(task, '__name__', 'task')}")
+        try:
+            yield
+        finally:
+            await context.broker.stop()
+            await self.relay.stop()
+            for running in self._tasks:
+                running.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+            await self.relay.drain(timeout=5.0)
+            for hook in self.definition.on_shutdown:
+                await hook(context)
+            await context.engine.dispose()
+
     async def _start_http(self) -> None:
-        assert self.context is not None
-        context, settings = self.context, self.definition.settings
-        routers = self.definition.routers(context) if self.definition.routers else []
-        self.app = create_app(
-            f"ifuno-{self.definition.name}", routers, self._readiness, settings.api_tokens
-        )
-        self.app.state.context = context
+        assert self.app is not None
+        settings = self.definition.settings
         config = uvicorn.Config(
             self.app,
             host=settings.http_host,
@@ -146,10 +186,11 @@ class ServiceRunner:
             access_log=False,
         )
         self._server = uvicorn.Server(config)
-        self._spawn(self._server.serve(), "http")
+        server_task = asyncio.create_task(self._server.serve(), name="http")
+        self._http_task = server_task
         while not self._server.started:
-            if self._tasks[-1].done():
-                self._tasks[-1].result()
+            if server_task.done():
+                server_task.result()
             await asyncio.sleep(0.02)
 
     async def _readiness(self) -> dict[str, bool]:
@@ -160,8 +201,7 @@ class ServiceRunner:
                 await asyncio.wait_for(connection.execute(text("SELECT 1")), 2)
             checks["database"] = True
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.context.producer.client.fetch_all_metadata(), 2)
-            checks["broker"] = True
+            checks["broker"] = await self.context.broker.ping(timeout=2)
         return checks
 
     def _spawn(self, coroutine: Awaitable[None], name: str) -> None:
@@ -179,28 +219,16 @@ class ServiceRunner:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
-        for consumer in self.consumers:
-            await consumer.stop()
-        if self.relay is not None:
-            await self.relay.stop()
-        await asyncio.sleep(0)
-        for task in self._tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        if self.relay is not None:
-            await self.relay.drain(timeout=5.0)
-        if self.context is not None:
-            for hook in self.definition.on_shutdown:
-                await hook(self.context)
-            with contextlib.suppress(Exception):
-                await self.context.producer.stop()
-            await self.context.engine.dispose()
+            if self._http_task is not None:
+                await asyncio.gather(self._http_task, return_exceptions=True)
+        if self._lifespan_context is not None:
+            context, self._lifespan_context = self._lifespan_context, None
+            await context.__aexit__(None, None, None)
 
     async def wait_until_consuming(self) -> None:
         """Wait until every consumer has partitions assigned (tests bound it with a timeout)."""
-        await asyncio.gather(*(consumer.ready.wait() for consumer in self.consumers))
+        while not all(consumer.consuming for consumer in self.consumers):
+            await asyncio.sleep(0.05)
 
     async def serve_forever(self) -> None:
         stop = asyncio.Event()
@@ -235,15 +263,3 @@ class ServiceRunner:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
-
-
-async def _start_with_retry(producer: AIOKafkaProducer, name: str) -> None:
-    backoff = 0.2
-    while True:
-        try:
-            await producer.start()
-            return
-        except KafkaError as exc:
-            log.warning("%s: broker not reachable yet (%s), retrying", name, type(exc).__name__)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)

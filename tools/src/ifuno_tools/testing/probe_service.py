@@ -17,7 +17,7 @@ from pathlib import Path
 from ifuno_shared.events import CloudEvent, Topic
 from ifuno_shared.events.candidature import DocumentRejected
 from ifuno_shared.events.portal import DocumentUploaded
-from ifuno_shared.messaging import Subscription
+from ifuno_shared.messaging import Subscription, handlers_by_annotation
 from ifuno_shared.persistence import SqlUnitOfWork, add_kit_tables
 from ifuno_shared.runtime import ServiceDefinition, ServiceRunner, ServiceSettings, load_settings
 from pydantic_settings import SettingsConfigDict
@@ -47,9 +47,10 @@ class ProbeUnitOfWork(SqlUnitOfWork):
     pass
 
 
-async def handle_document_uploaded(event: CloudEvent, uow: ProbeUnitOfWork) -> None:
+async def handle_document_uploaded(
+    event: CloudEvent[DocumentUploaded], uow: ProbeUnitOfWork
+) -> None:
     data = event.data
-    assert isinstance(data, DocumentUploaded)
     if data.application_id == ALWAYS_FAILS:
         raise RuntimeError("this probe handler always fails for this application")
     sequence = int(data.document.document_id.rsplit("-", 1)[-1])
@@ -83,7 +84,7 @@ def definition(settings: ServiceSettings, **consumer_options: object) -> Service
             Subscription(
                 name="probe",
                 topics=[Topic.PORTAL],
-                handlers={DocumentUploaded: handle_document_uploaded},
+                handlers=handlers_by_annotation(handle_document_uploaded),
             )
         ],
         consumer_options=dict(consumer_options),

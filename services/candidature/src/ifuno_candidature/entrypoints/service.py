@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ifuno_shared.events import Topic
+from ifuno_shared.events.topics import CONSUMER_GROUPS
 from ifuno_shared.messaging import Subscription
 from ifuno_shared.runtime import ServiceDefinition
 
@@ -27,7 +27,7 @@ def build_definition(
         subscriptions=[
             Subscription(
                 name="candidature",
-                topics=[Topic.PORTAL, Topic.TIMELINE, Topic.SELECTION],
+                topics=list(CONSUMER_GROUPS["candidature"]),
                 handlers=HANDLERS,
             )
         ],

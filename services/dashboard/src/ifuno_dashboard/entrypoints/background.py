@@ -1,4 +1,4 @@
-"""Two background tasks: dead letters into the read model, consumer lag per service."""
+"""Beside the events: dead letters into the read model, consumer lag per service."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from ifuno_shared.events import Topic
+from ifuno_shared.events.topics import CONSUMER_GROUPS
+from ifuno_shared.messaging.edge import Records, subscribe_batches
 from ifuno_shared.messaging.lag import SUBSCRIPTIONS, LagReader
 from ifuno_shared.runtime import ServiceContext
 
@@ -17,39 +17,38 @@ from ifuno_dashboard.adapters.repository import DashboardRepository
 
 log = logging.getLogger(__name__)
 
+DEAD_LETTER_GROUP = "dashboard-deadletters"
 
-async def consume_dead_letters(context: ServiceContext) -> None:
-    """Dead letters are not CloudEvents: count them by consumer and error, commit after."""
-    consumer = AIOKafkaConsumer(
-        Topic.DEADLETTER.value,
-        bootstrap_servers=context.settings.kafka_bootstrap,
-        group_id="dashboard-deadletters",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=10_000,
+
+def subscribe_dead_letters(context: ServiceContext) -> None:
+    """Dead letters are not CloudEvents: a plain batch subscriber of the kit counts them
+    by consumer and error, in one transaction per batch, committed before the offsets."""
+
+    async def record(records: Records) -> None:
+        async with context.session_factory() as session, session.begin():
+            repository = DashboardRepository(session)
+            for dead in records:
+                headers = {k: v.decode(errors="replace") for k, v in dead.headers}
+                await repository.add_dead_letter(
+                    topic=headers.get("x-original-topic", "?"),
+                    partition=_number(headers.get("x-original-partition")),
+                    offset=_number(headers.get("x-original-offset")),
+                    consumer=headers.get("x-consumer", "?"),
+                    error=headers.get("x-error", "?")[:500],
+                    seen_at=datetime.now(UTC),
+                )
+
+    subscribe_batches(
+        context.broker,
+        [topic.value for topic in CONSUMER_GROUPS[DEAD_LETTER_GROUP]],
+        group_id=DEAD_LETTER_GROUP,
+        handler=record,
+        keep_headers=True,
     )
-    await consumer.start()
-    try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=500)
-            if not batches:
-                continue
-            async with context.session_factory() as session, session.begin():
-                repository = DashboardRepository(session)
-                for batch in batches.values():
-                    for record in batch:
-                        headers = {k: v.decode(errors="replace") for k, v in record.headers}
-                        await repository.add_dead_letter(
-                            topic=headers.get("x-original-topic", "?"),
-                            partition=int(headers.get("x-original-partition", "-1")),
-                            offset=int(headers.get("x-original-offset", "-1")),
-                            consumer=headers.get("x-consumer", "?"),
-                            error=headers.get("x-error", "?")[:500],
-                            seen_at=datetime.now(UTC),
-                        )
-            await consumer.commit()
-    finally:
-        await consumer.stop()
+
+
+def _number(header: str | None) -> int:
+    return int(header) if header is not None and header.lstrip("-").isdigit() else -1
 
 
 async def measure_lag(context: ServiceContext) -> None:

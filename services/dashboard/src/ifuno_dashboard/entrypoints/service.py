@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ifuno_shared.events import Topic
+from ifuno_shared.events.topics import CONSUMER_GROUPS
 from ifuno_shared.messaging import Subscription
 from ifuno_shared.runtime import ServiceDefinition
 
 from ifuno_dashboard.config import DashboardSettings
-from ifuno_dashboard.entrypoints.background import consume_dead_letters, measure_lag
+from ifuno_dashboard.entrypoints.background import measure_lag, subscribe_dead_letters
 from ifuno_dashboard.entrypoints.http import build_router
 from ifuno_dashboard.service_layer.handlers import HANDLERS, DashboardUnitOfWork
 
@@ -25,11 +25,12 @@ def build_definition(settings: DashboardSettings, **consumer_options: object) ->
         subscriptions=[
             Subscription(
                 name="dashboard",
-                topics=[Topic.CANDIDATURE, Topic.SELECTION, Topic.NOTIFICATION, Topic.TIMELINE],
+                topics=list(CONSUMER_GROUPS["dashboard"]),
                 handlers=HANDLERS,
             )
         ],
         routers=lambda context: [build_router(context)],
-        background=[consume_dead_letters, measure_lag],
+        background=[measure_lag],
+        subscribers=[subscribe_dead_letters],
         consumer_options=dict(consumer_options),
     )

@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from ifuno_shared.events import Topic
+from ifuno_shared.events.topics import CONSUMER_GROUPS
 from ifuno_shared.messaging import Subscription
 from ifuno_shared.runtime import ServiceContext, ServiceDefinition
 
@@ -79,7 +79,7 @@ def build_definition(
         subscriptions=[
             Subscription(
                 name="notification",
-                topics=[Topic.CANDIDATURE, Topic.SELECTION, Topic.TIMELINE],
+                topics=list(CONSUMER_GROUPS["notification"]),
                 handlers=HANDLERS,
             )
         ],

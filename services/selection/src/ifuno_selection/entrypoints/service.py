@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ifuno_shared.events import Topic
+from ifuno_shared.events.topics import CONSUMER_GROUPS
 from ifuno_shared.messaging import Subscription
 from ifuno_shared.persistence.unit_of_work import OnCommit
 from ifuno_shared.runtime import ServiceDefinition
@@ -32,7 +32,7 @@ def build_definition(settings: SelectionSettings, **consumer_options: object) ->
         subscriptions=[
             Subscription(
                 name="selection",
-                topics=[Topic.CANDIDATURE, Topic.PORTAL, Topic.TIMELINE],
+                topics=list(CONSUMER_GROUPS["selection"]),
                 handlers=HANDLERS,
             )
         ],

@@ -1,0 +1,132 @@
+"""FastStream at the Kafka edge, wrapped once so that no service can pick an unsafe option.
+
+FastStream 0.7's Kafka defaults do not fit an effectively-once platform: ACK_FIRST
+auto-commits before the handler runs, a batch mixes partitions, `ack()` commits every
+consumed position, and new groups start at the latest offset. `subscribe_batches` is
+the only way the platform subscribes: batches, `earliest`, NACK_ON_ERROR (an unhandled
+error rewinds every partition of the batch), and a handler that takes the raw records,
+undecoded, so nothing a producer sends can fail before the kit has looked at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, Topic
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.subscriber.usecase import BatchSubscriber
+from faststream.message import StreamMessage
+from prometheus_client import REGISTRY
+
+log = logging.getLogger(__name__)
+
+Records = tuple[ConsumerRecord[bytes, bytes], ...]
+BatchHandler = Callable[[Records], Awaitable[None]]
+
+
+def make_broker(bootstrap: str, *, client_id: str, metrics: bool = True) -> KafkaBroker:
+    """acks=all for durability. Idempotence stays off: the local broker (Tansu) lacks it,
+    and duplicates are harmless because every consumer deduplicates by event id.
+    Per-message logs are at DEBUG: FastStream's own INFO line per batch is noise here."""
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        request_timeout_ms=10_000,
+        retry_backoff_ms=200,
+        allow_auto_create_topics=False,
+        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY)] if metrics else [],
+        logger=log,
+        log_level=logging.DEBUG,
+    )
+
+
+async def start_with_retry(broker: KafkaBroker, name: str, *, max_backoff: float = 5.0) -> None:
+    """FastStream does not retry an unreachable broker at start: the kit does."""
+    backoff = 0.2
+    while True:
+        try:
+            await broker.start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: broker not reachable yet (%s), retrying", name, type(exc).__name__)
+            await broker.stop()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+
+
+async def _without_headers(records: Records, original: Any) -> StreamMessage[Any]:
+    """FastStream's parser decodes every header as UTF-8; a producer's odd header must
+    not fail a batch, and an event consumer reads no header (the event is the value)."""
+    return await original(tuple(dataclasses.replace(r, headers=[]) for r in records))
+
+
+async def _with_text_headers(records: Records, original: Any) -> StreamMessage[Any]:
+    """For readers of headers (dead letters): undecodable bytes are replaced, not fatal."""
+    return await original(
+        tuple(
+            dataclasses.replace(
+                r,
+                headers=[
+                    (name, value.decode(errors="replace").encode()) for name, value in r.headers
+                ],
+            )
+            for r in records
+        )
+    )
+
+
+async def _undecoded(message: StreamMessage[Any]) -> Records:
+    """The handler gets the raw records: decoding each one is the kit's job."""
+    return message.raw_message
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    handler: BatchHandler,
+    max_records: int = 500,
+    session_timeout_ms: int = 10_000,
+    keep_headers: bool = False,
+) -> BatchSubscriber:
+    """Declare a batch subscriber with the platform's safe options; `handler` must
+    return only once every record was applied, skipped or dead-lettered: FastStream
+    then commits every consumed position. Topics are never created here (they are
+    provisioned, with their partitions, by the deployment)."""
+    subscriber = broker.subscriber(
+        *(Topic(topic, declare=False) for topic in topics),
+        batch=True,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_records=max_records,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(session_timeout_ms // 6, 100),
+        parser=_with_text_headers if keep_headers else _without_headers,
+        decoder=_undecoded,
+        include_in_schema=False,
+    )
+
+    async def consume(records: Any) -> None:
+        await handler(records)
+
+    subscriber(consume)
+    return subscriber
+
+
+def assigned(subscriber: BatchSubscriber) -> bool:
+    """Whether the subscriber's consumer has joined its group and holds partitions."""
+    consumer = subscriber.consumer
+    return consumer is not None and bool(consumer.assignment())
