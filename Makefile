@@ -29,13 +29,20 @@ demo: install
 up: install
 	$(RUN) python -m ifuno_tools.demo --up $(DEMO_ARGS)
 
-test: install
+# The AsyncAPI parser the contract test runs (Node); reinstalled when its lock changes.
+ASYNCAPI_CHECK := tools/asyncapi-check/node_modules/.installed
+
+$(ASYNCAPI_CHECK): tools/asyncapi-check/package.json tools/asyncapi-check/package-lock.json
+	npm ci --prefix tools/asyncapi-check --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+test: install $(ASYNCAPI_CHECK)
 	$(RUN) pytest
 
 test-unit: install
 	$(RUN) pytest -m unit
 
-test-integration: install
+test-integration: install $(ASYNCAPI_CHECK)
 	$(RUN) pytest -m "integration or e2e"
 
 lint: install
