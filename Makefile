@@ -13,7 +13,7 @@ help:
 	@echo "make test        all tests (unit, integration against real servers, browser)"
 	@echo "make test-unit   the fast tests (no I/O)"
 	@echo "make lint        ruff and mypy"
-	@echo "make contracts   regenerate docs/asyncapi.json from the event models"
+	@echo "make contracts   regenerate docs/contracts.md and docs/asyncapi.json from the code"
 	@echo "make bench       platform vs baseline throughput and latency (BENCH_ARGS='--count 5000')"
 
 .venv/.installed: uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
@@ -29,13 +29,20 @@ demo: install
 up: install
 	$(RUN) python -m ifuno_tools.demo --up $(DEMO_ARGS)
 
-test: install
+# The AsyncAPI parser the contract test runs (Node); reinstalled when its lock changes.
+ASYNCAPI_CHECK := tools/asyncapi-check/node_modules/.installed
+
+$(ASYNCAPI_CHECK): tools/asyncapi-check/package.json tools/asyncapi-check/package-lock.json
+	npm ci --prefix tools/asyncapi-check --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+test: install $(ASYNCAPI_CHECK)
 	$(RUN) pytest
 
 test-unit: install
 	$(RUN) pytest -m unit
 
-test-integration: install
+test-integration: install $(ASYNCAPI_CHECK)
 	$(RUN) pytest -m "integration or e2e"
 
 lint: install
@@ -54,6 +61,7 @@ bench: install
 
 contracts: install
 	$(RUN) python -m ifuno_shared.events.asyncapi > docs/asyncapi.json
+	$(RUN) python -m ifuno_tools.contracts > docs/contracts.md
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache test-artifacts

@@ -9,41 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ifuno_shared.runtime import ServiceSettings
-from pydantic import AliasChoices
+from ifuno_tools.contracts import SERVICES, variables_read
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SERVICES = ("candidature", "selection", "notification", "timeline", "dashboard")
-
-
-def settings_class(service: str) -> type[ServiceSettings]:
-    module = importlib.import_module(f"ifuno_{service}.config")
-    found = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, ServiceSettings)
-        and value.__module__ == module.__name__
-    ]
-    assert len(found) == 1, f"ifuno_{service}.config should define one settings class"
-    return found[0]
-
-
-def variables_read(service: str) -> set[str]:
-    """Every environment variable the service's settings read."""
-    cls = settings_class(service)
-    prefix = str(cls.model_config.get("env_prefix", ""))
-    names = set()
-    for field, info in cls.model_fields.items():
-        alias = info.validation_alias
-        if isinstance(alias, AliasChoices):
-            names |= {c for c in alias.choices if isinstance(c, str)}
-        else:
-            names.add(f"{prefix}{field}".upper())
-    return names
 
 
 def console_scripts() -> set[str]:

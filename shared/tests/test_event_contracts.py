@@ -116,3 +116,28 @@ def test_the_asyncapi_document_is_up_to_date() -> None:
     committed = json.loads((Path(__file__).parents[2] / "docs" / "asyncapi.json").read_text())
     assert committed == json.loads(json.dumps(document())), "run `make contracts`"
     assert set(committed["components"]["messages"]) == set(EVENT_MODELS)
+
+
+def test_every_reference_in_the_asyncapi_document_resolves_inside_it() -> None:
+    from ifuno_shared.events.asyncapi import document
+
+    whole = document()
+
+    def references(node: object) -> list[str]:
+        if isinstance(node, dict):
+            own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return own + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for value in node for ref in references(value)]
+        return []
+
+    def resolves(ref: str) -> bool:
+        node: object = whole
+        for part in ref.removeprefix("#/").split("/"):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return ref.startswith("#/")
+
+    refs = references(whole)
+    assert refs and [ref for ref in refs if not resolves(ref)] == []

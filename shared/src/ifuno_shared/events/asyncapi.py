@@ -35,8 +35,21 @@ DEAD_LETTER_HEADERS = {
 }
 
 
-def _message(model: Any) -> dict[str, Any]:
-    data = model.model_json_schema(mode="serialization")
+SCHEMAS = "#/components/schemas/"
+
+
+def _data_schema(model: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    """The model's schema, the types it nests hoisted into `schemas`: a `$defs` inside a
+    message would leave its `$ref`s pointing nowhere for AsyncAPI tools."""
+    data = dict(model.model_json_schema(mode="serialization", ref_template=SCHEMAS + "{model}"))
+    for name, schema in data.pop("$defs", {}).items():
+        if schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"two different nested types are both named {name}")
+    return data
+
+
+def _message(model: Any, schemas: dict[str, Any]) -> dict[str, Any]:
+    data = _data_schema(model, schemas)
     return {
         "name": model.event_type,
         "title": model.__name__,
@@ -72,7 +85,8 @@ def _message(model: Any) -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    messages = {model.event_type: _message(model) for model in ALL_EVENT_MODELS}
+    schemas: dict[str, Any] = {}
+    messages = {model.event_type: _message(model, schemas) for model in ALL_EVENT_MODELS}
     channels: dict[str, Any] = {}
     for topic in Topic:
         names = sorted(m.event_type for m in ALL_EVENT_MODELS if m.topic is topic)
@@ -99,7 +113,7 @@ def document() -> dict[str, Any]:
             "`...v2` type published beside the old one.",
         },
         "channels": channels,
-        "components": {"messages": messages},
+        "components": {"messages": messages, "schemas": schemas},
     }
 
 
