@@ -48,6 +48,16 @@ def test_a_record_that_is_not_json_is_invalid() -> None:
     assert reason_for(b"\xff{oops").startswith("not JSON")
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [b"[" * 5000 + b"]" * 5000, b'{"type": ' + b"9" * 5000 + b"}", b"\xff\xfe", b"\x00"],
+    ids=["deep nesting", "huge number", "not UTF-8", "NUL"],
+)
+def test_a_hostile_record_is_invalid_and_nothing_else(hostile: bytes) -> None:
+    with pytest.raises(InvalidEvent):
+        decode_event(hostile)
+
+
 def test_a_json_value_that_is_not_an_object_is_invalid() -> None:
     assert reason_for([1, 2]) == "not a JSON object"
 

@@ -24,7 +24,6 @@ CONSUMER_LAG = Gauge(
 OUTBOX_PUBLISHED = Counter(
     "ifuno_outbox_published_total", "Outbox rows published to the broker.", ["service"]
 )
-OUTBOX_PENDING = Gauge("ifuno_outbox_pending", "Outbox rows waiting to be published.", ["service"])
 OUTBOX_FAILURES = Counter(
     "ifuno_outbox_publish_failures_total",
     "Relay batches that failed and will be retried.",

@@ -86,13 +86,23 @@ def _describe(error: ValidationError, prefix: str) -> str:
 
 
 def decode_event(raw: bytes | str | None) -> CloudEvent:
-    """Parse a Kafka record value; raise InvalidEvent naming what is wrong."""
+    """Parse a Kafka record value; raise InvalidEvent naming what is wrong, and nothing
+    else whatever a producer sent (deep nesting, huge numbers, bad bytes)."""
+    try:
+        return _decode(raw)
+    except InvalidEvent:
+        raise
+    except (RecursionError, MemoryError, ValueError, TypeError) as exc:
+        raise InvalidEvent(f"undecodable record ({type(exc).__name__})") from None
+
+
+def _decode(raw: bytes | str | None) -> CloudEvent:
     if raw is None:
         raise InvalidEvent("empty record value")
     try:
         document: Any = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from exc
+        raise InvalidEvent(f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidEvent("not a JSON object")
     event_type = document.get("type")
