@@ -174,6 +174,8 @@ async def test_a_short_campaign_gives_the_right_summary(
         assert await anext(lines) == "event: summary"
         data = await anext(lines)
     assert json.loads(data.removeprefix("data: "))["campaign"] == 2027
+    script = await dashboard.get("/static/app.js")
+    assert script.headers["content-type"].startswith("text/javascript")
     metrics = (await dashboard.get("/metrics")).text
     assert "ifuno_events_consumed_total" in metrics
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import AsyncIterator
-from importlib.resources import files
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
 from ifuno_shared.http import require_role
 from ifuno_shared.runtime import ServiceContext
 
 from ifuno_dashboard.service_layer.summary import build_summary
 
-STATIC = files("ifuno_dashboard") / "static"
+STATIC = Path(__file__).parent.parent / "static"
 STAFF = ("viewer", "reviewer", "committee", "admin")
-TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
 
 
 def build_router(context: ServiceContext) -> APIRouter:
@@ -70,17 +70,10 @@ def build_router(context: ServiceContext) -> APIRouter:
                 last = current
             await asyncio.sleep(1.0)
 
-    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page() -> HTMLResponse:
+    @router.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
         """The page holds no data: it asks for a staff token, then streams the summary."""
-        html = (STATIC / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(html.replace("{{campaign}}", str(settings.campaign or "")))
+        return FileResponse(STATIC / "index.html")
 
-    @router.get("/static/{name}", include_in_schema=False)
-    async def static(name: str) -> Response:
-        suffix = name.rsplit(".", 1)[-1]
-        if suffix not in TYPES or "/" in name or not (STATIC / name).is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND)
-        return Response((STATIC / name).read_bytes(), media_type=TYPES[suffix])
-
+    router.mount("/static", StaticFiles(directory=STATIC), name="static")
     return router
