@@ -12,14 +12,16 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from ifuno_shared.errors import Conflict
 from ifuno_shared.events.base import Phase, Round
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY, FRIDAY = 0, 4
 
 
-class InvalidCalendar(ValueError):
-    """A calendar whose phases are not in order; the message says which."""
+class InvalidCalendar(Conflict):
+    """A calendar whose phases are not in order; the message says which (HTTP 409: the
+    configuration, not the request, is at fault)."""
 
 
 def paris(day: date, at: time) -> datetime:

@@ -1,20 +1,29 @@
-"""Staff authentication and the endpoints every service has (/health, /ready, /metrics)."""
+"""Staff authentication, the endpoints every service has (/health, /ready, /metrics), and
+the HTTP answers to the refusals of `ifuno_shared.errors`."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Lifespan
 
+from ifuno_shared.errors import Conflict, InvalidValue, NotFound
+
 _bearer = HTTPBearer(auto_error=False)
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
+ExceptionHandler = Callable[[Request, Exception], Coroutine[Any, Any, Response]]
 
 
 def _role_for(tokens: Mapping[str, str], presented: str) -> str | None:
@@ -78,6 +87,22 @@ def operations_router(readiness: ReadinessCheck) -> APIRouter:
     return router
 
 
+def _answer(status_code: int) -> ExceptionHandler:
+    """The refusal's message as `detail`, as the routes' own HTTPExceptions answer."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        return await http_exception_handler(request, HTTPException(status_code, str(exc)))
+
+    return handler
+
+
+async def _invalid_value(request: Request, exc: Exception) -> Response:
+    """A 422 shaped like FastAPI's request validation errors, on the field named."""
+    assert isinstance(exc, InvalidValue)
+    error = {"loc": ("body", exc.field), "msg": str(exc), "type": "value_error"}
+    return await request_validation_exception_handler(request, RequestValidationError([error]))
+
+
 def create_app(
     title: str,
     routers: list[APIRouter],
@@ -87,7 +112,16 @@ def create_app(
     lifespan: Lifespan[FastAPI] | None = None,
 ) -> FastAPI:
     """`lifespan` holds the service's broker, relay and background tasks (the runtime's)."""
-    app = FastAPI(title=title, version="1", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version="1",
+        lifespan=lifespan,
+        exception_handlers={
+            NotFound: _answer(status.HTTP_404_NOT_FOUND),
+            Conflict: _answer(status.HTTP_409_CONFLICT),
+            InvalidValue: _invalid_value,
+        },
+    )
     app.state.api_tokens = dict(api_tokens)
     app.include_router(operations_router(readiness))
     for router in routers:

@@ -299,7 +299,7 @@ async def test_staff_read_and_override_with_token_roles(service: Service) -> Non
     unknown = await service.http.post(
         "/v1/applications/nope/eligibility-override", json=body, headers=admin
     )
-    assert unknown.status_code == 404
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "no application nope"})
     overridden = await service.http.post(path, json=body, headers=admin)
     assert overridden.status_code == 200 and overridden.json()["eligible"] is True
     events = await service.events_of(app, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -166,6 +167,15 @@ async def test_a_short_campaign_gives_the_right_summary(
     assert outcomes == {("admitted", "email", "sent"), ("waitlisted", "sms", "failed")}
     await summary_when(dashboard, lambda s: s["dead_letters"])
     assert (await dashboard.get("/v1/summary", params={"campaign": 2027})).status_code == 401
+    assert (await dashboard.get("/v1/stream", params={"token": "nope"})).status_code == 401
+    async with dashboard.stream("GET", "/v1/stream", params={"token": "see"}) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        assert await anext(lines) == "event: summary"
+        data = await anext(lines)
+    assert json.loads(data.removeprefix("data: "))["campaign"] == 2027
+    script = await dashboard.get("/static/app.js")
+    assert script.headers["content-type"].startswith("text/javascript")
     metrics = (await dashboard.get("/metrics")).text
     assert "ifuno_events_consumed_total" in metrics
 

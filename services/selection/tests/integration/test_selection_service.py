@@ -297,11 +297,13 @@ async def test_staff_api_answers_401_403_and_422(selection: Selection) -> None:
     invalid = await selection.http.post(path, json=bad, headers=REVIEWER)
     assert invalid.status_code == 422
     assert invalid.json()["detail"][0]["loc"] == ["body", "scores", "project"]
-    assert (
-        await selection.http.post("/v1/applications/none/file-review", json=body, headers=REVIEWER)
-    ).status_code == 404
+    unknown = await selection.http.post(
+        "/v1/applications/none/file-review", json=body, headers=REVIEWER
+    )
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "no application none"})
     assert (await selection.http.post(path, json=body, headers=REVIEWER)).status_code == 200
-    assert (await selection.http.post(path, json=body, headers=REVIEWER)).status_code == 409
+    twice = await selection.http.post(path, json=body, headers=REVIEWER)
+    assert twice.status_code == 409 and "not in review" in twice.json()["detail"]
     result = await selection.http.post(
         "/v1/applications/X-1/interview-result", json={"attended": True}, headers=REVIEWER
     )

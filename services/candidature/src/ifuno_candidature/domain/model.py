@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from ifuno_shared.errors import Conflict
 from ifuno_shared.events import DocumentKind, EventData, Level, Regime, Round
 from ifuno_shared.events import candidature as out
 from ifuno_shared.events.portal import ApplicationSubmitted, Diploma, Document
@@ -41,7 +42,7 @@ class RefusalReason(StrEnum):
     NO_PLACES_LEFT = "no_places_left"
 
 
-class NotLive(ValueError):
+class NotLive(Conflict):
     """The file is refused or withdrawn: nothing more can change it."""
 
 

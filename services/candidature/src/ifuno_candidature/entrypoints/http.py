@@ -12,7 +12,7 @@ from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
 from ifuno_candidature.adapters.views import application_details, list_applications
-from ifuno_candidature.domain.model import NotLive, Status
+from ifuno_candidature.domain.model import Status
 from ifuno_candidature.service_layer import handlers
 
 ANY_STAFF = require_role("viewer", "reviewer", "committee", "admin")
@@ -79,14 +79,10 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.post("/{application_id}/eligibility-override", dependencies=[Depends(DECIDERS)])
     async def override(application_id: str, body: EligibilityOverride) -> EligibilityOut:
-        try:
-            app = await handlers.override_eligibility(
-                context.uow_factory(), application_id, body.eligible, body.by, body.note
-            )
-        except handlers.UnknownApplication as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-        except NotLive as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        """404 for an unknown application, 409 once it is refused or withdrawn."""
+        app = await handlers.override_eligibility(
+            context.uow_factory(), application_id, body.eligible, body.by, body.note
+        )
         return EligibilityOut(
             application_id=app.application_id,
             eligible=app.eligible,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Phase, Round, portal
 from ifuno_shared.events.selection import ComplementaryRoundOpened
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
@@ -22,8 +23,9 @@ ROUND_OPENING = {
 }
 
 
-class UnknownApplication(LookupError):
-    """An event about an application this service never received (dead-lettered)."""
+class UnknownApplication(NotFound):
+    """An application this service never received: an event about it is dead-lettered,
+    a staff request about it answered 404."""
 
 
 def _publish_all(uow: CandidatureUnitOfWork, app: Application) -> None:

@@ -4,32 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from collections.abc import AsyncIterator
-from importlib.resources import files
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import FileResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
 from ifuno_shared.http import require_role
 from ifuno_shared.runtime import ServiceContext
 
 from ifuno_dashboard.service_layer.summary import build_summary
 
-STATIC = files("ifuno_dashboard") / "static"
+STATIC = Path(__file__).parent.parent / "static"
 STAFF = ("viewer", "reviewer", "committee", "admin")
-TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
 
 
 def build_router(context: ServiceContext) -> APIRouter:
     router = APIRouter()
     settings: Any = context.settings
 
-    def campaign_or_default(campaign: int | None) -> int:
+    def campaign_or_default(campaign: int | None = None) -> int:
+        """The page and the API may leave the campaign out: IFUNO_CAMPAIGN is the default."""
         found = campaign or settings.campaign
         if found is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "campaign is required")
         return int(found)
+
+    def staff_token(token: Annotated[str, Query(min_length=1)]) -> None:
+        """EventSource cannot send headers: the stream's token comes as a query parameter."""
+        role = next(
+            (r for t, r in settings.api_tokens.items() if hmac.compare_digest(t, token)), None
+        )
+        if role not in STAFF:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid token")
 
     async def summary_of(campaign: int) -> dict[str, Any]:
         async with context.session_factory() as session:
@@ -38,49 +47,33 @@ def build_router(context: ServiceContext) -> APIRouter:
             )
 
     @router.get("/v1/summary", dependencies=[Depends(require_role(*STAFF))], tags=["dashboard"])
-    async def summary(campaign: int | None = None) -> dict[str, Any]:
-        return await summary_of(campaign_or_default(campaign))
+    async def summary(campaign: int = Depends(campaign_or_default)) -> dict[str, Any]:
+        return await summary_of(campaign)
 
-    @router.get("/v1/stream", tags=["dashboard"])
+    @router.get(
+        "/v1/stream",
+        response_class=EventSourceResponse,
+        dependencies=[Depends(staff_token)],
+        tags=["dashboard"],
+    )
     async def stream(
-        request: Request, token: str = Query(min_length=1), campaign: int | None = None
-    ) -> StreamingResponse:
-        """EventSource cannot send headers: the token comes as a query parameter."""
-        role = next(
-            (r for t, r in settings.api_tokens.items() if hmac.compare_digest(t, token)), None
-        )
-        if role not in STAFF:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid token")
-        year = campaign_or_default(campaign)
+        campaign: int = Depends(campaign_or_default),
+    ) -> AsyncIterator[ServerSentEvent]:
+        """A `summary` event at once, then whenever the summary changes (checked every
+        second). FastAPI sends the keep-alive comments and stops this generator when
+        the client goes away."""
+        last = None
+        while True:
+            current = await summary_of(campaign)
+            if current != last:
+                yield ServerSentEvent(event="summary", data=current)
+                last = current
+            await asyncio.sleep(1.0)
 
-        async def events() -> AsyncIterator[str]:
-            last = None
-            while not await request.is_disconnected():
-                current = json.dumps(await summary_of(year), sort_keys=True, default=str)
-                if current != last:
-                    yield f"event: summary\ndata: {current}\n\n"
-                    last = current
-                else:
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(1.0)
-
-        return StreamingResponse(
-            events(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
-
-    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page() -> HTMLResponse:
+    @router.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
         """The page holds no data: it asks for a staff token, then streams the summary."""
-        html = (STATIC / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(html.replace("{{campaign}}", str(settings.campaign or "")))
+        return FileResponse(STATIC / "index.html")
 
-    @router.get("/static/{name}", include_in_schema=False)
-    async def static(name: str) -> Response:
-        suffix = name.rsplit(".", 1)[-1]
-        if suffix not in TYPES or "/" in name or not (STATIC / name).is_file():
-            raise HTTPException(status.HTTP_404_NOT_FOUND)
-        return Response((STATIC / name).read_bytes(), media_type=TYPES[suffix])
-
+    router.mount("/static", StaticFiles(directory=STATIC), name="static")
     return router

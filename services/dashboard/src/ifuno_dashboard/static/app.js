@@ -102,8 +102,11 @@ function render(summary) {
 }
 
 function connect(token) {
-  const campaign = document.body.dataset.campaign || new URLSearchParams(location.search).get("campaign") || "";
-  const source = new EventSource(`/v1/stream?token=${encodeURIComponent(token)}&campaign=${encodeURIComponent(campaign)}`);
+  // Without ?campaign= in the page's address, the service's default campaign.
+  const query = new URLSearchParams({ token });
+  const campaign = new URLSearchParams(location.search).get("campaign");
+  if (campaign) query.set("campaign", campaign);
+  const source = new EventSource(`/v1/stream?${query}`);
   source.addEventListener("summary", (event) => {
     $("login").hidden = true;
     $("board").hidden = false;

@@ -245,7 +245,6 @@ def _new_row(who: Candidate) -> dict[str, Any]:
         "interview_by_video": who.interview_by_video,
         "refusal_reason": who.refusal_reason,
         "from_waitlist": False,
-        "two_year_plan": False,
     }
 
 

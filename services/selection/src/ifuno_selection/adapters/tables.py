@@ -37,7 +37,6 @@ candidate = Table(
     Column("offer_deadline", DateTime(timezone=True), nullable=True),
     Column("from_waitlist", Boolean, nullable=False, default=False),
     Column("refusal_reason", String(64), nullable=True),
-    Column("two_year_plan", Boolean, nullable=False, default=False),
     Index("candidate_by_level_status", "campaign", "level", "status"),
 )
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from ifuno_shared.errors import Conflict
 from ifuno_shared.events import Level, Round
 
 
@@ -29,7 +30,7 @@ FINAL = frozenset(
 )
 
 
-class WrongStep(ValueError):
+class WrongStep(Conflict):
     """A staff action that does not fit where the file is (HTTP 409)."""
 
 

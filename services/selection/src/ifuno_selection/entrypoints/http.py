@@ -13,7 +13,7 @@ from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
 from ifuno_selection.adapters.views import list_candidates, ranking
-from ifuno_selection.domain.candidate import Status, WrongStep
+from ifuno_selection.domain.candidate import Status
 from ifuno_selection.service_layer import handlers
 
 Criterion = Annotated[int, Field(ge=0, le=5)]
@@ -73,19 +73,15 @@ def build_router(context: ServiceContext) -> APIRouter:
         dependencies=[Depends(require_role("reviewer", "admin"))],
     )
     async def file_review(application_id: str, body: FileReview) -> Decision:
-        try:
-            who = await handlers.file_review(
-                context.uow_factory(),
-                application_id,
-                body.reviewer,
-                body.scores.model_dump(),
-                body.interview_by_video,
-                datetime.now(PARIS),
-            )
-        except handlers.UnknownApplication as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-        except WrongStep as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        """404 for an unknown application, 409 when the file is not in review."""
+        who = await handlers.file_review(
+            context.uow_factory(),
+            application_id,
+            body.reviewer,
+            body.scores.model_dump(),
+            body.interview_by_video,
+            datetime.now(PARIS),
+        )
         return _decision(who)
 
     @router.post(
@@ -98,14 +94,9 @@ def build_router(context: ServiceContext) -> APIRouter:
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 [{"loc": ["body", "score"], "msg": "required when attended", "type": "missing"}],
             )
-        try:
-            who = await handlers.interview_result(
-                context.uow_factory(), application_id, body.attended, body.score
-            )
-        except handlers.UnknownApplication as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-        except WrongStep as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        who = await handlers.interview_result(
+            context.uow_factory(), application_id, body.attended, body.score
+        )
         return _decision(who)
 
     @router.get(

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from ifuno_shared.calendar import default_calendar
+from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Level, Phase, Round, portal
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
@@ -33,8 +34,8 @@ INTERVIEWS = {
 }
 
 
-class UnknownApplication(LookupError):
-    pass
+class UnknownApplication(NotFound):
+    """An application this service never received (a staff request answers 404)."""
 
 
 async def _now(uow: SelectionUnitOfWork, fallback: datetime) -> datetime:

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ifuno_shared.calendar import CampaignCalendar
+from ifuno_shared.errors import InvalidValue
 from ifuno_shared.events import Phase
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 
 
-class ClockWentBackwards(ValueError):
+class ClockWentBackwards(InvalidValue):
     """The platform's clock never moves back: deadlines already handled stay handled."""
+
+    field = "now"
 
 
 @dataclass(frozen=True)

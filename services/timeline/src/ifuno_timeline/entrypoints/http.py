@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from ifuno_shared.calendar import CampaignCalendar, InvalidCalendar
+from ifuno_shared.calendar import CampaignCalendar
 from ifuno_shared.events import Phase
 from ifuno_shared.http import require_role
 from pydantic import AwareDatetime, BaseModel
-
-from ifuno_timeline.domain.clock import ClockWentBackwards
 
 
 class PhaseOut(BaseModel):
@@ -51,13 +49,11 @@ def build_router(
 
     @router.get("/calendar/{year}")
     async def calendar(year: int) -> CalendarOut:
-        """The campaign's phases (public information, as on the programme page)."""
+        """The campaign's phases (public information, as on the programme page); 409 when
+        the calendar configured for that year is invalid."""
         if not 2000 <= year <= 2100:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no campaign {year}")
-        try:
-            dates = calendar_for(year)
-        except InvalidCalendar as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        dates = calendar_for(year)
         now = await read_now(year) if year == campaign else None
         return CalendarOut(
             campaign=year,
@@ -70,18 +66,12 @@ def build_router(
     async def move_clock(
         body: ClockMove, _: Annotated[str, Depends(require_role("admin"))]
     ) -> ClockMoved:
-        """Move the simulated clock forward (never back); 409 with the real clock."""
+        """Move the simulated clock forward (never back: 422); 409 with the real clock."""
         if not simulated:
             raise HTTPException(
                 status.HTTP_409_CONFLICT, "the clock is real (IFUNO_CLOCK=real): it cannot be moved"
             )
-        try:
-            phases = await move(body.now)
-        except ClockWentBackwards as exc:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                [{"loc": ["body", "now"], "msg": str(exc), "type": "value_error"}],
-            ) from exc
+        phases = await move(body.now)
         return ClockMoved(campaign=campaign, now=body.now, phases_started=phases)
 
     return router

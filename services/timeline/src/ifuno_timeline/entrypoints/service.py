@@ -7,7 +7,6 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter
 from ifuno_shared.calendar import PARIS, CampaignCalendar, InvalidCalendar
 from ifuno_shared.events import Phase
 from ifuno_shared.runtime import ConfigurationError, ServiceContext, ServiceDefinition
@@ -42,9 +41,6 @@ class Timeline:
             raise ConfigurationError(f"IFUNO_TIMELINE_CALENDAR_FILE: {exc}") from exc
         self._context: ServiceContext | None = None
         self._lock = asyncio.Lock()
-
-    def router(self) -> APIRouter:
-        return build_router(self.campaign, self.calendar_for, self.move, self.now, self.simulated)
 
     def calendar_for(self, year: int) -> CampaignCalendar:
         return load_calendar(year, self.settings.calendar_file)

@@ -1,0 +1,39 @@
+"""Revision 0002 on a database created before it (with two_year_plan) and on a new one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from ifuno_selection.entrypoints.service import MIGRATIONS_DIR
+from ifuno_shared.persistence import create_engine
+from ifuno_shared.persistence.migrations import upgrade
+from sqlalchemy import text
+
+pytestmark = pytest.mark.integration
+
+COLUMNS = "SELECT column_name FROM information_schema.columns WHERE table_name = 'candidate'"
+
+
+async def columns(database_url: str, statement: str | None = None) -> set[str]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            if statement is not None:
+                await connection.execute(text(statement))
+            return set((await connection.execute(text(COLUMNS))).scalars())
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("created_before_0002", [True, False])
+async def test_two_year_plan_is_gone_after_the_upgrade(
+    database_url: str, created_before_0002: bool
+) -> None:
+    await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR, "0001")
+    if created_before_0002:
+        old = "ALTER TABLE candidate ADD COLUMN two_year_plan boolean NOT NULL DEFAULT false"
+        assert "two_year_plan" in await columns(database_url, old)
+    await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR)
+    found = await columns(database_url)
+    assert "two_year_plan" not in found and "refusal_reason" in found
