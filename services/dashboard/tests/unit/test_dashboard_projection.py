@@ -7,14 +7,14 @@ from datetime import datetime
 import pytest
 from ifuno_dashboard.domain.projection import ApplicationView, apply, summarise
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import EventData
+from ifuno_shared.events import EventData, Level
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 
 pytestmark = pytest.mark.unit
 
 DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
-CAPACITY = {"M1": 20, "M2": 24}
+CAPACITY = {Level.M1: 20, Level.M2: 24}
 
 
 def received(a: str, level: str = "M1") -> c.ApplicationReceived:
@@ -37,7 +37,7 @@ def fold(events: list[EventData]) -> dict[str, ApplicationView]:
     return views
 
 
-def funnel(events: list[EventData], level: str = "M1") -> dict[str, int]:
+def funnel(events: list[EventData], level: Level = Level.M1) -> dict[str, int]:
     return summarise(list(fold(events).values()), CAPACITY)[level].funnel
 
 
@@ -88,7 +88,7 @@ def test_places_are_held_by_offers_and_acceptances_only() -> None:
         s.OfferDeclined(application_id="B"),
         s.Waitlisted(application_id="C", level="M1", rank=1),
     ]
-    level = summarise(list(fold(events).values()), CAPACITY)["M1"]
+    level = summarise(list(fold(events).values()), CAPACITY)[Level.M1]
     assert level.held == 1 and level.places_left == 19
     assert level.funnel["declined"] == 1 and level.funnel["waitlisted"] == 1
     assert level.waitlist == [(1, "C")]
@@ -105,12 +105,20 @@ def test_a_promotion_leaves_the_waitlist_and_refusals_are_counted_by_reason() ->
             application_id="L", reason="campaign_closed", campaign=2027, level="M2"
         ),
     ]
-    level = summarise(list(fold(events).values()), CAPACITY)["M2"]
+    level = summarise(list(fold(events).values()), CAPACITY)[Level.M2]
     assert level.waitlist == [] and level.held == 1
     assert level.refusals == {"absent_from_interview": 1, "campaign_closed": 1}
 
 
 def test_a_withdrawal_frees_a_held_place() -> None:
     events = [*PATH, s.PlaceReleased(application_id="A", level="M1")]
-    level = summarise(list(fold(events).values()), CAPACITY)["M1"]
+    level = summarise(list(fold(events).values()), CAPACITY)[Level.M1]
     assert level.held == 0 and level.funnel["withdrawn"] == 1
+
+
+def test_views_and_the_summary_are_keyed_by_the_levels_of_the_capacities() -> None:
+    views = fold([received("A", "M2")])
+    assert views["A"].level is Level.M2
+    levels = summarise(list(views.values()), CAPACITY)
+    assert list(levels) == [Level.M1, Level.M2]
+    assert levels[Level.M2].funnel["received"] == 1 and levels[Level.M2].capacity == 24

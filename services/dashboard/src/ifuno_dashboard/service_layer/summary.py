@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.calendar import default_calendar, in_paris
+from ifuno_shared.events import Level
 from ifuno_shared.persistence.platform_clock import SqlPlatformClock
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +21,7 @@ from ifuno_dashboard.domain.projection import summarise
 
 
 async def build_summary(
-    session: AsyncSession, campaign: int, capacities: dict[str, int], lag: dict[str, int]
+    session: AsyncSession, campaign: int, capacities: Mapping[Level, int], lag: dict[str, int]
 ) -> dict[str, Any]:
     clock = SqlPlatformClock(session)
     now = await clock.now()
@@ -43,7 +45,7 @@ async def build_summary(
         "phase": phase.value if phase else None,
         "next_deadline": next_deadline,
         "levels": {
-            name: {
+            name.value: {
                 "capacity": level.capacity,
                 "held": level.held,
                 "places_left": level.places_left,
@@ -64,4 +66,5 @@ async def build_summary(
 
 
 def _iso(instant: datetime | None) -> str | None:
-    return None if instant is None else instant.astimezone(PARIS).isoformat()
+    shown = in_paris(instant)
+    return None if shown is None else shown.isoformat()
