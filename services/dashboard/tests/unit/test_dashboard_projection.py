@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from ifuno_dashboard.domain.projection import ApplicationView, apply, summarise
-from ifuno_shared.calendar import PARIS
+from ifuno_dashboard.domain.projection import ApplicationView, apply, next_deadline, summarise
+from ifuno_shared.calendar import PARIS, default_calendar
 from ifuno_shared.events import EventData, Level
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
@@ -122,3 +122,32 @@ def test_views_and_the_summary_are_keyed_by_the_levels_of_the_capacities() -> No
     levels = summarise(list(views.values()), CAPACITY)
     assert list(levels) == [Level.M1, Level.M2]
     assert levels[Level.M2].funnel["received"] == 1 and levels[Level.M2].capacity == 24
+
+
+def test_the_next_deadline_is_the_next_phase_or_an_earlier_offer_deadline() -> None:
+    starts = default_calendar(2027).phase_starts()
+    complementary = default_calendar(2027).complementary_submissions_open
+    now = datetime(2027, 6, 26, tzinfo=PARIS)
+    offered = ApplicationView("A", holding="offered", offer_deadline=DEADLINE)
+    assert next_deadline(starts, now, []) == ("complementary_submissions_open", complementary)
+    assert next_deadline(starts, now, [offered]) == (
+        "complementary_submissions_open",
+        complementary,
+    )
+    accepted = ApplicationView("B", holding="accepted", offer_deadline=now)
+    assert next_deadline(starts, now, [accepted]) == (
+        "complementary_submissions_open",
+        complementary,
+    )
+    # Read back from the database in UTC: one hour after the phase starts, yet its
+    # text sorts first ("...-06-30T23:00+00:00" < "...-07-01T00:00+02:00").
+    later = ApplicationView(
+        "C", holding="offered", offer_deadline=(complementary + timedelta(hours=1)).astimezone(UTC)
+    )
+    assert next_deadline(starts, now, [later]) == ("complementary_submissions_open", complementary)
+    sooner = ApplicationView("D", holding="offered", offer_deadline=now + timedelta(days=1))
+    assert next_deadline(starts, now, [offered, sooner]) == (
+        "offer_deadline",
+        sooner.offer_deadline,
+    )
+    assert next_deadline(starts, datetime(2027, 9, 30, tzinfo=PARIS), []) is None

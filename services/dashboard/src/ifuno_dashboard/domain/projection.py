@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeAlias
 
-from ifuno_shared.events import EventData, Level
+from ifuno_shared.events import EventData, Level, Phase
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 
@@ -164,3 +164,23 @@ def summarise(
         summary.refusals = dict(sorted(refusals[name].items()))
         summary.waitlist.sort()
     return levels
+
+
+def next_deadline(
+    phase_starts: list[tuple[Phase, datetime]],
+    now: datetime | None,
+    views: list[ApplicationView],
+) -> tuple[str, datetime] | None:
+    """The next phase to start after `now`, or the first offer deadline if it comes
+    before; compared as instants (the database gives UTC, the calendar Paris time)."""
+    phase = next(
+        ((p.value, starts_at) for p, starts_at in phase_starts if now is None or starts_at > now),
+        None,
+    )
+    offer = min(
+        (v.offer_deadline for v in views if v.holding == "offered" and v.offer_deadline),
+        default=None,
+    )
+    if offer is not None and (phase is None or offer < phase[1]):
+        return "offer_deadline", offer
+    return phase

@@ -17,7 +17,7 @@ from ifuno_dashboard.adapters.repository import (
     read_points,
     read_views,
 )
-from ifuno_dashboard.domain.projection import summarise
+from ifuno_dashboard.domain.projection import next_deadline, summarise
 
 
 async def build_summary(
@@ -28,22 +28,14 @@ async def build_summary(
     phase = await clock.current_phase(campaign)
     views = await read_views(session, campaign)
     levels = summarise(views, capacities)
-    upcoming = [
-        (starts_at, name.value)
-        for name, starts_at in default_calendar(campaign).phase_starts()
-        if now is None or starts_at > now
-    ]
-    offers = sorted(v.offer_deadline for v in views if v.holding == "offered" and v.offer_deadline)
-    next_deadline: dict[str, Any] | None = None
-    if upcoming:
-        next_deadline = {"what": upcoming[0][1], "at": _iso(upcoming[0][0])}
-    if offers and (next_deadline is None or offers[0].isoformat() < next_deadline["at"]):
-        next_deadline = {"what": "offer_deadline", "at": _iso(offers[0])}
+    deadline = next_deadline(default_calendar(campaign).phase_starts(), now, views)
     return {
         "campaign": campaign,
         "now": _iso(now),
         "phase": phase.value if phase else None,
-        "next_deadline": next_deadline,
+        "next_deadline": None
+        if deadline is None
+        else {"what": deadline[0], "at": _iso(deadline[1])},
         "levels": {
             name.value: {
                 "capacity": level.capacity,
