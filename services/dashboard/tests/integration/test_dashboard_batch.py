@@ -14,7 +14,8 @@ from ifuno_dashboard.adapters.repository import read_messages, read_points, read
 from ifuno_dashboard.adapters.tables import metadata
 from ifuno_dashboard.domain.projection import ApplicationView
 from ifuno_dashboard.entrypoints.service import MIGRATIONS_DIR
-from ifuno_dashboard.service_layer.handlers import HANDLERS, DashboardUnitOfWork
+from ifuno_dashboard.service_layer.handlers import HANDLERS
+from ifuno_dashboard.service_layer.unit_of_work import SqlDashboardUnitOfWork
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, EventData, new_event
 from ifuno_shared.events import candidature as c
@@ -121,7 +122,7 @@ async def apply_in_one(
     prefetched: bool = False,
 ) -> None:
     """`prefetched` as the consumer's fast path; without, as its replay of a batch."""
-    async with DashboardUnitOfWork(sessions) as uow:
+    async with SqlDashboardUnitOfWork(sessions) as uow:
         if prefetched:
             await uow.prefetch(events)
         for event in events:
@@ -212,7 +213,7 @@ async def test_a_prefetch_keeps_the_views_the_transaction_already_holds(
     """A view changed in the transaction (not yet written) is not replaced by its row."""
     await apply_in_one(sessions, BEFORE)
     completed = ev(c.ApplicationCompleted(application_id="A"))
-    async with DashboardUnitOfWork(sessions) as uow:
+    async with SqlDashboardUnitOfWork(sessions) as uow:
         await HANDLERS[type(completed.data)](completed, uow)
         await uow.prefetch([completed, received("B")])
         assert (await uow.views.get("A")).complete

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from ifuno_dashboard.domain.projection import ApplicationView, apply, summarise
-from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import EventData
+from ifuno_dashboard.domain.projection import ApplicationView, apply, next_deadline, summarise
+from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.events import EventData, Level
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 
 pytestmark = pytest.mark.unit
 
 DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
-CAPACITY = {"M1": 20, "M2": 24}
+CAPACITY = {Level.M1: 20, Level.M2: 24}
 
 
 def received(a: str, level: str = "M1") -> c.ApplicationReceived:
@@ -37,7 +37,7 @@ def fold(events: list[EventData]) -> dict[str, ApplicationView]:
     return views
 
 
-def funnel(events: list[EventData], level: str = "M1") -> dict[str, int]:
+def funnel(events: list[EventData], level: Level = Level.M1) -> dict[str, int]:
     return summarise(list(fold(events).values()), CAPACITY)[level].funnel
 
 
@@ -88,7 +88,7 @@ def test_places_are_held_by_offers_and_acceptances_only() -> None:
         s.OfferDeclined(application_id="B"),
         s.Waitlisted(application_id="C", level="M1", rank=1),
     ]
-    level = summarise(list(fold(events).values()), CAPACITY)["M1"]
+    level = summarise(list(fold(events).values()), CAPACITY)[Level.M1]
     assert level.held == 1 and level.places_left == 19
     assert level.funnel["declined"] == 1 and level.funnel["waitlisted"] == 1
     assert level.waitlist == [(1, "C")]
@@ -105,12 +105,49 @@ def test_a_promotion_leaves_the_waitlist_and_refusals_are_counted_by_reason() ->
             application_id="L", reason="campaign_closed", campaign=2027, level="M2"
         ),
     ]
-    level = summarise(list(fold(events).values()), CAPACITY)["M2"]
+    level = summarise(list(fold(events).values()), CAPACITY)[Level.M2]
     assert level.waitlist == [] and level.held == 1
     assert level.refusals == {"absent_from_interview": 1, "campaign_closed": 1}
 
 
 def test_a_withdrawal_frees_a_held_place() -> None:
     events = [*PATH, s.PlaceReleased(application_id="A", level="M1")]
-    level = summarise(list(fold(events).values()), CAPACITY)["M1"]
+    level = summarise(list(fold(events).values()), CAPACITY)[Level.M1]
     assert level.held == 0 and level.funnel["withdrawn"] == 1
+
+
+def test_views_and_the_summary_are_keyed_by_the_levels_of_the_capacities() -> None:
+    views = fold([received("A", "M2")])
+    assert views["A"].level is Level.M2
+    levels = summarise(list(views.values()), CAPACITY)
+    assert list(levels) == [Level.M1, Level.M2]
+    assert levels[Level.M2].funnel["received"] == 1 and levels[Level.M2].capacity == 24
+
+
+def test_the_next_deadline_is_the_next_phase_or_an_earlier_offer_deadline() -> None:
+    starts = default_calendar(2027).phase_starts()
+    complementary = default_calendar(2027).complementary_submissions_open
+    now = datetime(2027, 6, 26, tzinfo=PARIS)
+    offered = ApplicationView("A", holding="offered", offer_deadline=DEADLINE)
+    assert next_deadline(starts, now, []) == ("complementary_submissions_open", complementary)
+    assert next_deadline(starts, now, [offered]) == (
+        "complementary_submissions_open",
+        complementary,
+    )
+    accepted = ApplicationView("B", holding="accepted", offer_deadline=now)
+    assert next_deadline(starts, now, [accepted]) == (
+        "complementary_submissions_open",
+        complementary,
+    )
+    # Read back from the database in UTC: one hour after the phase starts, yet its
+    # text sorts first ("...-06-30T23:00+00:00" < "...-07-01T00:00+02:00").
+    later = ApplicationView(
+        "C", holding="offered", offer_deadline=(complementary + timedelta(hours=1)).astimezone(UTC)
+    )
+    assert next_deadline(starts, now, [later]) == ("complementary_submissions_open", complementary)
+    sooner = ApplicationView("D", holding="offered", offer_deadline=now + timedelta(days=1))
+    assert next_deadline(starts, now, [offered, sooner]) == (
+        "offer_deadline",
+        sooner.offer_deadline,
+    )
+    assert next_deadline(starts, datetime(2027, 9, 30, tzinfo=PARIS), []) is None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
+from ifuno_shared.events.base import Level
+from ifuno_shared.persistence.repository import TrackingRepository, among
 from sqlalchemy import RowMapping, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,109 +47,122 @@ _ADD_MESSAGES = _add_messages()
 
 
 def _view(row: RowMapping) -> ApplicationView:
-    return ApplicationView(**{name: row[name] for name in VIEW_FIELDS})
+    values = {name: row[name] for name in VIEW_FIELDS}
+    level = values.pop("level")
+    return ApplicationView(**values, level=None if level is None else Level(level))
 
 
-class DashboardRepository:
+def _place(view: ApplicationView) -> tuple[int, Level] | None:
+    """The campaign and level whose places the view holds, if it holds one."""
+    if view.holding is None or view.campaign is None or view.level is None:
+        return None
+    return view.campaign, view.level
+
+
+class ReadModel(Protocol):
+    """The read model as the handlers see it (the SQL one below, or a fake)."""
+
+    async def get(self, application_id: str) -> ApplicationView:
+        """The application's view (an empty one before its first event)."""
+
+    async def save(self, view: ApplicationView) -> None: ...
+
+    async def held(self, campaign: int, level: Level) -> int:
+        """The places held at this level, counting the views saved in this transaction."""
+
+    def add_point(self, campaign: int, level: Level, at: datetime, held: int) -> None: ...
+
+    def count_message(self, channel: str, template: str, outcome: str) -> None: ...
+
+
+class DashboardRepository(TrackingRepository[str, ApplicationView]):
     """One transaction's read model. A consumer batch holds several events of one
     application and many notifications, and each statement is a compile and a round
-    trip: a view read once is kept (locked, and frozen so it is shared, not copied),
-    `prefetch` reads a batch's views at once, and writes wait for `flush`, one
-    statement per table."""
+    trip: `prefetch` reads (and locks) a batch's views at once, and the views, points
+    and message counts are written at flush, one statement per table. The places held
+    per level are counted once per transaction, then kept up to date as views are
+    saved, so a point costs no statement (a count would flush everything first)."""
+
+    copies: ClassVar[Any] = staticmethod(lambda view: view)
+    """Views are frozen: shared, not copied."""
 
     def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._views: dict[str, ApplicationView] = {}
-        self._unsaved: dict[str, ApplicationView] = {}
+        super().__init__(session)
+        self._held: dict[tuple[int, Level], int] = {}
         self._points: list[dict[str, Any]] = []
         self._messages: Counter[tuple[str, str, str]] = Counter()
 
-    async def get(self, application_id: str) -> ApplicationView:
-        if application_id in self._views:
-            return self._views[application_id]
-        row = (
-            (
-                await self._session.execute(
-                    select(application_view)
-                    .where(application_view.c.application_id == application_id)
-                    .with_for_update()
-                )
-            )
-            .mappings()
-            .first()
-        )
-        view = ApplicationView(application_id) if row is None else _view(row)
-        self._views[application_id] = view
-        return view
+    def _key(self, aggregate: ApplicationView) -> str:
+        return aggregate.application_id
 
-    async def prefetch(self, application_ids: Iterable[str]) -> None:
-        """The views `get` is about to read, in one statement instead of one each:
-        locked in a stable order (two batches cannot deadlock on them), and an id with
-        no row kept as an empty view, as `get` would. A view already kept stays."""
-        wanted = sorted(set(application_ids) - self._views.keys())
-        if not wanted:
-            return
-        rows = await self._session.execute(
+    async def _load(self, keys: list[str]) -> dict[str, ApplicationView]:
+        rows = await self.session.execute(
             select(application_view)
-            .where(application_view.c.application_id.in_(wanted))
+            .where(among(application_view.c.application_id, keys))
             .order_by(application_view.c.application_id)
             .with_for_update()
         )
-        for row in rows.mappings():
-            self._views[row["application_id"]] = _view(row)
-        for application_id in wanted:
-            self._views.setdefault(application_id, ApplicationView(application_id))
+        return {row["application_id"]: _view(row) for row in rows.mappings()}
 
-    def save(self, view: ApplicationView) -> None:
-        """Kept until `flush` (keyed by application: the last view of each is written)."""
-        self._views[view.application_id] = view
-        self._unsaved[view.application_id] = view
+    async def _write(self, aggregates: list[ApplicationView], stored: set[str]) -> None:
+        await self.session.execute(_UPSERT_VIEWS, [asdict(view) for view in aggregates])
 
-    async def held(self, campaign: int, level: str) -> int:
-        """Counted in the database, so the views kept back are written first."""
-        await self._flush_views()
-        return int(
-            await self._session.scalar(
-                select(func.count()).where(
-                    application_view.c.campaign == campaign,
-                    application_view.c.level == level,
-                    application_view.c.holding.is_not(None),
-                )
+    async def get(self, application_id: str) -> ApplicationView:
+        """An application with no row has an empty view: events come in any order."""
+        return await super().get(application_id) or ApplicationView(application_id)
+
+    async def save(self, view: ApplicationView) -> None:
+        before = _place(await self.get(view.application_id))
+        after = _place(view)
+        await super().save(view)
+        if before != after:
+            for place, change in ((before, -1), (after, 1)):
+                if place in self._held:
+                    self._held[place] += change
+
+    async def held(self, campaign: int, level: Level) -> int:
+        place = (campaign, level)
+        if place not in self._held:
+            self._held[place] = int(
+                (
+                    await self.execute(
+                        select(func.count()).where(
+                            application_view.c.campaign == campaign,
+                            application_view.c.level == level.value,
+                            application_view.c.holding.is_not(None),
+                        )
+                    )
+                ).scalar_one()
             )
-            or 0
-        )
+        return self._held[place]
 
-    def add_point(self, campaign: int, level: str, at: datetime, held: int) -> None:
-        self._points.append({"campaign": campaign, "level": level, "at": at, "held": held})
+    def add_point(self, campaign: int, level: Level, at: datetime, held: int) -> None:
+        self._points.append({"campaign": campaign, "level": level.value, "at": at, "held": held})
 
     def count_message(self, channel: str, template: str, outcome: str) -> None:
         self._messages[channel, template, outcome] += 1
 
     async def flush(self) -> None:
-        """Write what the transaction kept back (the unit of work calls it before commit)."""
-        await self._flush_views()
-        if self._points:
-            await self._session.execute(places_point.insert(), self._points)
-            self._points = []
-        if self._messages:
-            await self._session.execute(
+        await super().flush()
+        points, self._points = self._points, []
+        if points:
+            await self.session.execute(places_point.insert(), points)
+        messages, self._messages = self._messages, Counter()
+        if messages:
+            await self.session.execute(
                 _ADD_MESSAGES,
                 [
                     {"channel": channel, "template": template, "outcome": outcome, "count": count}
-                    for (channel, template, outcome), count in self._messages.items()
+                    for (channel, template, outcome), count in messages.items()
                 ],
             )
-            self._messages.clear()
 
-    async def _flush_views(self) -> None:
-        if self._unsaved:
-            await self._session.execute(
-                _UPSERT_VIEWS, [asdict(view) for view in self._unsaved.values()]
-            )
-            self._unsaved.clear()
+    def seen(self) -> Iterator[ApplicationView]:
+        """A read model raises no events: none to publish."""
+        return iter(())
 
     async def add_dead_letter(self, **values: Any) -> None:
-        await self._session.execute(insert(dead_letter).values(**values).on_conflict_do_nothing())
+        await self.execute(insert(dead_letter).values(**values).on_conflict_do_nothing())
 
 
 async def read_views(session: AsyncSession, campaign: int) -> list[ApplicationView]:

@@ -7,12 +7,32 @@ from the views, so a replayed event (same effect twice) changes no counter.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeAlias
 
-from ifuno_shared.events import EventData
+from ifuno_shared.events import EventData, Level, Phase
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
+
+ApplicationEvent: TypeAlias = (
+    c.ApplicationReceived
+    | c.ApplicationCompleted
+    | c.ApplicationRefused
+    | c.ApplicationWithdrawn
+    | s.Shortlisted
+    | s.InterviewRecorded
+    | s.Admitted
+    | s.Waitlisted
+    | s.WaitlistRankChanged
+    | s.Refused
+    | s.OfferAccepted
+    | s.OfferDeclined
+    | s.OfferExpired
+    | s.PlaceReleased
+)
+"""The events that move an application's view (`apply` folds them)."""
 
 FUNNEL = (
     "received",
@@ -33,7 +53,7 @@ FUNNEL = (
 class ApplicationView:
     application_id: str
     campaign: int | None = None
-    level: str | None = None
+    level: Level | None = None
     received: bool = False
     complete: bool = False
     refusal_reason: str | None = None
@@ -53,20 +73,20 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
     """The view after one event (the same event twice gives the same view)."""
     match data:
         case c.ApplicationReceived():
-            return replace(view, campaign=data.campaign, level=data.level.value, received=True)
+            return replace(view, campaign=data.campaign, level=data.level, received=True)
         case c.ApplicationCompleted():
             return replace(view, complete=True)
         case c.ApplicationRefused():
             return replace(
                 view,
                 campaign=data.campaign or view.campaign,
-                level=data.level.value if data.level else view.level,
+                level=data.level or view.level,
                 refusal_reason=data.reason,
             )
         case c.ApplicationWithdrawn():
             return replace(view, withdrawn=True, waitlist_rank=None)
         case s.Shortlisted():
-            return replace(view, shortlisted=True, level=data.level.value)
+            return replace(view, shortlisted=True, level=data.level)
         case s.InterviewRecorded():
             return replace(view, interviewed=view.interviewed or data.attended)
         case s.Admitted():
@@ -76,11 +96,11 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
                 holding="offered",
                 waitlist_rank=None,
                 offer_deadline=data.offer_deadline,
-                level=data.level.value,
+                level=data.level,
                 campaign=data.campaign or view.campaign,
             )
         case s.Waitlisted() | s.WaitlistRankChanged():
-            return replace(view, waitlist_rank=data.rank, level=data.level.value)
+            return replace(view, waitlist_rank=data.rank, level=data.level)
         case s.Refused():
             return replace(view, refusal_reason=data.reason)
         case s.OfferAccepted():
@@ -96,7 +116,7 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
 
 @dataclass
 class LevelSummary:
-    level: str
+    level: Level
     capacity: int
     funnel: dict[str, int] = field(default_factory=dict)
     refusals: dict[str, int] = field(default_factory=dict)
@@ -108,13 +128,15 @@ class LevelSummary:
         return self.capacity - self.held
 
 
-def summarise(views: list[ApplicationView], capacities: dict[str, int]) -> dict[str, LevelSummary]:
+def summarise(
+    views: list[ApplicationView], capacities: Mapping[Level, int]
+) -> dict[Level, LevelSummary]:
     levels = {level: LevelSummary(level, capacity) for level, capacity in capacities.items()}
     for level in levels.values():
         level.funnel = dict.fromkeys(FUNNEL, 0)
-    refusals: dict[str, Counter[str]] = {level: Counter() for level in levels}
+    refusals: dict[Level, Counter[str]] = {level: Counter() for level in levels}
     for view in views:
-        if view.level not in levels:
+        if view.level is None or view.level not in levels:
             continue
         summary = levels[view.level]
         flags = {
@@ -142,3 +164,23 @@ def summarise(views: list[ApplicationView], capacities: dict[str, int]) -> dict[
         summary.refusals = dict(sorted(refusals[name].items()))
         summary.waitlist.sort()
     return levels
+
+
+def next_deadline(
+    phase_starts: list[tuple[Phase, datetime]],
+    now: datetime | None,
+    views: list[ApplicationView],
+) -> tuple[str, datetime] | None:
+    """The next phase to start after `now`, or the first offer deadline if it comes
+    before; compared as instants (the database gives UTC, the calendar Paris time)."""
+    phase = next(
+        ((p.value, starts_at) for p, starts_at in phase_starts if now is None or starts_at > now),
+        None,
+    )
+    offer = min(
+        (v.offer_deadline for v in views if v.holding == "offered" and v.offer_deadline),
+        default=None,
+    )
+    if offer is not None and (phase is None or offer < phase[1]):
+        return "offer_deadline", offer
+    return phase

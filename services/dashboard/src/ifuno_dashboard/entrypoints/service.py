@@ -11,7 +11,8 @@ from ifuno_shared.runtime import ServiceDefinition
 from ifuno_dashboard.config import DashboardSettings
 from ifuno_dashboard.entrypoints.background import measure_lag, subscribe_dead_letters
 from ifuno_dashboard.entrypoints.http import build_router
-from ifuno_dashboard.service_layer.handlers import HANDLERS, DashboardUnitOfWork
+from ifuno_dashboard.service_layer.handlers import HANDLERS
+from ifuno_dashboard.service_layer.unit_of_work import SqlDashboardUnitOfWork
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "adapters" / "migrations"
 
@@ -21,7 +22,7 @@ def build_definition(settings: DashboardSettings, **consumer_options: object) ->
         name="dashboard",
         settings=settings,
         migrations_dir=MIGRATIONS_DIR,
-        uow_class=DashboardUnitOfWork,
+        uow_class=SqlDashboardUnitOfWork,
         subscriptions=[
             Subscription(
                 name="dashboard",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.calendar import default_calendar, in_paris
+from ifuno_shared.events import Level
 from ifuno_shared.persistence.platform_clock import SqlPlatformClock
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,35 +17,27 @@ from ifuno_dashboard.adapters.repository import (
     read_points,
     read_views,
 )
-from ifuno_dashboard.domain.projection import summarise
+from ifuno_dashboard.domain.projection import next_deadline, summarise
 
 
 async def build_summary(
-    session: AsyncSession, campaign: int, capacities: dict[str, int], lag: dict[str, int]
+    session: AsyncSession, campaign: int, capacities: Mapping[Level, int], lag: dict[str, int]
 ) -> dict[str, Any]:
     clock = SqlPlatformClock(session)
     now = await clock.now()
     phase = await clock.current_phase(campaign)
     views = await read_views(session, campaign)
     levels = summarise(views, capacities)
-    upcoming = [
-        (starts_at, name.value)
-        for name, starts_at in default_calendar(campaign).phase_starts()
-        if now is None or starts_at > now
-    ]
-    offers = sorted(v.offer_deadline for v in views if v.holding == "offered" and v.offer_deadline)
-    next_deadline: dict[str, Any] | None = None
-    if upcoming:
-        next_deadline = {"what": upcoming[0][1], "at": _iso(upcoming[0][0])}
-    if offers and (next_deadline is None or offers[0].isoformat() < next_deadline["at"]):
-        next_deadline = {"what": "offer_deadline", "at": _iso(offers[0])}
+    deadline = next_deadline(default_calendar(campaign).phase_starts(), now, views)
     return {
         "campaign": campaign,
         "now": _iso(now),
         "phase": phase.value if phase else None,
-        "next_deadline": next_deadline,
+        "next_deadline": None
+        if deadline is None
+        else {"what": deadline[0], "at": _iso(deadline[1])},
         "levels": {
-            name: {
+            name.value: {
                 "capacity": level.capacity,
                 "held": level.held,
                 "places_left": level.places_left,
@@ -64,4 +58,5 @@ async def build_summary(
 
 
 def _iso(instant: datetime | None) -> str | None:
-    return None if instant is None else instant.astimezone(PARIS).isoformat()
+    shown = in_paris(instant)
+    return None if shown is None else shown.isoformat()

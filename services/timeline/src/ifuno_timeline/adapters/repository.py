@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from datetime import datetime
 
-from ifuno_shared.calendar import PARIS
+from ifuno_shared.calendar import in_paris
 from ifuno_shared.events import Phase
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -43,7 +43,7 @@ class SqlTimelineRepository(AbstractTimelineRepository):
             .with_for_update()
         )
         now: datetime | None = row.scalar_one()
-        return None if now is None else now.astimezone(PARIS)
+        return in_paris(now)
 
     async def set_clock(self, campaign: int, now: datetime) -> None:
         await self._session.execute(

@@ -22,8 +22,8 @@ async def move_clock(
         move = plan_move(calendar, previous, now, await uow.timeline.published_phases(campaign))
         for phase in move.phases:
             await uow.timeline.mark_published(campaign, phase.phase, now)
-            uow.publish(phase, subject=str(campaign))
-        uow.publish(move.tick, subject=str(campaign))
+            uow.publish(phase, subject=phase.subject)
+        uow.publish(move.tick, subject=move.tick.subject)
         await uow.timeline.set_clock(campaign, now)
         await uow.commit()
     return [phase.phase for phase in move.phases]

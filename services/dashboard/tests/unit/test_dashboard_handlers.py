@@ -1,0 +1,177 @@
+"""The handlers on an in-memory read model: views saved, places points, message counts,
+and the clock of the unit of work."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from ifuno_dashboard.domain.projection import ApplicationEvent, ApplicationView
+from ifuno_dashboard.service_layer.handlers import (
+    HANDLERS,
+    handle_application_event,
+    handle_clock,
+    handle_notification,
+    handle_phase,
+)
+from ifuno_dashboard.service_layer.unit_of_work import DashboardUnitOfWork
+from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_shared.events import CloudEvent, EventData, Level, Phase, new_event
+from ifuno_shared.events import candidature as c
+from ifuno_shared.events import notification as n
+from ifuno_shared.events import selection as s
+from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_tools.testing.fakes import FakeUnitOfWork
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2027, 6, 26, 14, 0, tzinfo=PARIS)
+DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
+SENT_AT = datetime(2027, 6, 26, 10, 0, tzinfo=UTC)
+
+
+class FakeReadModel:
+    """The views in a dict; places counted from them, as the database would."""
+
+    def __init__(self, stored: Iterable[ApplicationView]) -> None:
+        self.views = {view.application_id: view for view in stored}
+        self.saves = 0
+        self.points: list[tuple[int, Level, datetime, int]] = []
+        self.messages: Counter[tuple[str, str, str]] = Counter()
+
+    async def get(self, application_id: str) -> ApplicationView:
+        return self.views.get(application_id) or ApplicationView(application_id)
+
+    async def save(self, view: ApplicationView) -> None:
+        self.saves += 1
+        self.views[view.application_id] = view
+
+    async def held(self, campaign: int, level: Level) -> int:
+        return sum(
+            v.holding is not None and v.campaign == campaign and v.level == level
+            for v in self.views.values()
+        )
+
+    def add_point(self, campaign: int, level: Level, at: datetime, held: int) -> None:
+        self.points.append((campaign, level, at, held))
+
+    def count_message(self, channel: str, template: str, outcome: str) -> None:
+        self.messages[channel, template, outcome] += 1
+
+
+class FakeDashboardUnitOfWork(FakeUnitOfWork, DashboardUnitOfWork):
+    def __init__(self, now: datetime | None = NOW, stored: Iterable[ApplicationView] = ()) -> None:
+        super().__init__(now)
+        self.views = FakeReadModel(stored)
+
+
+def ev(data: EventData) -> CloudEvent[Any]:
+    return new_event(data, subject=data.subject, time=SENT_AT)
+
+
+def received(a: str) -> c.ApplicationReceived:
+    return c.ApplicationReceived(
+        application_id=a,
+        campaign=2027,
+        round="main",
+        level="M1",
+        regime="alternance",
+        missing_documents=[],
+        eligibility=c.Eligibility(eligible=True),
+    )
+
+
+def admitted(a: str, campaign: int | None = 2027) -> s.Admitted:
+    return s.Admitted(
+        application_id=a,
+        level="M1",
+        offer_deadline=DEADLINE,
+        from_waitlist=False,
+        campaign=campaign,
+    )
+
+
+OFFERED = ApplicationView("B", campaign=2027, level=Level.M1, received=True, holding="offered")
+
+
+async def handle(uow: FakeDashboardUnitOfWork, *events: EventData) -> None:
+    async with uow:
+        for data in events:
+            await HANDLERS[type(data)](ev(data), uow)
+        await uow.commit()
+
+
+def test_every_application_event_moves_a_view_and_the_others_their_own_handler() -> None:
+    assert {t for t, h in HANDLERS.items() if h is handle_application_event} == set(
+        ApplicationEvent.__args__
+    )
+    assert HANDLERS[n.NotificationSent] is HANDLERS[n.NotificationFailed] is handle_notification
+    assert HANDLERS[PhaseStarted] is handle_phase and HANDLERS[ClockAdvanced] is handle_clock
+
+
+async def test_an_admission_saves_the_view_and_a_point_of_the_places_held_now() -> None:
+    uow = FakeDashboardUnitOfWork(stored=[OFFERED, ApplicationView("A")])
+    await handle(uow, received("A"), admitted("A"))
+    assert uow.views.views["A"].holding == "offered"
+    assert uow.views.points == [(2027, Level.M1, NOW, 2)]
+    assert uow.committed_events == [], "a read model publishes nothing"
+
+
+async def test_a_point_is_dated_by_the_event_before_the_first_clock_move() -> None:
+    uow = FakeDashboardUnitOfWork(now=None)
+    await handle(uow, received("A"), admitted("A"))
+    assert uow.views.points == [(2027, Level.M1, SENT_AT, 1)]
+
+
+async def test_a_place_given_up_is_a_point_too() -> None:
+    uow = FakeDashboardUnitOfWork(stored=[OFFERED])
+    await handle(uow, s.OfferDeclined(application_id="B"))
+    assert uow.views.views["B"].declined and uow.views.views["B"].holding is None
+    assert uow.views.points == [(2027, Level.M1, NOW, 0)]
+
+
+async def test_an_offer_read_before_the_application_counts_once_its_campaign_is_known() -> None:
+    uow = FakeDashboardUnitOfWork()
+    await handle(uow, admitted("A", campaign=None))
+    assert uow.views.views["A"].holding == "offered" and uow.views.points == []
+    await handle(uow, received("A"))
+    assert uow.views.points == [(2027, Level.M1, NOW, 1)]
+
+
+async def test_an_event_that_changes_nothing_saves_nothing() -> None:
+    uow = FakeDashboardUnitOfWork(stored=[OFFERED])
+    await handle(uow, received("B"), admitted("B"), admitted("B"))
+    assert uow.views.saves == 1 and uow.views.points == []
+    assert uow.views.views["B"].admitted
+
+
+async def test_messages_are_counted_by_channel_template_and_outcome() -> None:
+    uow = FakeDashboardUnitOfWork()
+    sent = n.NotificationSent(
+        application_id="A", channel="email", template="admitted", cause_event_id="x"
+    )
+    failed = n.NotificationFailed(
+        application_id="A", channel="sms", template="admitted", cause_event_id="x", error="550"
+    )
+    await handle(uow, sent, sent, failed)
+    assert uow.views.messages == {
+        ("email", "admitted", "sent"): 2,
+        ("sms", "admitted", "failed"): 1,
+    }
+    assert uow.views.views == {}, "a notification reads no view"
+
+
+async def test_timeline_events_move_the_units_clock() -> None:
+    uow = FakeDashboardUnitOfWork(now=None)
+    _, starts_at, ends_at = next(
+        p for p in default_calendar(2027).phases() if p[0] is Phase.MAIN_COMMITTEE
+    )
+    phase = PhaseStarted(
+        campaign=2027, phase=Phase.MAIN_COMMITTEE, starts_at=starts_at, ends_at=ends_at
+    )
+    await handle(uow, phase, ClockAdvanced(campaign=2027, now=NOW))
+    assert await uow.clock.now() == NOW
+    assert await uow.clock.current_phase(2027) is Phase.MAIN_COMMITTEE
