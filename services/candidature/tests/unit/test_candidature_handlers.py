@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,6 +42,9 @@ class FakeApplications(FakeRepository[str, Application]):
         not publish them again (as the SQL repository's copies)."""
         await super().save(aggregate)
         self.stored[aggregate.application_id].events = []
+
+    async def get_many(self, keys: Iterable[str]) -> list[Application]:
+        return [app for key in keys if (app := await self.get(key)) is not None]
 
     async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
         return next(

@@ -32,6 +32,9 @@ class ApplicationRepository(Protocol):
     async def get(self, key: str) -> Application | None:
         """The application, locked until the transaction ends."""
 
+    async def get_many(self, keys: Iterable[str]) -> list[Application]:
+        """The stored ones of these applications, locked, read together."""
+
     async def save(self, aggregate: Application) -> None:
         """Kept as saved; the unit of work publishes the events it raised."""
 

@@ -118,8 +118,9 @@ async def handle_clock_advanced(
 
 
 async def _close_late(uow: CandidatureUnitOfWork, after: datetime | None, until: datetime) -> None:
-    for application_id in await uow.applications.incomplete_late_in(after, until):
-        app = await _load(uow, application_id)
+    """The late files are read (locked) together: one statement, not one per file."""
+    late = await uow.applications.incomplete_late_in(after, until)
+    for app in await uow.applications.get_many(late):
         if app.close_at_deadline():
             await uow.applications.save(app)
 
