@@ -323,6 +323,23 @@ async def test_a_prefetched_batch_takes_the_same_few_statements_whatever_its_siz
     assert len(sent) <= 9, sent
 
 
+async def test_a_clock_tick_closes_the_late_files_in_a_few_statements_whatever_their_number(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await apply_as_a_batch(sessions, [submission(f"L-{n}", ("cv",)) for n in range(50)], True)
+    past_the_deadline = ClockAdvanced(campaign=2027, now=datetime(2027, 5, 16, 0, 0, tzinfo=PARIS))
+    with statements(sessions) as sent:
+        published = await apply_as_a_batch(
+            sessions, [new_event(past_the_deadline, subject="2027")], prefetch=True
+        )
+    assert [(e.subject, type(e.data)) for e in published] == [
+        (f"L-{n}", out.ApplicationRefused) for n in sorted(range(50), key=str)
+    ]
+    # The clock; the late files, then them and their documents locked; at the commit:
+    # one upsert, one delete and one insert of documents, and the outbox.
+    assert len(sent) <= 9, sent
+
+
 async def test_a_change_not_saved_is_not_seen_by_the_transaction(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ifuno_candidature.adapters.repository import AbstractApplicationRepository
-from ifuno_candidature.domain.model import LIVE, Application, Status
+from ifuno_candidature.domain.model import Application, Status
 from ifuno_candidature.domain.windows import RoundWindow, default_windows
 from ifuno_candidature.service_layer import handlers
 from ifuno_shared.calendar import PARIS, default_calendar
@@ -23,35 +22,36 @@ from ifuno_shared.events.portal import (
 )
 from ifuno_shared.events.selection import ComplementaryRoundOpened
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
-from ifuno_tools.testing.fakes import FakeUnitOfWork
+from ifuno_tools.testing.fakes import FakeRepository, FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
 
 DEADLINE = default_calendar(2027).main_submissions_close
 
 
-class FakeApplications(AbstractApplicationRepository):
+class FakeApplications(FakeRepository[str, Application]):
+    """The kit's fake repository, with the queries the handlers make of applications."""
+
     def __init__(self) -> None:
-        self.rows: dict[str, Application] = {}
+        super().__init__(lambda app: app.application_id)
         self.opened: set[tuple[int, Level]] = set()
         self.announced: dict[tuple[int, Round], RoundWindow] = {}
 
-    async def get(self, application_id: str) -> Application | None:
-        return copy.deepcopy(self.rows.get(application_id))
+    async def save(self, aggregate: Application) -> None:
+        """Stored as the table keeps it, without the events: a later unit of work must
+        not publish them again (as the SQL repository's copies)."""
+        await super().save(aggregate)
+        self.stored[aggregate.application_id].events = []
 
-    async def save(self, app: Application) -> None:
-        stored = copy.deepcopy(app)
-        stored.events = []
-        self.rows[app.application_id] = stored
+    async def get_many(self, keys: Iterable[str]) -> list[Application]:
+        return [app for key in keys if (app := await self.get(key)) is not None]
 
     async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
         return next(
             (
                 a.application_id
-                for a in self.rows.values()
-                if a.candidate.candidate_id == candidate_id
-                and a.campaign == campaign
-                and a.status in LIVE
+                for a in self.stored.values()
+                if a.candidate.candidate_id == candidate_id and a.campaign == campaign and a.live
             ),
             None,
         )
@@ -59,7 +59,7 @@ class FakeApplications(AbstractApplicationRepository):
     async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
         return [
             a.application_id
-            for a in self.rows.values()
+            for a in self.stored.values()
             if a.status is Status.INCOMPLETE
             and a.late_from is not None
             and (after is None or a.late_from > after)
@@ -67,8 +67,8 @@ class FakeApplications(AbstractApplicationRepository):
         ]
 
     async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
-        for a in self.rows.values():
-            if a.campaign == campaign and a.round is round_ and a.status in LIVE:
+        for a in self.stored.values():
+            if a.campaign == campaign and a.round is round_ and a.live:
                 a.submission_deadline = deadline
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
@@ -88,6 +88,7 @@ class FakeCandidatureUoW(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
         self.applications = FakeApplications()
+        self.repositories = [self.applications]
 
 
 def document(kind: str, number: int, content_type: str = "application/pdf") -> Document:
@@ -189,7 +190,7 @@ async def test_a_late_submission_is_refused_campaign_closed_and_kept() -> None:
     assert len(published) == 1 and isinstance(published[0], out.ApplicationRefused)
     assert published[0].reason == "campaign_closed"
     assert published[0].candidate is not None
-    assert uow.applications.rows["A-1"].documents
+    assert uow.applications.stored["A-1"].documents
 
 
 async def test_a_second_live_application_of_the_same_candidate_is_refused() -> None:
@@ -255,7 +256,7 @@ async def test_staff_override_a_failed_check() -> None:
         update={"highest_diploma": Diploma(level="bac+2", field="x", title="BTS")}
     )
     await run(uow, new_event(weak, subject="A-1"))
-    assert not uow.applications.rows["A-1"].eligible
+    assert not uow.applications.stored["A-1"].eligible
     app = await handlers.override_eligibility(uow, "A-1", True, "y.chen", "expérience validée")
     assert app.eligible and app.eligibility_reasons == ["m1_requires_bac3_or_vapp"]
     assert isinstance(uow.published[0].data, out.EligibilityOverridden)
@@ -373,7 +374,7 @@ async def test_a_refused_document_does_not_replace_an_accepted_one_of_the_same_k
         uow, new_event(DocumentUploaded(application_id="A-1", document=bad_cv), subject="A-1")
     )
     assert [type(p) for p in published] == [out.DocumentRejected]
-    assert uow.applications.rows["A-1"].status is Status.COMPLETE
+    assert uow.applications.stored["A-1"].status is Status.COMPLETE
 
 
 async def test_a_document_for_a_closed_file_is_rejected_with_the_reason() -> None:
@@ -383,5 +384,5 @@ async def test_a_document_for_a_closed_file_is_rejected_with_the_reason() -> Non
     published = await run(uow, upload_of(FULL[2]))
     assert len(published) == 1 and isinstance(published[0], out.DocumentRejected)
     assert published[0].reason == "candidature refusée : document non ajouté"
-    assert uow.applications.rows["A-1"].status is Status.REFUSED
-    assert uow.applications.rows["A-1"].missing_documents() == ["diploma"]
+    assert uow.applications.stored["A-1"].status is Status.REFUSED
+    assert uow.applications.stored["A-1"].missing_documents() == ["diploma"]

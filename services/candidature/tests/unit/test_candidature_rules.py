@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from ifuno_candidature.domain.rules import check_prerequisites, document_problem, required_documents
-from ifuno_candidature.domain.windows import RoundWindow, late_from, round_for
-from ifuno_shared.calendar import PARIS, default_calendar
+from ifuno_candidature.domain.windows import RoundWindow, round_for
+from ifuno_shared.calendar import PARIS, default_calendar, late_from
 from ifuno_shared.events import DocumentKind, Level, Regime, Round
 from ifuno_shared.events.portal import Diploma, Document
 from pydantic import ValidationError

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
-from ifuno_shared.calendar import PARIS
+from ifuno_shared.calendar import PARIS, in_paris, late_from
 from ifuno_shared.events import Level, Regime, Round
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.events.portal import Diploma, Document
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    any_,
-    bindparam,
-    delete,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from ifuno_shared.persistence.repository import TrackingRepository, among
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_candidature.adapters.tables import (
@@ -30,96 +23,76 @@ from ifuno_candidature.adapters.tables import (
     round_window,
 )
 from ifuno_candidature.domain.model import LIVE, Application, FileDocument, Status
-from ifuno_candidature.domain.windows import RoundWindow, default_windows, late_from
+from ifuno_candidature.domain.windows import RoundWindow, default_windows
 
 
-class AbstractApplicationRepository(abc.ABC):
-    @abc.abstractmethod
-    async def get(self, application_id: str) -> Application | None:
+class ApplicationRepository(Protocol):
+    """What the handlers need of the applications (the SQL one; the unit tests' fake)."""
+
+    async def get(self, key: str) -> Application | None:
         """The application, locked until the transaction ends."""
 
-    @abc.abstractmethod
-    async def save(self, app: Application) -> None: ...
+    async def get_many(self, keys: Iterable[str]) -> list[Application]:
+        """The stored ones of these applications, locked, read together."""
 
-    @abc.abstractmethod
+    async def save(self, aggregate: Application) -> None:
+        """Kept as saved; the unit of work publishes the events it raised."""
+
     async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
         """The id of the candidate's live application in this campaign, if any."""
 
-    @abc.abstractmethod
     async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
         """Incomplete applications whose round became late in (after, until]."""
 
-    @abc.abstractmethod
     async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
         """The timeline moved a round's deadline: the live files of that round follow it."""
 
-    @abc.abstractmethod
     async def windows(self, campaign: int) -> list[RoundWindow]:
         """The rounds' windows announced by the timeline, else the default calendar's."""
 
-    @abc.abstractmethod
     async def set_window(self, campaign: int, window: RoundWindow) -> None: ...
 
-    @abc.abstractmethod
     async def complementary_open_for(self, campaign: int, level: Level) -> bool: ...
 
-    @abc.abstractmethod
     async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None: ...
 
 
-class SqlApplicationRepository(AbstractApplicationRepository):
+def _copy(app: Application) -> Application:
+    """What a handler may change in place copied (the contact and document details are
+    frozen), so a change it does not save stays out of the transaction's view; without
+    the events, which the unit of work takes from the object that was saved."""
+    return replace(
+        app,
+        eligibility_reasons=list(app.eligibility_reasons),
+        documents=[replace(d) for d in app.documents],
+        events=[],
+    )
+
+
+class SqlApplicationRepository(TrackingRepository[str, Application]):
     """One transaction's view. Under a burst a consumer batch holds hundreds of
-    submissions, and every statement is a compile and a round trip: `prefetch` reads
-    the batch's applications (locked) and its candidates' live files in three
-    statements; an application read or saved is kept for the transaction; saves are
-    written at `flush`, before the commit and before any query that must see them.
-    The round windows are read once per transaction."""
+    submissions: `prefetch` and `prefetch_live` read the batch's applications (locked)
+    and its candidates' live files in three statements, and the saved applications are
+    written at `flush` in three more. The round windows are read once per transaction."""
+
+    copies = staticmethod(_copy)
 
     def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+        super().__init__(session)
         self._windows: dict[int, list[RoundWindow]] = {}
-        # Applications this transaction read (locked) or saved, as it sees them
-        # (None: not stored).
-        self._known: dict[str, Application | None] = {}
-        # Not stored yet: no documents to delete when first written.
-        self._absent: set[str] = set()
         # The live applications of the candidates a batch submits for, kept up to date.
         self._live: dict[tuple[str, int], set[str]] = {}
-        self._unsaved: dict[str, Application] = {}
 
-    async def prefetch(
-        self, application_ids: Iterable[str], candidates: Iterable[tuple[str, int]]
-    ) -> None:
-        """A consumer batch's applications, with their documents, and the live files of
-        its candidates: its events are then applied without a statement each."""
-        wanted = sorted(set(application_ids) - self._known.keys())
-        if wanted:
-            await self._read(wanted)
-        keys = set(candidates) - self._live.keys()
-        if not keys:
-            return
-        await self.flush()
-        rows = await self._session.execute(
-            select(
-                application.c.application_id, application.c.candidate_id, application.c.campaign
-            ).where(
-                _among(application.c.candidate_id, {candidate for candidate, _ in keys}),
-                application.c.campaign.in_(sorted({campaign for _, campaign in keys})),
-                application.c.status.in_([s.value for s in LIVE]),
-            )
-        )
-        self._live.update({key: set() for key in keys})
-        for application_id, candidate_id, campaign in rows:
-            if (candidate_id, campaign) in keys:
-                self._live[candidate_id, campaign].add(application_id)
+    def _key(self, aggregate: Application) -> str:
+        return aggregate.application_id
 
-    async def _read(self, application_ids: list[str]) -> None:
-        """Lock and keep these applications, in id order (a stable lock order)."""
+    async def _load(self, keys: list[str]) -> dict[str, Application]:
+        """Lock these applications in id order (a stable lock order), with their documents."""
         rows = (
             (
-                await self._session.execute(
+                await self.execute(
                     select(application)
-                    .where(_among(application.c.application_id, application_ids))
+                    .where(among(application.c.application_id, keys))
                     .order_by(application.c.application_id)
                     .with_for_update()
                 )
@@ -129,57 +102,35 @@ class SqlApplicationRepository(AbstractApplicationRepository):
         )
         documents: dict[str, list[object]] = {row["application_id"]: [] for row in rows}
         if documents:
-            found = await self._session.execute(
+            found = await self.execute(
                 select(document)
-                .where(_among(document.c.application_id, documents))
+                .where(among(document.c.application_id, documents))
                 .order_by(document.c.id)
             )
             for d in found.mappings():
                 documents[d["application_id"]].append(d)
-        for row in rows:
-            self._known[row["application_id"]] = _to_domain(row, documents[row["application_id"]])
-        absent = set(application_ids) - documents.keys()
-        self._known.update(dict.fromkeys(absent))
-        self._absent |= absent
+        return {
+            row["application_id"]: _to_domain(row, documents[row["application_id"]]) for row in rows
+        }
 
-    async def get(self, application_id: str) -> Application | None:
-        if application_id not in self._known:
-            await self._read([application_id])
-        known = self._known[application_id]
-        return None if known is None else _copy(known)
-
-    async def save(self, app: Application) -> None:
-        saved = _copy(app)
-        self._known[app.application_id] = self._unsaved[app.application_id] = saved
-        live = self._live.get((app.candidate.candidate_id, app.campaign))
-        if live is not None:
-            if app.live:
-                live.add(app.application_id)
-            else:
-                live.discard(app.application_id)
-
-    async def flush(self) -> None:
+    async def _write(self, aggregates: list[Application], stored: set[str]) -> None:
         """The saved applications in one upsert, their documents replaced in two
         statements. Files no longer live are written first: the one-live-file index
         never sees a candidate's new file before the old one has left."""
-        if not self._unsaved:
-            return
-        apps = sorted(self._unsaved.values(), key=lambda app: app.live)
-        self._unsaved = {}
+        apps = sorted(aggregates, key=lambda app: app.live)
         rows = [_to_row(app) for app in apps]
         upsert = insert(application)
-        await self._session.execute(
+        await self.session.execute(
             upsert.on_conflict_do_update(
                 index_elements=[application.c.application_id],
                 set_={name: upsert.excluded[name] for name in rows[0] if name != "application_id"},
             ),
             rows,
         )
-        stored = [app.application_id for app in apps if app.application_id not in self._absent]
-        self._absent.difference_update(app.application_id for app in apps)
-        if stored:
-            await self._session.execute(
-                delete(document).where(_among(document.c.application_id, stored))
+        replaced = [app.application_id for app in apps if app.application_id in stored]
+        if replaced:
+            await self.session.execute(
+                delete(document).where(among(document.c.application_id, replaced))
             )
         documents = [
             {
@@ -192,15 +143,43 @@ class SqlApplicationRepository(AbstractApplicationRepository):
             for d in app.documents
         ]
         if documents:
-            await self._session.execute(document.insert(), documents)
+            await self.session.execute(document.insert(), documents)
+
+    async def prefetch_live(self, candidates: Iterable[tuple[str, int]]) -> None:
+        """The live files of a batch's candidates: its duplicate checks then run no
+        statement each."""
+        keys = set(candidates) - self._live.keys()
+        if not keys:
+            return
+        rows = await self.execute(
+            select(
+                application.c.application_id, application.c.candidate_id, application.c.campaign
+            ).where(
+                among(application.c.candidate_id, {candidate for candidate, _ in keys}),
+                application.c.campaign.in_(sorted({campaign for _, campaign in keys})),
+                application.c.status.in_([s.value for s in LIVE]),
+            )
+        )
+        self._live.update({key: set() for key in keys})
+        for row in rows:
+            if (key := (row.candidate_id, row.campaign)) in keys:
+                self._live[key].add(row.application_id)
+
+    async def save(self, aggregate: Application) -> None:
+        await super().save(aggregate)
+        live = self._live.get((aggregate.candidate.candidate_id, aggregate.campaign))
+        if live is not None:
+            if aggregate.live:
+                live.add(aggregate.application_id)
+            else:
+                live.discard(aggregate.application_id)
 
     async def live_for_candidate(self, candidate_id: str, campaign: int) -> str | None:
         live = self._live.get((candidate_id, campaign))
         if live is not None:
             return min(live, default=None)
-        await self.flush()
         return (
-            await self._session.execute(
+            await self.execute(
                 select(application.c.application_id).where(
                     application.c.candidate_id == candidate_id,
                     application.c.campaign == campaign,
@@ -210,20 +189,16 @@ class SqlApplicationRepository(AbstractApplicationRepository):
         ).scalar()
 
     async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
-        await self.flush()
         query = select(application.c.application_id).where(
             application.c.status == Status.INCOMPLETE.value, application.c.late_from <= until
         )
         if after is not None:
             query = query.where(application.c.late_from > after)
-        return list(
-            (await self._session.execute(query.order_by(application.c.application_id))).scalars()
-        )
+        return list((await self.execute(query.order_by(application.c.application_id))).scalars())
 
     async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
         """The moved files are forgotten: read again (still locked), they show the move."""
-        await self.flush()
-        await self._session.execute(
+        await self.execute(
             update(application)
             .where(
                 application.c.campaign == campaign,
@@ -232,11 +207,7 @@ class SqlApplicationRepository(AbstractApplicationRepository):
             )
             .values(submission_deadline=deadline, late_from=late_from(deadline))
         )
-        self._known = {
-            application_id: app
-            for application_id, app in self._known.items()
-            if app is None or not (app.campaign == campaign and app.round is round_ and app.live)
-        }
+        self.forget(lambda app: app.campaign == campaign and app.round is round_ and app.live)
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
         if campaign not in self._windows:
@@ -245,9 +216,7 @@ class SqlApplicationRepository(AbstractApplicationRepository):
 
     async def _read_windows(self, campaign: int) -> list[RoundWindow]:
         rows = (
-            await self._session.execute(
-                select(round_window).where(round_window.c.campaign == campaign)
-            )
+            await self.execute(select(round_window).where(round_window.c.campaign == campaign))
         ).mappings()
         announced = {
             Round(r["round"]): RoundWindow(
@@ -260,14 +229,14 @@ class SqlApplicationRepository(AbstractApplicationRepository):
     async def set_window(self, campaign: int, window: RoundWindow) -> None:
         self._windows.pop(campaign, None)
         values = {"opens_at": window.opens_at, "closes_at": window.closes_at}
-        await self._session.execute(
+        await self.execute(
             insert(round_window)
             .values(campaign=campaign, round=window.round.value, **values)
             .on_conflict_do_update(index_elements=["campaign", "round"], set_=values)
         )
 
     async def complementary_open_for(self, campaign: int, level: Level) -> bool:
-        found = await self._session.execute(
+        found = await self.execute(
             select(complementary_level.c.free_places).where(
                 complementary_level.c.campaign == campaign,
                 complementary_level.c.level == level.value,
@@ -276,30 +245,13 @@ class SqlApplicationRepository(AbstractApplicationRepository):
         return found.first() is not None
 
     async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None:
-        await self._session.execute(
+        await self.execute(
             insert(complementary_level)
             .values(campaign=campaign, level=level.value, free_places=free_places)
             .on_conflict_do_update(
                 index_elements=["campaign", "level"], set_={"free_places": free_places}
             )
         )
-
-
-def _among(column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:
-    """`column = ANY($1)`: one array parameter, so one prepared statement for any count."""
-    return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-
-
-def _copy(app: Application) -> Application:
-    """What a handler may change in place copied (the contact and document details are
-    frozen), so a change it does not save stays out of the transaction's view; without
-    the events, published by whoever saved them."""
-    return replace(
-        app,
-        eligibility_reasons=list(app.eligibility_reasons),
-        documents=[replace(d) for d in app.documents],
-        events=[],
-    )
 
 
 def _to_row(app: Application) -> dict[str, object]:
@@ -327,13 +279,9 @@ def _to_row(app: Application) -> dict[str, object]:
     }
 
 
-def _paris(instant: datetime | None) -> datetime | None:
-    return None if instant is None else instant.astimezone(PARIS)
-
-
 def _to_domain(row: object, documents: list[object]) -> Application:
     r: dict = dict(row)  # type: ignore[call-overload]
-    submitted_at = _paris(r["submitted_at"])
+    submitted_at = in_paris(r["submitted_at"])
     assert submitted_at is not None
     return Application(
         application_id=r["application_id"],
@@ -349,13 +297,13 @@ def _to_domain(row: object, documents: list[object]) -> Application:
         training_experience_years=r["training_experience_years"],
         submitted_at=submitted_at,
         round=Round(r["round"]) if r["round"] else None,
-        submission_deadline=_paris(r["submission_deadline"]),
+        submission_deadline=in_paris(r["submission_deadline"]),
         status=Status(r["status"]),
         refusal_reason=r["refusal_reason"],
         eligible=r["eligible"],
         eligibility_reasons=list(r["eligibility_reasons"]),
         eligibility_overridden_by=r["eligibility_overridden_by"],
-        completed_at=_paris(r["completed_at"]),
+        completed_at=in_paris(r["completed_at"]),
         documents=[
             FileDocument(
                 document=Document(
@@ -366,7 +314,7 @@ def _to_domain(row: object, documents: list[object]) -> Application:
                     size_bytes=d["size_bytes"],
                     sha256=d["sha256"],
                 ),
-                received_at=_paris(d["received_at"]) or submitted_at,
+                received_at=in_paris(d["received_at"]) or submitted_at,
                 problem=d["problem"],
             )
             for d in (dict(x) for x in documents)  # type: ignore[call-overload]

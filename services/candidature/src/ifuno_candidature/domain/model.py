@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from ifuno_shared.calendar import late_from
 from ifuno_shared.errors import Conflict
 from ifuno_shared.events import DocumentKind, EventData, Level, Regime, Round
 from ifuno_shared.events import candidature as out
@@ -16,7 +17,6 @@ from ifuno_candidature.domain.rules import (
     document_problem,
     required_documents,
 )
-from ifuno_candidature.domain.windows import late_from
 
 
 class Status(StrEnum):

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from ifuno_shared.calendar import default_calendar
+from ifuno_shared.calendar import default_calendar, late_from
 from ifuno_shared.events import Round
-
-
-def late_from(deadline: datetime) -> datetime:
-    """The deadline is a minute ("15 May, 23:59"): a file sent during it is on time, and
-    lateness starts with the next minute (16 May 00:00 Paris time)."""
-    return deadline.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 @dataclass(frozen=True)

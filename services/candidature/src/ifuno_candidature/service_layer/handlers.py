@@ -1,5 +1,6 @@
 """One handler per event the candidature service reacts to. They never commit: the
-consumer commits the transaction with the inbox mark (see ifuno_shared.messaging)."""
+consumer commits the transaction with the inbox mark (see ifuno_shared.messaging),
+and the commit publishes the events of the applications they saved."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Phase, Round, portal
 from ifuno_shared.events.selection import ComplementaryRoundOpened
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.messaging.subscription import handlers_by_annotation
 
 from ifuno_candidature.domain.model import Application, RefusalReason
 from ifuno_candidature.domain.windows import RoundWindow, round_for
@@ -28,12 +30,6 @@ class UnknownApplication(NotFound):
     a staff request about it answered 404."""
 
 
-def _publish_all(uow: CandidatureUnitOfWork, app: Application) -> None:
-    for data in app.events:
-        uow.publish(data, subject=app.application_id)
-    app.events.clear()
-
-
 async def _load(uow: CandidatureUnitOfWork, application_id: str) -> Application:
     app = await uow.applications.get(application_id)
     if app is None:
@@ -41,9 +37,10 @@ async def _load(uow: CandidatureUnitOfWork, application_id: str) -> Application:
     return app
 
 
-async def handle_application_submitted(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+async def handle_application_submitted(
+    event: CloudEvent[portal.ApplicationSubmitted], uow: CandidatureUnitOfWork
+) -> None:
     data = event.data
-    assert isinstance(data, portal.ApplicationSubmitted)
     if await uow.applications.get(data.application_id) is not None:
         log.info("application %s was received before: ignored", data.application_id)
         return
@@ -61,7 +58,6 @@ async def handle_application_submitted(event: CloudEvent, uow: CandidatureUnitOf
         app.keep_unreviewed(data.documents, data.submitted_at)
         app.refuse(refusal)
     await uow.applications.save(app)
-    _publish_all(uow, app)
 
 
 async def _refusal(
@@ -78,29 +74,27 @@ async def _refusal(
     return None
 
 
-async def handle_document_uploaded(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+async def handle_document_uploaded(
+    event: CloudEvent[portal.DocumentUploaded], uow: CandidatureUnitOfWork
+) -> None:
     data = event.data
-    assert isinstance(data, portal.DocumentUploaded)
     app = await _load(uow, data.application_id)
     app.add_document(data.document, await uow.clock.now() or event.time)
     await uow.applications.save(app)
-    _publish_all(uow, app)
 
 
-async def handle_application_withdrawn(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
-    data = event.data
-    assert isinstance(data, portal.ApplicationWithdrawn)
-    app = await _load(uow, data.application_id)
-    if app.withdraw(data.reason):
+async def handle_application_withdrawn(
+    event: CloudEvent[portal.ApplicationWithdrawn], uow: CandidatureUnitOfWork
+) -> None:
+    app = await _load(uow, event.data.application_id)
+    if app.withdraw(event.data.reason):
         await uow.applications.save(app)
-        _publish_all(uow, app)
 
 
-async def handle_phase_started(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+async def handle_phase_started(event: CloudEvent[PhaseStarted], uow: CandidatureUnitOfWork) -> None:
     """The timeline announces each round's window, overrides included; files already
     received in that round take its deadline (closed at once if it is already past)."""
     data = event.data
-    assert isinstance(data, PhaseStarted)
     await uow.clock.record_phase(data)
     round_ = ROUND_OPENING.get(data.phase)
     if round_ is None:
@@ -114,10 +108,11 @@ async def handle_phase_started(event: CloudEvent, uow: CandidatureUnitOfWork) ->
         await _close_late(uow, None, now)
 
 
-async def handle_clock_advanced(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+async def handle_clock_advanced(
+    event: CloudEvent[ClockAdvanced], uow: CandidatureUnitOfWork
+) -> None:
     """Close every file still incomplete once its round's deadline minute has passed."""
     data = event.data
-    assert isinstance(data, ClockAdvanced)
     previous = await uow.clock.advance(data)
     if previous is not None and previous >= data.now:
         return
@@ -125,16 +120,17 @@ async def handle_clock_advanced(event: CloudEvent, uow: CandidatureUnitOfWork) -
 
 
 async def _close_late(uow: CandidatureUnitOfWork, after: datetime | None, until: datetime) -> None:
-    for application_id in await uow.applications.incomplete_late_in(after, until):
-        app = await _load(uow, application_id)
+    """The late files are read (locked) together: one statement, not one per file."""
+    late = await uow.applications.incomplete_late_in(after, until)
+    for app in await uow.applications.get_many(late):
         if app.close_at_deadline():
             await uow.applications.save(app)
-            _publish_all(uow, app)
 
 
-async def handle_complementary_round_opened(event: CloudEvent, uow: CandidatureUnitOfWork) -> None:
+async def handle_complementary_round_opened(
+    event: CloudEvent[ComplementaryRoundOpened], uow: CandidatureUnitOfWork
+) -> None:
     data = event.data
-    assert isinstance(data, ComplementaryRoundOpened)
     await uow.applications.open_complementary(data.campaign, data.level, data.free_places)
 
 
@@ -146,16 +142,15 @@ async def override_eligibility(
         app = await _load(uow, application_id)
         app.override_eligibility(eligible, by, note)
         await uow.applications.save(app)
-        _publish_all(uow, app)
         await uow.commit()
     return app
 
 
-HANDLERS = {
-    portal.ApplicationSubmitted: handle_application_submitted,
-    portal.DocumentUploaded: handle_document_uploaded,
-    portal.ApplicationWithdrawn: handle_application_withdrawn,
-    PhaseStarted: handle_phase_started,
-    ClockAdvanced: handle_clock_advanced,
-    ComplementaryRoundOpened: handle_complementary_round_opened,
-}
+HANDLERS = handlers_by_annotation(
+    handle_application_submitted,
+    handle_document_uploaded,
+    handle_application_withdrawn,
+    handle_phase_started,
+    handle_clock_advanced,
+    handle_complementary_round_opened,
+)

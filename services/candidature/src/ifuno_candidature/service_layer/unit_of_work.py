@@ -9,13 +9,13 @@ from ifuno_shared.events.portal import ApplicationSubmitted, ApplicationWithdraw
 from ifuno_shared.persistence import AbstractUnitOfWork, SqlUnitOfWork
 
 from ifuno_candidature.adapters.repository import (
-    AbstractApplicationRepository,
+    ApplicationRepository,
     SqlApplicationRepository,
 )
 
 
 class CandidatureUnitOfWork(AbstractUnitOfWork):
-    applications: AbstractApplicationRepository
+    applications: ApplicationRepository
 
 
 class SqlCandidatureUnitOfWork(SqlUnitOfWork, CandidatureUnitOfWork):
@@ -34,16 +34,9 @@ class SqlCandidatureUnitOfWork(SqlUnitOfWork, CandidatureUnitOfWork):
                 event.data, ApplicationSubmitted | DocumentUploaded | ApplicationWithdrawn
             )
         ]
-        await self.applications.prefetch(
-            (data.application_id for data in portal),
-            (
-                (data.candidate.candidate_id, data.campaign)
-                for data in portal
-                if isinstance(data, ApplicationSubmitted)
-            ),
+        await self.applications.prefetch(data.application_id for data in portal)
+        await self.applications.prefetch_live(
+            (data.candidate.candidate_id, data.campaign)
+            for data in portal
+            if isinstance(data, ApplicationSubmitted)
         )
-
-    async def _commit(self) -> None:
-        """Saved applications are kept in memory until now."""
-        await self.applications.flush()
-        await super()._commit()
