@@ -252,8 +252,9 @@ async def test_a_message_recorded_twice_in_one_transaction_or_across_two_is_kept
 async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Recipients stored before (one with a stranded parked event), new ones, and a
-    parked event waiting for its recipient, read ahead in one batch as the consumer does."""
+    """Recipients stored before (one with a stranded parked event), new ones, a parked
+    event waiting for its recipient, and one parked and told within the batch, read
+    ahead in one batch as the consumer does."""
 
     def batch(prefix: str) -> tuple[list[CloudEvent], list[CloudEvent]]:
         def waitlisted(name: str) -> CloudEvent:
@@ -275,6 +276,8 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
             completed("new"),
             completed("stranded"),
             received(f"{prefix}-waiting", submitted_at=DEADLINE),
+            waitlisted("parked-in-batch"),
+            received(f"{prefix}-parked-in-batch", submitted_at=DEADLINE),
         ]
         return before, during
 
@@ -297,7 +300,7 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
         else:
             for event in during:
                 await handle(sessions, event)
-        names = ("stored", "stranded", "new", "waiting")
+        names = ("stored", "stranded", "new", "waiting", "parked-in-batch")
         return {n: sorted(await templates_of(sessions, f"{prefix}-{n}")) for n in names}
 
     one_by_one = await run("Q1", prefetched=False)
@@ -307,6 +310,7 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
         "stranded": ["application_completed", "application_received", "waitlisted"],
         "new": ["application_completed", "application_received"],
         "waiting": ["application_received", "waitlisted"],
+        "parked-in-batch": ["application_received", "waitlisted"],
     }
 
 

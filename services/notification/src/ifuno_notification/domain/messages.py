@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +57,9 @@ class Recipient:
     incomplete_reminded: bool = False
     offer_reminded_for: datetime | None = None
     """The offer deadline last reminded (a promotion after an expiry has a new one)."""
+    events: list[EventData] = field(default_factory=list, compare=False, repr=False)
+    """Raised for the unit of work to publish (a recipient raises none: the dispatcher
+    announces what was sent)."""
 
     def apply(self, data: EventData) -> None:
         """Keep what the reminders need: completeness, closing, the open offer."""

@@ -136,16 +136,15 @@ async def handle_clock_advanced(
 
 
 async def _remind(uow: NotificationUnitOfWork, cause: str, now: datetime) -> None:
+    """The queries read without locks: each recipient is checked again once locked."""
     repository = uow.notifications
-    for application_id in await repository.incomplete_reminders_due(now):
-        who = await repository.get(application_id)
-        if who is not None and who.incomplete_reminder_due(now):
+    for who in await repository.get_many(await repository.incomplete_reminders_due(now)):
+        if who.incomplete_reminder_due(now):
             who.incomplete_reminded = True
             await repository.save(who)
             await _record(uow, who, incomplete_reminder(who), cause)
-    for application_id in await repository.offer_reminders_due(now):
-        who = await repository.get(application_id)
-        if who is not None and who.offer_reminder_due(now):
+    for who in await repository.get_many(await repository.offer_reminders_due(now)):
+        if who.offer_reminder_due(now):
             who.offer_reminded_for = who.offer_deadline
             await repository.save(who)
             await _record(uow, who, offer_reminder(who), cause)
