@@ -14,8 +14,8 @@ from ifuno_shared.calendar import in_paris
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.persistence.repository import TrackingRepository, among
-from sqlalchemy import RowMapping, delete, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Column, DateTime, RowMapping, delete, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import Range, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_notification.adapters.tables import (
@@ -24,11 +24,7 @@ from ifuno_notification.adapters.tables import (
     parked_event,
     recipient,
 )
-from ifuno_notification.domain.messages import (
-    INCOMPLETE_REMINDER_AHEAD,
-    OFFER_REMINDER_AHEAD,
-    Recipient,
-)
+from ifuno_notification.domain.messages import DueWindow, Recipient
 
 
 @dataclass(frozen=True)
@@ -108,11 +104,11 @@ class AbstractNotificationRepository(abc.ABC):
 
     @abc.abstractmethod
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
-        """Applications whose incomplete-file reminder may be due (see Recipient)."""
+        """Applications whose incomplete-file reminder is due at `now` (see Recipient)."""
 
     @abc.abstractmethod
     async def offer_reminders_due(self, now: datetime) -> list[str]:
-        """Applications whose offer reminder may be due (see Recipient)."""
+        """Applications whose offer reminder is due at `now` (see Recipient)."""
 
 
 _RECIPIENT_TIMES = ("submitted_at", "submission_deadline", "offer_deadline", "offer_reminded_for")
@@ -120,6 +116,7 @@ _RECIPIENT_FLAGS = ("complete", "closed", "offer_open", "incomplete_reminded")
 
 
 def recipient_row(who: Recipient) -> dict[str, object]:
+    """A recipient as its row, with when its reminders are due (the domain's rule)."""
     return {
         "application_id": who.application_id,
         "campaign": who.campaign,
@@ -127,7 +124,14 @@ def recipient_row(who: Recipient) -> dict[str, object]:
         "regime": who.regime.value,
         "contact": who.contact.model_dump(mode="json"),
         **{name: getattr(who, name) for name in _RECIPIENT_TIMES + _RECIPIENT_FLAGS},
+        "incomplete_reminder_window": _range(who.incomplete_reminder_window),
+        "offer_reminder_window": _range(who.offer_reminder_window),
     }
+
+
+def _range(window: DueWindow | None) -> Range[datetime] | None:
+    """`[opens, closes)`: the database's `@>` then says what the domain's `in` says."""
+    return None if window is None else Range(window.opens, window.closes, bounds="[)")
 
 
 def recipient_from_row(row: RowMapping) -> Recipient:
@@ -348,23 +352,14 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         return [{**m, "delivery_attempts": by_message[m["id"]]} for m in found]
 
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
-        """In id order, the order a consumer batch locks recipients in (no deadlock)."""
-        due = recipient.c.submission_deadline - INCOMPLETE_REMINDER_AHEAD
-        query = select(recipient.c.application_id).where(
-            recipient.c.complete.is_(False),
-            recipient.c.closed.is_(False),
-            recipient.c.incomplete_reminded.is_(False),
-            due <= now,
-            recipient.c.submission_deadline > now,
-            or_(recipient.c.submitted_at.is_(None), recipient.c.submitted_at <= due),
-        )
-        return list((await self.execute(query.order_by(recipient.c.application_id))).scalars())
+        return await self._due(recipient.c.incomplete_reminder_window, now)
 
     async def offer_reminders_due(self, now: datetime) -> list[str]:
-        query = select(recipient.c.application_id).where(
-            recipient.c.offer_open.is_(True),
-            recipient.c.offer_deadline - OFFER_REMINDER_AHEAD <= now,
-            recipient.c.offer_deadline > now,
-            recipient.c.offer_reminded_for.is_distinct_from(recipient.c.offer_deadline),
-        )
+        return await self._due(recipient.c.offer_reminder_window, now)
+
+    async def _due(self, window: Column[Range[datetime]], now: datetime) -> list[str]:
+        """The recipients whose window holds `now`, as the domain saved it: the rule is
+        not written again here. In id order, the order a consumer batch locks them in."""
+        at = literal(now, DateTime(timezone=True))
+        query = select(recipient.c.application_id).where(window.contains(at))
         return list((await self.execute(query.order_by(recipient.c.application_id))).scalars())

@@ -140,12 +140,12 @@ async def _remind(uow: NotificationUnitOfWork, cause: str, now: datetime) -> Non
     repository = uow.notifications
     for who in await repository.get_many(await repository.incomplete_reminders_due(now)):
         if who.incomplete_reminder_due(now):
-            who.incomplete_reminded = True
+            who.mark_incomplete_reminded()
             await repository.save(who)
             await _record(uow, who, incomplete_reminder(who), cause)
     for who in await repository.get_many(await repository.offer_reminders_due(now)):
         if who.offer_reminder_due(now):
-            who.offer_reminded_for = who.offer_deadline
+            who.mark_offer_reminded()
             await repository.save(who)
             await _record(uow, who, offer_reminder(who), cause)
 
