@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
+from ifuno_notification.adapters.repository import recipient_row
 from ifuno_notification.adapters.senders import (
     AbstractEmailSender,
     AbstractSmsSender,
     Email,
     SmtpEmailSender,
 )
+from ifuno_notification.adapters.tables import recipient
+from ifuno_notification.domain.messages import Recipient
 from ifuno_notification.entrypoints.service import MIGRATIONS_DIR
 from ifuno_notification.service_layer.dispatcher import dispatch_due
 from ifuno_notification.service_layer.handlers import (
@@ -20,14 +25,15 @@ from ifuno_notification.service_layer.handlers import (
 )
 from ifuno_notification.service_layer.unit_of_work import SqlNotificationUnitOfWork
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import CloudEvent, new_event
+from ifuno_shared.events import CloudEvent, EventData, Level, Regime, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_shared.persistence import outbox_table
+from ifuno_shared.persistence import create_engine, outbox_table
+from ifuno_shared.persistence.migrations import upgrade
 from ifuno_tools.local import CapturingSmtpServer
 from ifuno_tools.testing.database import migrated_sessions
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 pytestmark = pytest.mark.integration
@@ -73,6 +79,10 @@ def received(application_id: str, *, submitted_at: datetime) -> CloudEvent:
         ),
         subject=application_id,
     )
+
+
+def about(application_id: str, data: EventData) -> CloudEvent:
+    return new_event(data, subject=application_id)
 
 
 def tick(now: datetime) -> CloudEvent:
@@ -252,8 +262,9 @@ async def test_a_message_recorded_twice_in_one_transaction_or_across_two_is_kept
 async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Recipients stored before (one with a stranded parked event), new ones, and a
-    parked event waiting for its recipient, read ahead in one batch as the consumer does."""
+    """Recipients stored before (one with a stranded parked event), new ones, a parked
+    event waiting for its recipient, and one parked and told within the batch, read
+    ahead in one batch as the consumer does."""
 
     def batch(prefix: str) -> tuple[list[CloudEvent], list[CloudEvent]]:
         def waitlisted(name: str) -> CloudEvent:
@@ -275,6 +286,8 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
             completed("new"),
             completed("stranded"),
             received(f"{prefix}-waiting", submitted_at=DEADLINE),
+            waitlisted("parked-in-batch"),
+            received(f"{prefix}-parked-in-batch", submitted_at=DEADLINE),
         ]
         return before, during
 
@@ -297,7 +310,7 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
         else:
             for event in during:
                 await handle(sessions, event)
-        names = ("stored", "stranded", "new", "waiting")
+        names = ("stored", "stranded", "new", "waiting", "parked-in-batch")
         return {n: sorted(await templates_of(sessions, f"{prefix}-{n}")) for n in names}
 
     one_by_one = await run("Q1", prefetched=False)
@@ -307,6 +320,7 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
         "stranded": ["application_completed", "application_received", "waitlisted"],
         "new": ["application_completed", "application_received"],
         "waiting": ["application_received", "waitlisted"],
+        "parked-in-batch": ["application_received", "waitlisted"],
     }
 
 
@@ -329,3 +343,111 @@ async def test_a_batch_goes_over_several_connections_each_candidate_in_order(
         for n in range(6):
             listed = await uow.notifications.messages_of(f"L-{n}")
             assert [(m["status"], m["attempts"]) for m in listed] == [("sent", 1)] * 2
+
+
+async def test_the_reminder_queries_find_exactly_the_recipients_the_domain_says_are_due(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The SQL only compares the clock with the window the domain saved: around every
+    boundary, it picks the same recipients as `Recipient.*_reminder_due`."""
+    opens = DEADLINE - timedelta(days=3)
+    files = {
+        "W-early": opens - timedelta(days=5),
+        "W-at-opening": opens,
+        "W-late": opens + timedelta(minutes=1),
+        "W-complete": opens - timedelta(days=5),
+    }
+    for application_id, submitted_at in files.items():
+        await handle(sessions, received(application_id, submitted_at=submitted_at))
+    await handle(sessions, about("W-complete", c.ApplicationCompleted(application_id="W-complete")))
+    for application_id in ("W-early", "W-complete"):
+        admitted = s.Admitted(
+            application_id=application_id,
+            level="M2",
+            offer_deadline=OFFER_DEADLINE,
+            from_waitlist=False,
+        )
+        await handle(sessions, about(application_id, admitted))
+    offer_opens = OFFER_DEADLINE - timedelta(days=2)
+    instants = [
+        opens - timedelta(microseconds=1),
+        opens,
+        DEADLINE - timedelta(microseconds=1),
+        DEADLINE,
+        offer_opens - timedelta(microseconds=1),
+        offer_opens,
+        OFFER_DEADLINE - timedelta(microseconds=1),
+        OFFER_DEADLINE,
+    ]
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        everyone = await uow.notifications.get_many(sorted(files))
+        for now in instants:
+            assert await uow.notifications.incomplete_reminders_due(now) == [
+                who.application_id for who in everyone if who.incomplete_reminder_due(now)
+            ]
+            assert await uow.notifications.offer_reminders_due(now) == [
+                who.application_id for who in everyone if who.offer_reminder_due(now)
+            ]
+        assert await uow.notifications.incomplete_reminders_due(opens) == [
+            "W-at-opening",
+            "W-early",
+        ]
+        assert await uow.notifications.offer_reminders_due(offer_opens) == [
+            "W-complete",
+            "W-early",
+        ]
+
+
+async def test_the_second_revision_gives_recipients_stored_before_it_their_windows(
+    database_url: str,
+) -> None:
+    """A database of the first revision, as it was (no windows, the old indexes), with
+    recipients: the upgrade adds the columns and fills them by the domain's rule."""
+    await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR, "0001")
+    due_file = Recipient(
+        application_id="M-1",
+        campaign=2027,
+        level=Level.M2,
+        regime=Regime.FORMATION_CONTINUE,
+        contact=c.Contact(
+            candidate_id="C-M-1", first_name="Zoé", last_name="Maïté", email="m-1@example.org"
+        ),
+        submitted_at=DEADLINE - timedelta(days=20),
+        submission_deadline=DEADLINE,
+    )
+    complete = dataclasses.replace(due_file, application_id="M-2", complete=True)
+    offer = dataclasses.replace(
+        complete, application_id="M-3", offer_open=True, offer_deadline=OFFER_DEADLINE
+    )
+    windows = ("incomplete_reminder_window", "offer_reminder_window")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            for statement in (
+                "DROP INDEX incomplete_reminder_waiting",
+                "DROP INDEX offer_reminder_waiting",
+                *(f"ALTER TABLE recipient DROP COLUMN {column}" for column in windows),
+                "CREATE INDEX incomplete_reminder_pending ON recipient (submission_deadline)"
+                " WHERE NOT complete AND NOT closed AND NOT incomplete_reminded",
+                "CREATE INDEX offer_reminder_pending ON recipient (offer_deadline)"
+                " WHERE offer_open",
+            ):
+                await connection.execute(text(statement))
+            rows = [recipient_row(who) for who in (due_file, complete, offer)]
+            await connection.execute(
+                recipient.insert(),
+                [{k: v for k, v in row.items() if k not in windows} for row in rows],
+            )
+    finally:
+        await engine.dispose()
+    async with (
+        migrated_sessions(database_url, MIGRATIONS_DIR) as factory,
+        SqlNotificationUnitOfWork(factory) as uow,
+    ):
+        repository = uow.notifications
+        assert await repository.incomplete_reminders_due(DEADLINE - timedelta(days=1)) == ["M-1"]
+        assert await repository.offer_reminders_due(OFFER_DEADLINE - timedelta(days=1)) == ["M-3"]
+        indexes = await uow.session.execute(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'recipient'")
+        )
+        assert {"incomplete_reminder_waiting", "offer_reminder_waiting"} <= set(indexes.scalars())

@@ -3,9 +3,8 @@ fall due, and how each kind of delivery failure is settled."""
 
 from __future__ import annotations
 
-import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +36,7 @@ from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.notification import NotificationFailed, NotificationSent
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_tools.testing.fakes import FakeUnitOfWork
+from ifuno_tools.testing.fakes import FakeRepository, FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
 
@@ -58,20 +57,18 @@ class StoredMessage:
     outcomes: list[str] = field(default_factory=list)
 
 
-class FakeNotifications(AbstractNotificationRepository):
-    """In memory; `now` is the wall clock the dispatcher's delays are measured on."""
+class FakeNotifications(FakeRepository[str, Recipient], AbstractNotificationRepository):
+    """In memory (the kit's fake keeps the recipients); `now` is the wall clock the
+    dispatcher's delays are measured on."""
 
     def __init__(self) -> None:
+        super().__init__(lambda who: who.application_id)
         self.now = T0
-        self.recipients: dict[str, Recipient] = {}
         self.messages: list[StoredMessage] = []
         self.parked: list[tuple[str, CloudEvent]] = []
 
-    async def get(self, application_id: str) -> Recipient | None:
-        return copy.deepcopy(self.recipients.get(application_id))
-
-    async def save(self, who: Recipient) -> None:
-        self.recipients[who.application_id] = copy.deepcopy(who)
+    async def get_many(self, application_ids: Iterable[str]) -> list[Recipient]:
+        return [who for key in application_ids if (who := await self.get(key)) is not None]
 
     async def add_message(self, outgoing: OutgoingMessage) -> None:
         key = (outgoing.cause_event_id, outgoing.application_id, outgoing.channel)
@@ -83,9 +80,6 @@ class FakeNotifications(AbstractNotificationRepository):
             self.messages.append(
                 StoredMessage(str(uuid.uuid4()), outgoing, self.now, next_attempt_at=self.now)
             )
-
-    async def flush(self) -> None:
-        """Nothing is deferred: every change above is applied at once."""
 
     async def park(self, application_id: str, event: CloudEvent) -> None:
         self.parked.append((application_id, event))
@@ -123,10 +117,10 @@ class FakeNotifications(AbstractNotificationRepository):
         raise NotImplementedError("the HTTP endpoint is tested against PostgreSQL")
 
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
-        return [a for a, r in self.recipients.items() if r.incomplete_reminder_due(now)]
+        return [a for a, who in self.stored.items() if who.incomplete_reminder_due(now)]
 
     async def offer_reminders_due(self, now: datetime) -> list[str]:
-        return [a for a, r in self.recipients.items() if r.offer_reminder_due(now)]
+        return [a for a, who in self.stored.items() if who.offer_reminder_due(now)]
 
     def recorded(self, application_id: str | None = None) -> list[tuple[str, str]]:
         """(template, channel) of the recorded messages, in order."""
@@ -141,6 +135,7 @@ class FakeNotificationUnitOfWork(FakeUnitOfWork, NotificationUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
         self.notifications: FakeNotifications = FakeNotifications()
+        self.repositories = [self.notifications]
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from ifuno_shared.calendar import PARIS
+from ifuno_shared.calendar import in_paris
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
-from sqlalchemy import ColumnElement, RowMapping, Select, delete, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from ifuno_shared.persistence.repository import TrackingRepository, among
+from sqlalchemy import Column, DateTime, RowMapping, delete, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import Range, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_notification.adapters.tables import (
@@ -23,11 +24,7 @@ from ifuno_notification.adapters.tables import (
     parked_event,
     recipient,
 )
-from ifuno_notification.domain.messages import (
-    INCOMPLETE_REMINDER_AHEAD,
-    OFFER_REMINDER_AHEAD,
-    Recipient,
-)
+from ifuno_notification.domain.messages import DueWindow, Recipient
 
 
 @dataclass(frozen=True)
@@ -60,6 +57,10 @@ class AbstractNotificationRepository(abc.ABC):
         """The recipient, locked for this transaction."""
 
     @abc.abstractmethod
+    async def get_many(self, application_ids: Iterable[str]) -> list[Recipient]:
+        """The recipients stored among these, in that order, locked for this transaction."""
+
+    @abc.abstractmethod
     async def save(self, who: Recipient) -> None: ...
 
     @abc.abstractmethod
@@ -69,11 +70,6 @@ class AbstractNotificationRepository(abc.ABC):
 
     async def prefetch(self, application_ids: Iterable[str]) -> None:  # noqa: B027 (optional)
         """Read ahead the recipients a batch of events is about (an optimisation only)."""
-
-    @abc.abstractmethod
-    async def flush(self) -> None:
-        """Write what was deferred (before the commit and before any query that
-        must see it)."""
 
     @abc.abstractmethod
     async def park(self, application_id: str, event: CloudEvent) -> None:
@@ -108,14 +104,19 @@ class AbstractNotificationRepository(abc.ABC):
 
     @abc.abstractmethod
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
-        """Applications whose incomplete-file reminder may be due (see Recipient)."""
+        """Applications whose incomplete-file reminder is due at `now` (see Recipient)."""
 
     @abc.abstractmethod
     async def offer_reminders_due(self, now: datetime) -> list[str]:
-        """Applications whose offer reminder may be due (see Recipient)."""
+        """Applications whose offer reminder is due at `now` (see Recipient)."""
 
 
-def _recipient_row(who: Recipient) -> dict[str, object]:
+_RECIPIENT_TIMES = ("submitted_at", "submission_deadline", "offer_deadline", "offer_reminded_for")
+_RECIPIENT_FLAGS = ("complete", "closed", "offer_open", "incomplete_reminded")
+
+
+def recipient_row(who: Recipient) -> dict[str, object]:
+    """A recipient as its row, with when its reminders are due (the domain's rule)."""
     return {
         "application_id": who.application_id,
         "campaign": who.campaign,
@@ -123,130 +124,128 @@ def _recipient_row(who: Recipient) -> dict[str, object]:
         "regime": who.regime.value,
         "contact": who.contact.model_dump(mode="json"),
         **{name: getattr(who, name) for name in _RECIPIENT_TIMES + _RECIPIENT_FLAGS},
+        "incomplete_reminder_window": _range(who.incomplete_reminder_window),
+        "offer_reminder_window": _range(who.offer_reminder_window),
     }
 
 
-def _paris(instant: datetime | None) -> datetime | None:
-    return None if instant is None else instant.astimezone(PARIS)
+def _range(window: DueWindow | None) -> Range[datetime] | None:
+    """`[opens, closes)`: the database's `@>` then says what the domain's `in` says."""
+    return None if window is None else Range(window.opens, window.closes, bounds="[)")
 
 
-_RECIPIENT_TIMES = ("submitted_at", "submission_deadline", "offer_deadline", "offer_reminded_for")
-_RECIPIENT_FLAGS = ("complete", "closed", "offer_open", "incomplete_reminded")
+def recipient_from_row(row: RowMapping) -> Recipient:
+    return Recipient(
+        application_id=row["application_id"],
+        campaign=row["campaign"],
+        level=Level(row["level"]),
+        regime=Regime(row["regime"]),
+        contact=Contact.model_validate(row["contact"]),
+        **{name: in_paris(row[name]) for name in _RECIPIENT_TIMES},
+        **{name: row[name] for name in _RECIPIENT_FLAGS},
+    )
 
 
-class SqlNotificationRepository(AbstractNotificationRepository):
+def _copy(who: Recipient) -> Recipient:
+    """A handler's copy: the fields are immutable values, so a shallow copy (cheap
+    under a burst) with a list of events of its own."""
+    copied = copy.copy(who)
+    copied.events = []
+    return copied
+
+
+class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNotificationRepository):
     """One transaction's view. Under load a consumer batch holds several events of
-    each of many applications, and every statement is a round trip: a recipient read
-    once is kept (locked) for the rest of the transaction, with whether it has parked
-    events; recipients and messages are written at `flush`, each recipient once and
-    all messages in one `executemany`."""
+    each of many applications, and every statement is a round trip: the batch's
+    recipients are read ahead in one statement (locked) with whether they have parked
+    events, and kept; recipients, messages and parked events are written at `flush`,
+    each recipient once and each table in one `executemany`."""
+
+    copies = staticmethod(_copy)
 
     def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._recipients: dict[str, Recipient] = {}
+        super().__init__(session)
         self._nothing_parked: set[str] = set()
-        self._absent: set[str] = set()
-        self._unsaved_recipients: dict[str, Recipient] = {}
         self._unsaved_messages: list[OutgoingMessage] = []
+        self._unsaved_parked: list[dict[str, str]] = []
+
+    def _key(self, aggregate: Recipient) -> str:
+        return aggregate.application_id
+
+    async def _load(self, keys: list[str]) -> dict[str, Recipient]:
+        """The recipients in one statement (locked, in id order: the order reminders
+        lock them in too), then which of the missing ones have parked events."""
+        wanted = sorted(keys)
+        has_parked = (
+            exists().where(parked_event.c.application_id == recipient.c.application_id)
+        ).label("has_parked")
+        rows = await self.session.execute(
+            select(recipient, has_parked)
+            .where(among(recipient.c.application_id, wanted))
+            .order_by(recipient.c.application_id)
+            .with_for_update(of=recipient)
+        )
+        found: dict[str, Recipient] = {}
+        for row in rows.mappings():
+            found[row["application_id"]] = recipient_from_row(row)
+            if not row["has_parked"]:
+                self._nothing_parked.add(row["application_id"])
+        absent = [key for key in wanted if key not in found]
+        if absent:
+            parked = await self.session.execute(
+                select(parked_event.c.application_id)
+                .where(among(parked_event.c.application_id, absent))
+                .distinct()
+            )
+            self._nothing_parked |= set(absent) - set(parked.scalars())
+        return found
+
+    async def _write(self, aggregates: list[Recipient], stored: set[str]) -> None:
+        """An upsert: a recipient created meanwhile by another transaction is updated."""
+        rows = [recipient_row(who) for who in aggregates]
+        upsert = insert(recipient)
+        columns = [name for name in rows[0] if name != "application_id"]
+        await self.session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["application_id"],
+                set_={name: upsert.excluded[name] for name in columns},
+            ),
+            rows,
+        )
 
     async def flush(self) -> None:
-        if self._unsaved_recipients:
-            rows = [_recipient_row(who) for who in self._unsaved_recipients.values()]
-            self._unsaved_recipients = {}
-            upsert = insert(recipient)
-            columns = [name for name in rows[0] if name != "application_id"]
-            await self._session.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["application_id"],
-                    set_={name: upsert.excluded[name] for name in columns},
-                ),
-                rows,
-            )
+        """The saved recipients, then the messages and the parked events recorded."""
+        await super().flush()
         if self._unsaved_messages:
             messages = [
                 {"id": str(uuid.uuid4()), "status": "pending", "attempts": 0, **m.__dict__}
                 for m in self._unsaved_messages
             ]
             self._unsaved_messages = []
-            await self._session.execute(
+            await self.session.execute(
                 insert(message).on_conflict_do_nothing(constraint="one_message_per_cause"),
                 messages,
             )
-
-    async def prefetch(self, application_ids: Iterable[str]) -> None:
-        """A consumer batch's recipients in one statement (locked, in a stable order),
-        and which of the missing ones have parked events in a second."""
-        wanted = sorted(set(application_ids) - self._recipients.keys() - self._absent)
-        if not wanted:
-            return
-        rows = await self._session.execute(
-            self._recipients_query(recipient.c.application_id.in_(wanted)).order_by(
-                recipient.c.application_id
-            )
-        )
-        for row in rows.mappings():
-            self._keep(row)
-        absent = set(wanted) - self._recipients.keys()
-        if absent:
-            parked = await self._session.execute(
-                select(parked_event.c.application_id)
-                .where(parked_event.c.application_id.in_(sorted(absent)))
-                .distinct()
-            )
-            self._absent |= absent
-            self._nothing_parked |= absent - set(parked.scalars())
-
-    async def get(self, application_id: str) -> Recipient | None:
-        if application_id in self._recipients:
-            return copy.copy(self._recipients[application_id])
-        if application_id in self._absent:
-            return None
-        query = self._recipients_query(recipient.c.application_id == application_id)
-        row = (await self._session.execute(query)).mappings().first()
-        return None if row is None else self._keep(row)
-
-    @staticmethod
-    def _recipients_query(condition: ColumnElement[bool]) -> Select[Any]:
-        has_parked = (
-            exists().where(parked_event.c.application_id == recipient.c.application_id)
-        ).label("has_parked")
-        return select(recipient, has_parked).where(condition).with_for_update(of=recipient)
-
-    def _keep(self, row: RowMapping) -> Recipient:
-        who = Recipient(
-            application_id=row["application_id"],
-            campaign=row["campaign"],
-            level=Level(row["level"]),
-            regime=Regime(row["regime"]),
-            contact=Contact.model_validate(row["contact"]),
-            **{name: _paris(row[name]) for name in _RECIPIENT_TIMES},
-            **{name: row[name] for name in _RECIPIENT_FLAGS},
-        )
-        self._recipients[who.application_id] = copy.copy(who)
-        if not row["has_parked"]:
-            self._nothing_parked.add(who.application_id)
-        return who
-
-    async def save(self, who: Recipient) -> None:
-        self._recipients[who.application_id] = copy.copy(who)
-        self._unsaved_recipients[who.application_id] = copy.copy(who)
+        if self._unsaved_parked:
+            parked, self._unsaved_parked = self._unsaved_parked, []
+            await self.session.execute(parked_event.insert(), parked)
 
     async def add_message(self, outgoing: OutgoingMessage) -> None:
         self._unsaved_messages.append(outgoing)
 
     async def park(self, application_id: str, event: CloudEvent) -> None:
         self._nothing_parked.discard(application_id)
-        await self._session.execute(
-            parked_event.insert().values(
-                application_id=application_id, event=encode_event(event).decode()
-            )
+        self._unsaved_parked.append(
+            {"application_id": application_id, "event": encode_event(event).decode()}
         )
 
     async def unpark(self, application_id: str) -> list[CloudEvent]:
+        """Through `execute`, so an event parked earlier in this transaction is written
+        first and comes back too."""
         if application_id in self._nothing_parked:
             return []
         self._nothing_parked.add(application_id)
-        rows = await self._session.execute(
+        rows = await self.execute(
             delete(parked_event)
             .where(parked_event.c.application_id == application_id)
             .returning(parked_event.c.id, parked_event.c.event)
@@ -254,9 +253,8 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return [decode_event(text) for _, text in sorted(rows.all())]
 
     async def claim_due(self, limit: int) -> list[PendingMessage]:
-        await self.flush()
         rows = (
-            await self._session.execute(
+            await self.execute(
                 select(message, (func.now() - message.c.created_at).label("age"))
                 .where(message.c.status == "pending", message.c.next_attempt_at <= func.now())
                 .order_by(message.c.next_attempt_at, message.c.created_at)
@@ -287,11 +285,9 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             values["sent_at"] = func.now()
         if retry_in is not None:
             values["next_attempt_at"] = func.now() + retry_in
-        await self._session.execute(
-            message.update().where(message.c.id == message_id).values(**values)
-        )
+        await self.execute(message.update().where(message.c.id == message_id).values(**values))
         outcome = "retry" if status == "pending" else status
-        await self._session.execute(
+        await self.execute(
             delivery_attempt.insert().values(message_id=message_id, outcome=outcome, error=error)
         )
 
@@ -299,29 +295,28 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         """Two statements for a whole dispatch batch, not two per message."""
         if not message_ids:
             return
-        await self._session.execute(
+        await self.execute(
             message.update()
             .where(message.c.id.in_(list(message_ids)))
             .values(
                 status="sent", attempts=message.c.attempts + 1, last_error=None, sent_at=func.now()
             )
         )
-        await self._session.execute(
+        await self.execute(
             delivery_attempt.insert(),
             [{"message_id": i, "outcome": "sent", "error": None} for i in message_ids],
         )
 
     async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
         if message_ids:
-            await self._session.execute(
+            await self.execute(
                 message.update()
                 .where(message.c.id.in_(list(message_ids)))
                 .values(next_attempt_at=func.now() + delay)
             )
 
     async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
-        await self.flush()
-        rows = await self._session.execute(
+        rows = await self.execute(
             select(
                 message.c.id,
                 message.c.channel,
@@ -339,7 +334,7 @@ class SqlNotificationRepository(AbstractNotificationRepository):
             .order_by(message.c.created_at, message.c.template, message.c.channel)
         )
         found = [dict(row) for row in rows.mappings()]
-        attempts = await self._session.execute(
+        attempts = await self.execute(
             select(
                 delivery_attempt.c.message_id,
                 delivery_attempt.c.at,
@@ -357,29 +352,14 @@ class SqlNotificationRepository(AbstractNotificationRepository):
         return [{**m, "delivery_attempts": by_message[m["id"]]} for m in found]
 
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
-        """In id order, the order a consumer batch locks recipients in (no deadlock)."""
-        await self.flush()
-        due = recipient.c.submission_deadline - INCOMPLETE_REMINDER_AHEAD
-        query = select(recipient.c.application_id).where(
-            recipient.c.complete.is_(False),
-            recipient.c.closed.is_(False),
-            recipient.c.incomplete_reminded.is_(False),
-            due <= now,
-            recipient.c.submission_deadline > now,
-            or_(recipient.c.submitted_at.is_(None), recipient.c.submitted_at <= due),
-        )
-        return list(
-            (await self._session.execute(query.order_by(recipient.c.application_id))).scalars()
-        )
+        return await self._due(recipient.c.incomplete_reminder_window, now)
 
     async def offer_reminders_due(self, now: datetime) -> list[str]:
-        await self.flush()
-        query = select(recipient.c.application_id).where(
-            recipient.c.offer_open.is_(True),
-            recipient.c.offer_deadline - OFFER_REMINDER_AHEAD <= now,
-            recipient.c.offer_deadline > now,
-            recipient.c.offer_reminded_for.is_distinct_from(recipient.c.offer_deadline),
-        )
-        return list(
-            (await self._session.execute(query.order_by(recipient.c.application_id))).scalars()
-        )
+        return await self._due(recipient.c.offer_reminder_window, now)
+
+    async def _due(self, window: Column[Range[datetime]], now: datetime) -> list[str]:
+        """The recipients whose window holds `now`, as the domain saved it: the rule is
+        not written again here. In id order, the order a consumer batch locks them in."""
+        at = literal(now, DateTime(timezone=True))
+        query = select(recipient.c.application_id).where(window.contains(at))
+        return list((await self.execute(query.order_by(recipient.c.application_id))).scalars())

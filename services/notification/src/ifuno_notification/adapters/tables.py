@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE
 
 metadata = MetaData()
 add_kit_tables(metadata)
@@ -41,12 +41,22 @@ recipient = Table(
     Column("offer_open", Boolean, nullable=False),
     Column("incomplete_reminded", Boolean, nullable=False),
     Column("offer_reminded_for", DateTime(timezone=True), nullable=True),
+    # When each reminder is due, as the domain computes it at every save (NULL: none to
+    # come): a tick finds the reminders due by comparing its instant with these.
+    Column("incomplete_reminder_window", TSTZRANGE, nullable=True),
+    Column("offer_reminder_window", TSTZRANGE, nullable=True),
     Index(
-        "incomplete_reminder_pending",
-        "submission_deadline",
-        postgresql_where=text("NOT complete AND NOT closed AND NOT incomplete_reminded"),
+        "incomplete_reminder_waiting",
+        "incomplete_reminder_window",
+        postgresql_using="gist",
+        postgresql_where=text("incomplete_reminder_window IS NOT NULL"),
     ),
-    Index("offer_reminder_pending", "offer_deadline", postgresql_where=text("offer_open")),
+    Index(
+        "offer_reminder_waiting",
+        "offer_reminder_window",
+        postgresql_using="gist",
+        postgresql_where=text("offer_reminder_window IS NOT NULL"),
+    ),
 )
 
 message = Table(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,19 @@ SUBJECTS = {
 TEMPLATES = tuple(SUBJECTS)
 
 
+@dataclass(frozen=True)
+class DueWindow:
+    """When a reminder is due: from `opens` (included) until `closes` (excluded).
+    Stored with the recipient, so the database finds the reminders due by comparing
+    the clock with it, without a second copy of the rule."""
+
+    opens: datetime
+    closes: datetime
+
+    def __contains__(self, now: datetime) -> bool:
+        return self.opens <= now < self.closes
+
+
 @dataclass
 class Recipient:
     """What notification keeps about a candidate, from the candidature and selection
@@ -57,6 +70,9 @@ class Recipient:
     incomplete_reminded: bool = False
     offer_reminded_for: datetime | None = None
     """The offer deadline last reminded (a promotion after an expiry has a new one)."""
+    events: list[EventData] = field(default_factory=list, compare=False, repr=False)
+    """Raised for the unit of work to publish (a recipient raises none: the dispatcher
+    announces what was sent)."""
 
     def apply(self, data: EventData) -> None:
         """Keep what the reminders need: completeness, closing, the open offer."""
@@ -76,22 +92,43 @@ class Recipient:
                 self.closed = True
                 self.offer_open = False
 
-    def incomplete_reminder_due(self, now: datetime) -> bool:
-        """Still incomplete 3 days before the deadline, if the file was already there at
-        that moment (a file sent later was just told its missing documents)."""
+    @property
+    def incomplete_reminder_window(self) -> DueWindow | None:
+        """A file still incomplete is reminded from 3 days before the deadline until it,
+        once, if the file was already there at that moment (a file sent later was just
+        told its missing documents). None: no reminder to come."""
         deadline = self.submission_deadline
         if deadline is None or self.complete or self.closed or self.incomplete_reminded:
-            return False
-        due = deadline - INCOMPLETE_REMINDER_AHEAD
-        submitted_in_time = self.submitted_at is None or self.submitted_at <= due
-        return due <= now < deadline and submitted_in_time
+            return None
+        opens = deadline - INCOMPLETE_REMINDER_AHEAD
+        if self.submitted_at is not None and self.submitted_at > opens:
+            return None
+        return DueWindow(opens, deadline)
 
-    def offer_reminder_due(self, now: datetime) -> bool:
-        """An offer still unanswered 2 days before it expires (once per deadline)."""
+    @property
+    def offer_reminder_window(self) -> DueWindow | None:
+        """An offer still unanswered is reminded from 2 days before it expires until
+        its deadline, once per deadline. None: no reminder to come."""
         deadline = self.offer_deadline
         if deadline is None or not self.offer_open or self.offer_reminded_for == deadline:
-            return False
-        return deadline - OFFER_REMINDER_AHEAD <= now < deadline
+            return None
+        return DueWindow(deadline - OFFER_REMINDER_AHEAD, deadline)
+
+    def incomplete_reminder_due(self, now: datetime) -> bool:
+        window = self.incomplete_reminder_window
+        return window is not None and now in window
+
+    def offer_reminder_due(self, now: datetime) -> bool:
+        window = self.offer_reminder_window
+        return window is not None and now in window
+
+    def mark_incomplete_reminded(self) -> None:
+        """The reminder is recorded: there is no second one."""
+        self.incomplete_reminded = True
+
+    def mark_offer_reminded(self) -> None:
+        """The reminder is recorded: none again for this deadline."""
+        self.offer_reminded_for = self.offer_deadline
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from ifuno_shared.events import CloudEvent, EventData
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
+from ifuno_shared.messaging.subscription import handlers_by_annotation
 
 from ifuno_notification.adapters.renderer import render_email, render_sms
 from ifuno_notification.adapters.repository import OutgoingMessage
@@ -69,14 +70,34 @@ def _recipient_from(data: c.ApplicationReceived | c.ApplicationRefused) -> Recip
     )
 
 
-async def handle_candidate_event(event: CloudEvent, uow: NotificationUnitOfWork) -> None:
+CandidateEvent = (
+    c.ApplicationReceived
+    | c.ApplicationCompleted
+    | c.DocumentRejected
+    | c.ApplicationRefused
+    | c.ApplicationWithdrawn
+    | s.InterviewScheduled
+    | s.Admitted
+    | s.Waitlisted
+    | s.WaitlistRankChanged
+    | s.Refused
+    | s.OfferAccepted
+    | s.OfferDeclined
+    | s.OfferExpired
+)
+"""The candidature and selection events that tell the candidate something."""
+
+
+async def handle_candidate_event(
+    event: CloudEvent[CandidateEvent], uow: NotificationUnitOfWork
+) -> None:
     """Every candidature and selection event that tells the candidate something.
 
     An event read before the application's contact details (another topic, read in
     its own order) is parked, then replayed as soon as the details arrive.
     """
     data = event.data
-    application_id: str = getattr(data, "application_id")  # noqa: B009
+    application_id = data.application_id
     who = await uow.notifications.get(application_id)
     if who is None and isinstance(data, c.ApplicationReceived | c.ApplicationRefused):
         who = _recipient_from(data)
@@ -88,7 +109,7 @@ async def handle_candidate_event(event: CloudEvent, uow: NotificationUnitOfWork)
         await _tell(uow, who, parked)
 
 
-async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent) -> None:
+async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent[EventData]) -> None:
     messages = messages_for(event.data, who)
     who.apply(event.data)
     await uow.notifications.save(who)
@@ -96,7 +117,9 @@ async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent) 
         await _record(uow, who, message, event.id)
 
 
-async def handle_clock_advanced(event: CloudEvent, uow: NotificationUnitOfWork) -> None:
+async def handle_clock_advanced(
+    event: CloudEvent[ClockAdvanced], uow: NotificationUnitOfWork
+) -> None:
     """Reminders fall due as the platform clock passes them: incomplete file 3 days
     before the deadline, unanswered offer 2 days before it expires.
 
@@ -106,7 +129,6 @@ async def handle_clock_advanced(event: CloudEvent, uow: NotificationUnitOfWork) 
     The flags on the recipient keep each reminder to one.
     """
     data = event.data
-    assert isinstance(data, ClockAdvanced)
     previous = await uow.clock.advance(data)
     if previous is not None and previous >= data.now:
         return
@@ -114,38 +136,18 @@ async def handle_clock_advanced(event: CloudEvent, uow: NotificationUnitOfWork) 
 
 
 async def _remind(uow: NotificationUnitOfWork, cause: str, now: datetime) -> None:
+    """The queries read without locks: each recipient is checked again once locked."""
     repository = uow.notifications
-    for application_id in await repository.incomplete_reminders_due(now):
-        who = await repository.get(application_id)
-        if who is not None and who.incomplete_reminder_due(now):
-            who.incomplete_reminded = True
+    for who in await repository.get_many(await repository.incomplete_reminders_due(now)):
+        if who.incomplete_reminder_due(now):
+            who.mark_incomplete_reminded()
             await repository.save(who)
             await _record(uow, who, incomplete_reminder(who), cause)
-    for application_id in await repository.offer_reminders_due(now):
-        who = await repository.get(application_id)
-        if who is not None and who.offer_reminder_due(now):
-            who.offer_reminded_for = who.offer_deadline
+    for who in await repository.get_many(await repository.offer_reminders_due(now)):
+        if who.offer_reminder_due(now):
+            who.mark_offer_reminded()
             await repository.save(who)
             await _record(uow, who, offer_reminder(who), cause)
 
 
-CANDIDATE_EVENTS: tuple[type[EventData], ...] = (
-    c.ApplicationReceived,
-    c.ApplicationCompleted,
-    c.DocumentRejected,
-    c.ApplicationRefused,
-    c.ApplicationWithdrawn,
-    s.InterviewScheduled,
-    s.Admitted,
-    s.Waitlisted,
-    s.WaitlistRankChanged,
-    s.Refused,
-    s.OfferAccepted,
-    s.OfferDeclined,
-    s.OfferExpired,
-)
-
-HANDLERS = {
-    **{model: handle_candidate_event for model in CANDIDATE_EVENTS},
-    ClockAdvanced: handle_clock_advanced,
-}
+HANDLERS = handlers_by_annotation(handle_candidate_event, handle_clock_advanced)

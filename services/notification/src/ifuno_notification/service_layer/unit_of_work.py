@@ -22,12 +22,9 @@ class SqlNotificationUnitOfWork(SqlUnitOfWork, NotificationUnitOfWork):
         self.notifications = SqlNotificationRepository(self.session)
 
     async def prefetch(self, events: Sequence[CloudEvent]) -> None:
+        """The recipients of a batch's candidate events (not the clock's campaign)."""
         await self.notifications.prefetch(
-            getattr(event.data, "application_id")  # noqa: B009
+            application_id
             for event in events
-            if hasattr(event.data, "application_id")
+            if (application_id := getattr(event.data, "application_id", None)) is not None
         )
-
-    async def _commit(self) -> None:
-        await self.notifications.flush()
-        await super()._commit()
