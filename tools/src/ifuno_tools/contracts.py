@@ -299,7 +299,8 @@ def _event_types(asyncapi: Mapping[str, Any]) -> list[str]:
 
 def _dead_letters() -> list[str]:
     rows = [
-        (f"`{name}`", h["description"]) for name, h in DEAD_LETTER_HEADERS["properties"].items()
+        (f"`{name}`", h["description"])
+        for name, h in cast(dict[str, dict[str, str]], DEAD_LETTER_HEADERS["properties"]).items()
     ]
     return [
         "### Dead letters",
@@ -328,7 +329,7 @@ def _routes(service: str) -> Iterator[tuple[str, ...]]:
     """Build the service's app as it runs (its own routers), without starting anything."""
     cls = settings_class(service)
     required = {field: "unused" for field, info in cls.model_fields.items() if info.is_required()}
-    settings = cls.model_construct(**required)
+    settings = cls.model_construct(**cast(dict[str, Any], required))
     definition = importlib.import_module(f"ifuno_{service}.entrypoints.service")
     factory = definition.build_definition(settings).routers
     context = cast(ServiceContext, SimpleNamespace(name=service, settings=settings, extras={}))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from alembic import command, context
 from alembic.config import Config
-from alembic.operations import Operations
 from sqlalchemy import Connection, MetaData, Table, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -58,23 +58,29 @@ def run_env(target_metadata: MetaData) -> None:
     asyncio.run(run())
 
 
-def create_kit_tables(op: Operations) -> None:
+class Migration(Protocol):
+    """What a revision's helpers need of alembic's `op` (the module proxies Operations)."""
+
+    def get_bind(self) -> Connection: ...
+
+
+def create_kit_tables(op: Migration) -> None:
     """Create the outbox, inbox and clock tables in a service's first revision."""
     KIT.create_all(op.get_bind())
 
 
-def drop_kit_tables(op: Operations) -> None:
+def drop_kit_tables(op: Migration) -> None:
     KIT.drop_all(op.get_bind())
 
 
-def create_service_tables(op: Operations, tables: Sequence[Table]) -> None:
+def create_service_tables(op: Migration, tables: Sequence[Table]) -> None:
     """A service's first revision: the kit's tables, then its own, in dependency order."""
     create_kit_tables(op)
     for table in tables:
         table.create(op.get_bind())
 
 
-def drop_service_tables(op: Operations, tables: Sequence[Table]) -> None:
+def drop_service_tables(op: Migration, tables: Sequence[Table]) -> None:
     for table in reversed(tables):
         table.drop(op.get_bind())
     drop_kit_tables(op)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import copy
 from collections.abc import Callable, Collection, Iterable, Iterator
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Executable, Result, String, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -51,7 +51,7 @@ class TrackingRepository(abc.ABC, Generic[K, A]):
     """Subclasses say how to read (`_load`), key (`_key`) and write (`_write`) their
     aggregate; queries of their own use `execute`. `_load` locks what it reads."""
 
-    copies: ClassVar[Callable[[Any], Any]] = staticmethod(copy.deepcopy)
+    copies: Callable[[Any], Any] = staticmethod(copy.deepcopy)
     """How a handler's copy is made (override with a cheaper copy where it is safe)."""
 
     def __init__(self, session: AsyncSession) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from ifuno_shared.events.base import Level
 from ifuno_shared.persistence.repository import TrackingRepository, among
@@ -83,7 +83,7 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
     per level are counted once per transaction, then kept up to date as views are
     saved, so a point costs no statement (a count would flush everything first)."""
 
-    copies: ClassVar[Any] = staticmethod(lambda view: view)
+    copies = staticmethod(lambda view: view)
     """Views are frozen: shared, not copied."""
 
     def __init__(self, session: AsyncSession) -> None:

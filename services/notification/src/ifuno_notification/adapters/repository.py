@@ -250,7 +250,7 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
             .where(parked_event.c.application_id == application_id)
             .returning(parked_event.c.id, parked_event.c.event)
         )
-        return [decode_event(text) for _, text in sorted(rows.all())]
+        return [decode_event(row.event) for row in sorted(rows.all(), key=lambda row: row.id)]
 
     async def claim_due(self, limit: int) -> list[PendingMessage]:
         rows = (
