@@ -33,9 +33,14 @@ def upgrade(database_url: str, migrations_dir: Path, revision: str = "head") -> 
     command.upgrade(_config(database_url, migrations_dir), revision)
 
 
-async def upgrade_async(database_url: str, migrations_dir: Path) -> None:
+async def upgrade_async(database_url: str, migrations_dir: Path, revision: str = "head") -> None:
     """`upgrade` from inside a running event loop (tests, in-process runners)."""
-    await asyncio.to_thread(upgrade, database_url, migrations_dir)
+    await asyncio.to_thread(upgrade, database_url, migrations_dir, revision)
+
+
+async def downgrade_async(database_url: str, migrations_dir: Path, revision: str) -> None:
+    """Take a service's database back to `revision` (tests of the revisions themselves)."""
+    await asyncio.to_thread(command.downgrade, _config(database_url, migrations_dir), revision)
 
 
 def run_env(target_metadata: MetaData) -> None:
@@ -84,3 +89,19 @@ def drop_service_tables(op: Migration, tables: Sequence[Table]) -> None:
     for table in reversed(tables):
         table.drop(op.get_bind())
     drop_kit_tables(op)
+
+
+def drop_outbox_bookkeeping(op: Migration) -> None:
+    """The outbox's `attempts` and `last_error` were never written (the relay retries a
+    whole batch and counts failures in a metric). A database created after their
+    removal never had them: dropped only where they exist."""
+    op.get_bind().exec_driver_sql(
+        "ALTER TABLE outbox DROP COLUMN IF EXISTS attempts, DROP COLUMN IF EXISTS last_error"
+    )
+
+
+def restore_outbox_bookkeeping(op: Migration) -> None:
+    op.get_bind().exec_driver_sql(
+        "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0,"
+        " ADD COLUMN IF NOT EXISTS last_error text"
+    )

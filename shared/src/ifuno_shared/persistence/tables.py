@@ -38,8 +38,6 @@ def add_kit_tables(metadata: MetaData) -> None:
         Column("value", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True), nullable=True),
-        Column("attempts", Integer, nullable=False, server_default=text("0")),
-        Column("last_error", Text, nullable=True),
         Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
     )
     Table(
