@@ -117,7 +117,7 @@ class TrackingRepository(abc.ABC, Generic[K, A]):
 
     def _keep(self, aggregate: A, key: K) -> None:
         self._saved[id(aggregate)] = aggregate
-        self._known[key] = self._unsaved[key] = type(self).copies(aggregate)
+        self._known[key] = self._unsaved[key] = without_events(type(self).copies(aggregate))
 
     async def flush(self) -> None:
         if not self._unsaved:
@@ -155,6 +155,14 @@ def check_saved(handed_out: Iterable[Any], saved: Collection[int]) -> None:
     for aggregate in handed_out:
         if id(aggregate) not in saved and getattr(aggregate, "events", None):
             raise UnsavedChanges(f"{type(aggregate).__name__} raised events but was not saved")
+
+
+def without_events(kept: A) -> A:
+    """The copy a repository keeps: the events stay with the object that raised them
+    (collected once at commit), never in what a later `get` hands out again."""
+    if hasattr(kept, "events"):
+        kept.events = []
+    return kept
 
 
 def among(column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from ifuno_shared.clock import InMemoryPlatformClock
 from ifuno_shared.events import CloudEvent
-from ifuno_shared.persistence.repository import Aggregate, check_saved
+from ifuno_shared.persistence.repository import Aggregate, check_saved, without_events
 from ifuno_shared.persistence.unit_of_work import AbstractUnitOfWork
 
 A = TypeVar("A")
@@ -76,11 +76,11 @@ class FakeRepository(Generic[K, A]):
 
     async def save(self, aggregate: A) -> None:
         self._saved[id(aggregate)] = aggregate
-        self.stored[self._key(aggregate)] = copy.deepcopy(aggregate)
+        self.stored[self._key(aggregate)] = without_events(copy.deepcopy(aggregate))
 
     def add(self, aggregate: A) -> None:
         self._saved[id(aggregate)] = aggregate
-        self.stored.setdefault(self._key(aggregate), copy.deepcopy(aggregate))
+        self.stored.setdefault(self._key(aggregate), without_events(copy.deepcopy(aggregate)))
 
     def seen(self) -> list[A]:
         """As the real one: the aggregates saved; one changed and unsaved is an error."""
