@@ -14,7 +14,7 @@ from ifuno_selection.entrypoints.service import MIGRATIONS_DIR
 from ifuno_selection.service_layer.handlers import HANDLERS
 from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import CloudEvent, EventData, Level, Round, new_event
+from ifuno_shared.events import CloudEvent, EventData, Level, Round, new_event, portal
 from ifuno_shared.events import candidature as c
 from ifuno_tools.testing.database import migrated_sessions
 from sqlalchemy import text
@@ -162,3 +162,108 @@ async def test_a_file_stored_before_is_never_overwritten_by_a_batch(uows: Uows) 
     after = await stored(uows, "S")
     assert after["-1"] == before["-1"]
     assert after["-2"]["status"] == "received"
+
+
+async def seed_full_level(uows: Uows, campaign: int) -> None:
+    """Two places of M1, both offered, and three files waiting on the waitlist."""
+    deadline = datetime(campaign, 7, 2, 23, 59, tzinfo=PARIS)
+    async with uows() as uow:
+        await uow.session.execute(
+            text("INSERT INTO level_capacity VALUES (:campaign, 'M1', 2)"), {"campaign": campaign}
+        )
+        for name, status, rank in [
+            ("O0", "offered", None),
+            ("O1", "offered", None),
+            ("W0", "waitlisted", 1),
+            ("W1", "waitlisted", 2),
+            ("W2", "waitlisted", 3),
+        ]:
+            await uow.session.execute(
+                text(
+                    "INSERT INTO candidate (application_id, campaign, level, round, status,"
+                    " eligible, completed_at, file_score, interview_score, interview_by_video,"
+                    " waitlist_rank, offer_deadline, from_waitlist, two_year_plan)"
+                    " VALUES (:id, :campaign, 'M1', 'main', :status, true, :at, 16, 12, false,"
+                    " :rank, :deadline, false, false)"
+                ),
+                {
+                    "id": f"P{campaign}-{name}",
+                    "campaign": campaign,
+                    "status": status,
+                    "at": AT,
+                    "rank": rank,
+                    "deadline": deadline if status == "offered" else None,
+                },
+            )
+        await uow.commit()
+
+
+def answers(prefix: str) -> list[CloudEvent]:
+    """Answers and withdrawals on one level, each seeing what the one before changed."""
+    return [
+        event(portal.OfferAnswered(application_id=f"{prefix}-O0", answer="decline"), 10),
+        event(portal.OfferAnswered(application_id=f"{prefix}-O1", answer="accept"), 11),
+        event(portal.OfferAnswered(application_id=f"{prefix}-W0", answer="decline"), 12),
+        event(portal.ApplicationWithdrawn(application_id=f"{prefix}-O0"), 13),  # declined
+        event(c.ApplicationWithdrawn(application_id=f"{prefix}-W2"), 14),
+        event(c.ApplicationRefused(application_id=f"{prefix}-O0", reason="late"), 15),
+    ]
+
+
+async def published(uows: Uows, prefix: str) -> list[tuple[str, str]]:
+    async with uows() as uow:
+        rows = await uow.session.execute(
+            text("SELECT key, type FROM outbox WHERE key LIKE :p ORDER BY id"), {"p": f"{prefix}-%"}
+        )
+        return [(key.removeprefix(prefix), kind.split(".")[2]) for key, kind in rows]
+
+
+async def test_place_changes_in_one_batch_are_those_of_a_transaction_per_event(
+    uows: Uows,
+) -> None:
+    await seed_full_level(uows, 2027)
+    await seed_full_level(uows, 2028)
+    await apply(uows, answers("P2027"))
+    for one in answers("P2028"):
+        await apply(uows, [one])
+
+    batch, each = await stored(uows, "P2027"), await stored(uows, "P2028")
+    ignored = {"application_id": None, "campaign": None, "offer_deadline": None}
+    assert {k: {**row, **ignored} for k, row in batch.items()} == {
+        k: {**row, **ignored} for k, row in each.items()
+    }
+    assert {key: (row["status"], row["waitlist_rank"]) for key, row in batch.items()} == {
+        "-O0": ("declined", None),
+        "-O1": ("accepted", None),
+        "-W0": ("declined", None),
+        "-W1": ("offered", None),
+        "-W2": ("withdrawn", None),
+    }
+    assert batch["-O0"]["refusal_reason"] is None
+    assert (
+        await published(uows, "P2027")
+        == await published(uows, "P2028")
+        == [
+            ("-O0", "offer_declined"),
+            ("-W0", "admitted"),
+            ("-W1", "waitlist_rank_changed"),
+            ("-W2", "waitlist_rank_changed"),
+            ("-O1", "offer_accepted"),
+            ("-W0", "offer_declined"),
+            ("-W1", "admitted"),
+            ("-W2", "waitlist_rank_changed"),
+        ]
+    )
+
+
+async def test_a_file_stored_before_and_added_again_is_read_back_as_stored(uows: Uows) -> None:
+    await apply(uows, [received("R-1"), completed("R-1", 1)])
+    async with uows() as uow:
+        await HANDLERS[c.ApplicationReceived](received("R-1", NO), uow)
+        await uow.candidates.for_committee(2027, Level.M1, Round.MAIN)  # inserts: kept stored
+        await HANDLERS[c.ApplicationRefused](
+            event(c.ApplicationRefused(application_id="R-1", reason="late"), 2), uow
+        )
+        await uow.commit()
+    row = (await stored(uows, "R"))["-1"]
+    assert (row["status"], row["eligible"], row["refusal_reason"]) == ("closed", True, "late")

@@ -135,3 +135,13 @@ def test_one_freed_place_promotes_exactly_one_candidate_even_with_empty_places()
     level.decline("O0", LATER)
     assert [ev.application_id for ev in level.events if isinstance(ev, e.Admitted)] == ["W0"]
     assert level.free_places == 2
+
+
+def test_the_complementary_round_opens_only_with_free_places_and_no_waitlist() -> None:
+    assert not places(capacity=3, offered=2, waitlisted=1).open_complementary_round()
+    assert not places(capacity=2, offered=2, waitlisted=0).open_complementary_round()
+    level = places(capacity=3, offered=1, waitlisted=0)
+    assert level.open_complementary_round()
+    assert level.events == [
+        e.ComplementaryRoundOpened(campaign=2027, level=Level.M1, free_places=2)
+    ]

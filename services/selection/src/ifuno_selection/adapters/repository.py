@@ -1,30 +1,65 @@
-"""Selection's state in PostgreSQL. Places of a level are loaded under a row lock on
-`level_capacity`, so offer-changing transactions of one level run one at a time."""
+"""Selection's state in PostgreSQL: candidates, and the places of each level.
+
+Both are tracking repositories (`ifuno_shared.persistence.repository`): read once,
+kept, written at the flush, one statement per table for a whole consumer batch.
+The places of a level are read under a row lock on `level_capacity`, so the
+transactions that change offers of one level run one at a time. Lock order: the
+level first, then its candidates' rows (written by the places); a candidate row is
+never locked on reading by an event, or two writers could wait on each other.
+"""
 
 from __future__ import annotations
 
-from copy import copy
-from datetime import datetime, timedelta
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from ifuno_shared.calendar import PARIS
+from ifuno_shared.calendar import in_paris, late_from
 from ifuno_shared.events import Level, Round
-from sqlalchemy import select, update
+from ifuno_shared.persistence.repository import TrackingRepository, among, flush_session
+from sqlalchemy import Boolean, DateTime, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ifuno_selection.adapters.tables import (
-    candidate,
-    interview_slot,
-    level_capacity,
-    review,
-)
-from ifuno_selection.domain.candidate import Candidate, Status
+from ifuno_selection.adapters.tables import candidate, interview_slot, level_capacity, review
+from ifuno_selection.domain.candidate import PLACED, Candidate, Status
 from ifuno_selection.domain.places import LevelPlaces, Seat, SeatStatus
 
-DEADLINE_MINUTE = timedelta(seconds=59, microseconds=999_999)
 _INSERT_NEW = insert(candidate).on_conflict_do_nothing().returning(candidate.c.application_id)
+_UPDATE = (
+    update(candidate)
+    .where(candidate.c.application_id == bindparam("b_application_id"))
+    .values(
+        status=bindparam("b_status"),
+        eligible=bindparam("b_eligible"),
+        completed_at=bindparam("b_completed_at"),
+        file_score=bindparam("b_file_score"),
+        interview_score=bindparam("b_interview_score"),
+        interview_by_video=bindparam("b_interview_by_video"),
+        refusal_reason=bindparam("b_refusal_reason"),
+    )
+)
+_PLACE = (
+    update(candidate)
+    .where(candidate.c.application_id == bindparam("b_application_id"))
+    .values(
+        status=bindparam("b_status"),
+        waitlist_rank=bindparam("b_waitlist_rank"),
+        # A seat sets its offer; a file leaving or waiting keeps what it had.
+        offer_deadline=func.coalesce(
+            bindparam("b_offer_deadline", type_=DateTime(timezone=True)),
+            candidate.c.offer_deadline,
+        ),
+        from_waitlist=func.coalesce(
+            bindparam("b_from_waitlist", type_=Boolean), candidate.c.from_waitlist
+        ),
+    )
+)
+PLACED_STATUSES = sorted(status.value for status in PLACED)
+
+LevelKey = tuple[int, Level]
 
 
 class AlreadyStored(RuntimeError):
@@ -33,93 +68,101 @@ class AlreadyStored(RuntimeError):
     commit; a consumer batch is then replayed one event per transaction."""
 
 
-def _paris(instant: datetime | None) -> datetime | None:
-    return None if instant is None else instant.astimezone(PARIS)
+def _copy_candidate(who: Candidate) -> Candidate:
+    """Every field but the events is immutable: a new object with no events will do."""
+    return dataclasses.replace(who, events=[])
 
 
-class SelectionRepository:
-    """One transaction's candidates. A consumer batch holds the received and completed
-    events of many applications, and every statement is a compile and a round trip: a
-    new application stays in memory (read and saved there) until `flush` inserts all
-    of them at once, before the commit and before any other statement that could see
-    or refer to its row."""
+class CandidateRepository(TrackingRepository[str, Candidate]):
+    """One transaction's candidates, by application id. A consumer batch holds the
+    received and completed events of many applications: a new application stays in
+    memory (read and saved there) until the flush inserts all of them at once, before
+    the commit and before any other query that could see or refer to its row."""
 
-    def __init__(self, session: AsyncSession, capacities: dict[Level, int]) -> None:
-        self._session = session
-        self._capacities = capacities
-        self._new: dict[str, Candidate] = {}
-        self._used_new: set[str] = set()
+    copies = staticmethod(_copy_candidate)
 
-    def add(self, new: Candidate) -> None:
-        """Inserted at `flush`, unless stored already (then, as for a second `add`,
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._adding: set[str] = set()
+        self._used: set[str] = set()
+        """Of the applications added and not inserted yet, those read or saved since."""
+
+    def _key(self, aggregate: Candidate) -> str:
+        return aggregate.application_id
+
+    def add(self, aggregate: Candidate) -> None:
+        """Inserted at the flush, unless stored already (then, as for a second `add`,
         nothing changes)."""
-        self._new.setdefault(new.application_id, copy(new))
+        if aggregate.application_id not in self._adding:
+            self._adding.add(aggregate.application_id)
+            super().add(aggregate)
 
-    async def get(self, application_id: str, *, lock: bool = False) -> Candidate | None:
+    async def get(self, key: str, *, lock: bool = False) -> Candidate | None:
         """`lock` for staff commands on one file; place changes lock the level instead
         (always level first, so two writers never wait on each other in a cycle)."""
-        if application_id in self._new:
-            self._used_new.add(application_id)
-            return copy(self._new[application_id])
-        query = select(candidate).where(candidate.c.application_id == application_id)
-        row = (
-            (await self._session.execute(query.with_for_update() if lock else query))
-            .mappings()
-            .first()
-        )
-        return None if row is None else _candidate(row)
-
-    async def save(self, who: Candidate) -> None:
-        if who.application_id in self._new:
-            self._used_new.add(who.application_id)
-            self._new[who.application_id] = copy(who)
-            return
-        await self._session.execute(
-            update(candidate)
-            .where(candidate.c.application_id == who.application_id)
-            .values(
-                status=who.status.value,
-                eligible=who.eligible,
-                completed_at=who.completed_at,
-                file_score=who.file_score,
-                interview_score=who.interview_score,
-                interview_by_video=who.interview_by_video,
-                refusal_reason=who.refusal_reason,
+        if lock:
+            await self.execute(
+                select(candidate.c.application_id)
+                .where(candidate.c.application_id == key)
+                .with_for_update()
             )
-        )
+        self._use(key)
+        return await super().get(key)
 
-    async def flush(self) -> None:
-        """Insert the new applications in one multi-row INSERT. One stored already,
-        and read or saved in memory, raises `AlreadyStored`: its events must see the
-        stored file, as they do one per transaction."""
-        if not self._new:
+    async def save(self, aggregate: Candidate) -> None:
+        self._use(aggregate.application_id)
+        await super().save(aggregate)
+
+    def _use(self, key: str) -> None:
+        if key in self._adding:
+            self._used.add(key)
+
+    async def _load(self, keys: list[str]) -> dict[str, Candidate]:
+        rows = await self.session.execute(
+            select(candidate).where(among(candidate.c.application_id, keys))
+        )
+        return {row["application_id"]: _candidate(row) for row in rows.mappings()}
+
+    async def _write(self, aggregates: list[Candidate], stored: set[str]) -> None:
+        """Changed files in one UPDATE, new ones in one multi-row INSERT. A new one
+        stored already keeps its stored row: read again later, unless this transaction
+        read or saved it in memory (`AlreadyStored`: its events must see the stored
+        file, as they do one per transaction)."""
+        changed = [_changed_row(who) for who in aggregates if who.application_id in stored]
+        if changed:
+            await self.session.execute(_UPDATE, changed)
+        new = [who for who in aggregates if who.application_id not in stored]
+        if not new:
             return
-        rows = [_new_row(who) for who in self._new.values()]
-        used_new = self._used_new
-        self._new, self._used_new = {}, set()
-        inserted = set((await self._session.execute(_INSERT_NEW, rows)).scalars())
-        if stale := used_new - inserted:
+        keys = {who.application_id for who in new}
+        used = self._used & keys
+        self._adding -= keys
+        self._used -= keys
+        rows = [_new_row(who) for who in new]
+        inserted = set((await self.session.execute(_INSERT_NEW, rows)).scalars())
+        if stale := used - inserted:
             raise AlreadyStored(f"stored before this transaction: {sorted(stale)}")
+        if kept := keys - inserted:
+            self.forget(lambda who: who.application_id in kept)
 
     async def add_review(
         self, application_id: str, reviewer: str, scores: dict[str, int], at: datetime
     ) -> list[dict[str, int]]:
         """Record (or replace) a reviewer's scores; return every review of the file."""
-        await self.flush()
         values = {"scores": scores, "reviewed_at": at}
-        await self._session.execute(
+        await self.execute(
             insert(review)
             .values(application_id=application_id, reviewer=reviewer, **values)
             .on_conflict_do_update(index_elements=["application_id", "reviewer"], set_=values)
         )
-        rows = await self._session.execute(
+        rows = await self.execute(
             select(review.c.scores).where(review.c.application_id == application_id)
         )
         return list(rows.scalars())
 
     async def taken_slots(self) -> set[datetime]:
-        rows = await self._session.execute(select(interview_slot.c.starts_at))
-        return {_paris(at) for at in rows.scalars()}  # type: ignore[misc]
+        rows = await self.execute(select(interview_slot.c.starts_at))
+        return {in_paris(at) for at in rows.scalars()}
 
     async def book_slot(
         self,
@@ -130,10 +173,10 @@ class SelectionRepository:
         video_url: str | None,
     ) -> bool:
         """Book a slot; False if another candidate got it first (the primary key says so)."""
-        await self.flush()
+        await flush_session(self.session)  # only the booking inside the savepoint
         try:
-            async with self._session.begin_nested():
-                await self._session.execute(
+            async with self.session.begin_nested():
+                await self.execute(
                     interview_slot.insert().values(
                         starts_at=starts_at,
                         ends_at=ends_at,
@@ -146,89 +189,176 @@ class SelectionRepository:
             return False
         return True
 
-    async def places(self, campaign: int, level: Level) -> LevelPlaces:
-        await self.flush()
-        await self._session.execute(
-            insert(level_capacity)
-            .values(campaign=campaign, level=level.value, capacity=self._capacities[level])
-            .on_conflict_do_nothing()
-        )
-        capacity = (
-            await self._session.execute(
-                select(level_capacity.c.capacity)
-                .where(level_capacity.c.campaign == campaign, level_capacity.c.level == level.value)
-                .with_for_update()
-            )
-        ).scalar_one()
-        rows = (
-            await self._session.execute(
-                select(candidate).where(
-                    candidate.c.campaign == campaign,
-                    candidate.c.level == level.value,
-                    candidate.c.status.in_(["offered", "accepted", "waitlisted"]),
-                )
-            )
-        ).mappings()
-        places = LevelPlaces(campaign, level, capacity)
-        waitlisted: list[tuple[int, str]] = []
-        for row in rows:
-            if row["status"] == "waitlisted":
-                waitlisted.append((row["waitlist_rank"], row["application_id"]))
-            else:
-                places.seats[row["application_id"]] = Seat(
-                    row["application_id"],
-                    SeatStatus(row["status"]),
-                    _paris(row["offer_deadline"]),
-                    row["from_waitlist"],
-                )
-        places.waitlist = [application_id for _, application_id in sorted(waitlisted)]
-        return places
-
-    async def save_places(self, places: LevelPlaces) -> None:
-        for application_id, status in places.left.items():
-            await self._set(application_id, status=status, waitlist_rank=None)
-        for seat in places.seats.values():
-            await self._set(
-                seat.application_id,
-                status=seat.status.value,
-                offer_deadline=seat.offer_deadline,
-                from_waitlist=seat.from_waitlist,
-                waitlist_rank=None,
-            )
-        for rank, application_id in enumerate(places.waitlist, start=1):
-            await self._set(application_id, status="waitlisted", waitlist_rank=rank)
-        places.left.clear()
-
-    async def _set(self, application_id: str, **values: Any) -> None:
-        await self._session.execute(
-            update(candidate).where(candidate.c.application_id == application_id).values(**values)
-        )
-
     async def for_committee(self, campaign: int, level: Level, round_: Round) -> list[Candidate]:
-        await self.flush()
-        rows = (
-            await self._session.execute(
-                select(candidate).where(
-                    candidate.c.campaign == campaign,
-                    candidate.c.level == level.value,
-                    candidate.c.round == round_.value,
-                    candidate.c.status.in_(["interviewed", "in_review"]),
-                )
+        """The files the committee of a round decides on: interviewed, or still in
+        review (an ineligible one is refused there)."""
+        rows = await self.execute(
+            select(candidate.c.application_id)
+            .where(
+                candidate.c.campaign == campaign,
+                candidate.c.level == level.value,
+                candidate.c.round == round_.value,
+                candidate.c.status.in_([Status.INTERVIEWED.value, Status.IN_REVIEW.value]),
             )
-        ).mappings()
-        return [_candidate(row) for row in rows]
+            .order_by(candidate.c.application_id)
+        )
+        return await self.get_many(rows.scalars())
 
     async def expiring(self, until: datetime) -> list[tuple[int, Level, str]]:
-        await self.flush()
-        rows = await self._session.execute(
-            select(candidate.c.campaign, candidate.c.level, candidate.c.application_id)
-            .where(
-                candidate.c.status == "offered",
-                candidate.c.offer_deadline + DEADLINE_MINUTE < until,
+        """Pending offers late at `until`, deadline first (decided again under the lock)."""
+        rows = await self.execute(
+            select(
+                candidate.c.campaign,
+                candidate.c.level,
+                candidate.c.application_id,
+                candidate.c.offer_deadline,
             )
+            # A deadline not reached yet is never late; the minute rule is `late_from`'s.
+            .where(candidate.c.status == Status.OFFERED.value, candidate.c.offer_deadline < until)
             .order_by(candidate.c.offer_deadline, candidate.c.application_id)
         )
-        return [(c, Level(level), a) for c, level, a in rows]
+        return [
+            (campaign, Level(level), application_id)
+            for campaign, level, application_id, deadline in rows
+            if late_from(deadline) <= until
+        ]
+
+
+def _copy_places(places: LevelPlaces) -> LevelPlaces:
+    return dataclasses.replace(
+        places,
+        seats={key: dataclasses.replace(seat) for key, seat in places.seats.items()},
+        waitlist=list(places.waitlist),
+        left=dict(places.left),
+        events=[],
+    )
+
+
+class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
+    """The places of each level, keyed (campaign, level), read under the level's row
+    lock (created at the configured capacity on first use) and written as the
+    candidates' statuses, ranks and offers. Saving places changes candidate rows:
+    the candidates of that level are read again afterwards. A candidate's own steps
+    never take a file in or out of the places, so they leave the places as read."""
+
+    copies = staticmethod(_copy_places)
+
+    def __init__(
+        self, session: AsyncSession, capacities: dict[Level, int], candidates: CandidateRepository
+    ) -> None:
+        super().__init__(session)
+        self._capacities = capacities
+        self._candidates = candidates
+
+    def _key(self, aggregate: LevelPlaces) -> LevelKey:
+        return aggregate.campaign, aggregate.level
+
+    async def level(self, campaign: int, level: Level) -> LevelPlaces:
+        """The places of a level, locked until the commit."""
+        places = await self.get((campaign, level))
+        if places is None:
+            raise LookupError(f"no places for {level.value} {campaign}")  # _load makes them
+        return places
+
+    async def save(self, aggregate: LevelPlaces) -> None:
+        await super().save(aggregate)
+        key = self._key(aggregate)
+        self._candidates.forget(lambda who: (who.campaign, who.level) == key)
+
+    async def _load(self, keys: list[LevelKey]) -> dict[LevelKey, LevelPlaces]:
+        keys = sorted(keys)
+        await self.session.execute(
+            insert(level_capacity).on_conflict_do_nothing(),
+            [
+                {"campaign": campaign, "level": level.value, "capacity": self._capacities[level]}
+                for campaign, level in keys
+            ],
+        )
+        wanted = tuple_(level_capacity.c.campaign, level_capacity.c.level).in_(
+            [(campaign, level.value) for campaign, level in keys]
+        )
+        capacities = await self.session.execute(
+            select(level_capacity.c.campaign, level_capacity.c.level, level_capacity.c.capacity)
+            .where(wanted)
+            .order_by(level_capacity.c.campaign, level_capacity.c.level)
+            .with_for_update()
+        )
+        found = {
+            (campaign, Level(level)): LevelPlaces(campaign, Level(level), capacity)
+            for campaign, level, capacity in capacities
+        }
+        rows = await self.session.execute(
+            select(candidate).where(
+                tuple_(candidate.c.campaign, candidate.c.level).in_(
+                    [(campaign, level.value) for campaign, level in keys]
+                ),
+                candidate.c.status.in_(PLACED_STATUSES),
+            )
+        )
+        waitlisted: dict[LevelKey, list[tuple[int, str]]] = {key: [] for key in found}
+        for row in rows.mappings():
+            key = (row["campaign"], Level(row["level"]))
+            if row["status"] == Status.WAITLISTED.value:
+                waitlisted[key].append((row["waitlist_rank"], row["application_id"]))
+            else:
+                found[key].seats[row["application_id"]] = Seat(
+                    row["application_id"],
+                    SeatStatus(row["status"]),
+                    in_paris(row["offer_deadline"]),
+                    row["from_waitlist"],
+                )
+        for key, ranked in waitlisted.items():
+            found[key].waitlist = [application_id for _, application_id in sorted(ranked)]
+        return found
+
+    async def _write(self, aggregates: list[LevelPlaces], stored: set[LevelKey]) -> None:
+        """Every place of the saved levels in one statement: who left, who holds a
+        seat, who waits and at which rank."""
+        rows = [row for places in aggregates for row in _place_rows(places)]
+        if rows:
+            await self.session.execute(_PLACE, rows)
+        for places in aggregates:
+            places.left.clear()  # written: not again at the next flush
+
+
+def _place_rows(places: LevelPlaces) -> Iterable[dict[str, Any]]:
+    for application_id, status in places.left.items():
+        yield _place_row(application_id, status, None)
+    for seat in places.seats.values():
+        yield _place_row(
+            seat.application_id, seat.status.value, None, seat.offer_deadline, seat.from_waitlist
+        )
+    for rank, application_id in enumerate(places.waitlist, start=1):
+        yield _place_row(application_id, Status.WAITLISTED.value, rank)
+
+
+def _place_row(
+    application_id: str,
+    status: str,
+    rank: int | None,
+    offer_deadline: datetime | None = None,
+    from_waitlist: bool | None = None,
+) -> dict[str, Any]:
+    return {
+        "b_application_id": application_id,
+        "b_status": status,
+        "b_waitlist_rank": rank,
+        "b_offer_deadline": offer_deadline,
+        "b_from_waitlist": from_waitlist,
+    }
+
+
+def _changed_row(who: Candidate) -> dict[str, Any]:
+    return {
+        "b_application_id": who.application_id,
+        "b_status": who.status.value,
+        "b_eligible": who.eligible,
+        "b_completed_at": who.completed_at,
+        "b_file_score": who.file_score,
+        "b_interview_score": who.interview_score,
+        "b_interview_by_video": who.interview_by_video,
+        "b_refusal_reason": who.refusal_reason,
+    }
 
 
 def _new_row(who: Candidate) -> dict[str, Any]:
@@ -256,7 +386,7 @@ def _candidate(row: Any) -> Candidate:
         round=Round(row["round"]),
         status=Status(row["status"]),
         eligible=row["eligible"],
-        completed_at=_paris(row["completed_at"]),
+        completed_at=in_paris(row["completed_at"]),
         file_score=row["file_score"],
         interview_score=row["interview_score"],
         interview_by_video=row["interview_by_video"],

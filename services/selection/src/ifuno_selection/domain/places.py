@@ -3,7 +3,8 @@
 The aggregate that keeps the capacity invariant: `accepted + pending offers <=
 capacity`, whatever the order of declines, expiries and withdrawals. Every freed
 place promotes the best-ranked waitlisted candidate at once, and every candidate
-left on the waitlist whose rank changed is told.
+left on the waitlist whose rank changed is told. Its steps record the events they
+cause in `events`, published by the unit of work when the places are saved.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ class LevelPlaces:
                     campaign=self.campaign,
                 )
             )
+
+    def open_complementary_round(self) -> bool:
+        """Places left once the waitlist is exhausted go to the complementary round."""
+        if self.free_places <= 0 or self.waitlist:
+            return False
+        self.events.append(
+            events.ComplementaryRoundOpened(
+                campaign=self.campaign, level=self.level, free_places=self.free_places
+            )
+        )
+        return True
 
     def accept(self, application_id: str) -> None:
         seat = self._open_offer(application_id)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from ifuno_shared.calendar import PARIS
+from ifuno_shared.calendar import PARIS, late_from
 
 CRITERIA = ("training_involvement", "digital_practice", "project", "study_capacity")
 
@@ -70,7 +70,7 @@ def offer_deadline(decided_at: datetime, days: int = 7) -> datetime:
 
 def deadline_passed(deadline: datetime, now: datetime) -> bool:
     """The deadline minute belongs to the candidate: an answer at 23:59:59 is on time."""
-    return now > deadline.replace(second=59, microsecond=999_999)
+    return late_from(deadline) <= now
 
 
 SLOT = timedelta(minutes=30)

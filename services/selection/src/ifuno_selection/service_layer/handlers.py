@@ -1,5 +1,7 @@
 """Selection's handlers (events) and commands (staff API). Event handlers never commit:
-the consumer commits with the inbox mark. Commands commit their own unit of work."""
+the consumer commits with the inbox mark. Commands commit their own unit of work.
+The candidates and the level's places decide and record the events; a handler loads
+them, calls their steps and saves them, and the unit of work publishes their events."""
 
 from __future__ import annotations
 
@@ -10,19 +12,12 @@ from ifuno_shared.calendar import default_calendar
 from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Level, Phase, Round, portal
 from ifuno_shared.events import candidature as c
-from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.messaging.subscription import handlers_by_annotation
 
-from ifuno_selection.domain.candidate import FINAL, Candidate, Status, WrongStep
-from ifuno_selection.domain.places import LevelPlaces, NoOpenOffer
-from ifuno_selection.domain.rules import (
-    SLOT,
-    Ranked,
-    choose_slot,
-    committee,
-    file_score,
-    interview_slots,
-)
+from ifuno_selection.domain.candidate import Candidate, Status, WrongStep
+from ifuno_selection.domain.places import NoOpenOffer
+from ifuno_selection.domain.rules import SLOT, Ranked, choose_slot, committee, interview_slots
 from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -43,13 +38,6 @@ async def _now(uow: SelectionUnitOfWork, fallback: datetime) -> datetime:
     return await uow.clock.now() or fallback
 
 
-def _publish(uow: SelectionUnitOfWork, places: LevelPlaces) -> None:
-    for data in places.events:
-        subject = getattr(data, "application_id", str(places.campaign))
-        uow.publish(data, subject=subject)
-    places.events.clear()
-
-
 async def _load(uow: SelectionUnitOfWork, application_id: str, lock: bool = False) -> Candidate:
     who = await uow.candidates.get(application_id, lock=lock)
     if who is None:
@@ -57,72 +45,65 @@ async def _load(uow: SelectionUnitOfWork, application_id: str, lock: bool = Fals
     return who
 
 
-async def handle_received(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
+async def handle_received(
+    event: CloudEvent[c.ApplicationReceived], uow: SelectionUnitOfWork
+) -> None:
     data = event.data
-    assert isinstance(data, c.ApplicationReceived)
     uow.candidates.add(
-        Candidate(
-            application_id=data.application_id,
-            campaign=data.campaign,
-            level=data.level,
-            round=data.round,
-            status=Status.RECEIVED,
-            eligible=data.eligibility.eligible,
+        Candidate.received(
+            data.application_id, data.campaign, data.level, data.round, data.eligibility.eligible
         )
     )
 
 
-async def handle_completed(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
+async def handle_completed(
+    event: CloudEvent[c.ApplicationCompleted], uow: SelectionUnitOfWork
+) -> None:
     data = event.data
-    assert isinstance(data, c.ApplicationCompleted)
     who = await _load(uow, data.application_id)
-    if who.status is Status.RECEIVED:
-        who.status = Status.IN_REVIEW
-        who.completed_at = data.completed_at or event.time
-        if data.eligibility is not None:
-            who.eligible = data.eligibility.eligible
+    eligible = None if data.eligibility is None else data.eligibility.eligible
+    if who.complete(data.completed_at or event.time, eligible):
         await uow.candidates.save(who)
 
 
-async def handle_eligibility_overridden(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
-    data = event.data
-    assert isinstance(data, c.EligibilityOverridden)
-    who = await _load(uow, data.application_id)
-    who.eligible = data.eligibility.eligible
+async def handle_eligibility_overridden(
+    event: CloudEvent[c.EligibilityOverridden], uow: SelectionUnitOfWork
+) -> None:
+    who = await _load(uow, event.data.application_id)
+    who.override_eligibility(event.data.eligibility.eligible)
     await uow.candidates.save(who)
 
 
-async def handle_candidature_refused(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
-    data = event.data
-    assert isinstance(data, c.ApplicationRefused)
-    who = await uow.candidates.get(data.application_id)
-    if who is not None and who.status not in FINAL:
-        who.status, who.refusal_reason = Status.CLOSED, data.reason
+async def handle_candidature_refused(
+    event: CloudEvent[c.ApplicationRefused], uow: SelectionUnitOfWork
+) -> None:
+    who = await uow.candidates.get(event.data.application_id)
+    if who is not None and who.close(event.data.reason):
         await uow.candidates.save(who)
 
 
-async def handle_withdrawn(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
+async def handle_withdrawn(
+    event: CloudEvent[c.ApplicationWithdrawn | portal.ApplicationWithdrawn],
+    uow: SelectionUnitOfWork,
+) -> None:
     """From the portal or candidature: a held place or waitlist place is freed at once."""
-    data = event.data
-    assert isinstance(data, c.ApplicationWithdrawn | portal.ApplicationWithdrawn)
-    who = await uow.candidates.get(data.application_id)
-    if who is None or who.status in FINAL:
+    who = await uow.candidates.get(event.data.application_id)
+    if who is None:
         return
-    if who.status in (Status.OFFERED, Status.ACCEPTED, Status.WAITLISTED):
-        places = await uow.candidates.places(who.campaign, who.level)
-        places.withdraw(who.application_id, await _now(uow, event.time))
-        await uow.candidates.save_places(places)
-        _publish(uow, places)
-    else:
-        who.status = Status.WITHDRAWN
+    if who.holds_place:
+        places = await uow.places.level(who.campaign, who.level)
+        if places.withdraw(who.application_id, await _now(uow, event.time)):
+            await uow.places.save(places)
+    elif who.withdraw():
         await uow.candidates.save(who)
 
 
-async def handle_offer_answered(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
+async def handle_offer_answered(
+    event: CloudEvent[portal.OfferAnswered], uow: SelectionUnitOfWork
+) -> None:
     data = event.data
-    assert isinstance(data, portal.OfferAnswered)
     who = await _load(uow, data.application_id)
-    places = await uow.candidates.places(who.campaign, who.level)
+    places = await uow.places.level(who.campaign, who.level)
     try:
         if data.answer == "accept":
             places.accept(who.application_id)
@@ -133,13 +114,11 @@ async def handle_offer_answered(event: CloudEvent, uow: SelectionUnitOfWork) -> 
             "answer for %s without a pending offer (%s): ignored", who.application_id, who.status
         )
         return
-    await uow.candidates.save_places(places)
-    _publish(uow, places)
+    await uow.places.save(places)
 
 
-async def handle_phase_started(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
+async def handle_phase_started(event: CloudEvent[PhaseStarted], uow: SelectionUnitOfWork) -> None:
     data = event.data
-    assert isinstance(data, PhaseStarted)
     if not await uow.clock.record_phase(data):
         return
     # Phases are announced before the clock's tick of the same move: the decision
@@ -150,14 +129,9 @@ async def handle_phase_started(event: CloudEvent, uow: SelectionUnitOfWork) -> N
             await _run_committee(uow, data.campaign, level, COMMITTEES[data.phase], now)
     elif data.phase is Phase.COMPLEMENTARY_SUBMISSIONS_OPEN:
         for level in Level:
-            places = await uow.candidates.places(data.campaign, level)
-            if places.free_places > 0 and not places.waitlist:
-                uow.publish(
-                    s.ComplementaryRoundOpened(
-                        campaign=data.campaign, level=level, free_places=places.free_places
-                    ),
-                    subject=str(data.campaign),
-                )
+            places = await uow.places.level(data.campaign, level)
+            if places.open_complementary_round():
+                await uow.places.save(places)
 
 
 async def _run_committee(
@@ -166,49 +140,41 @@ async def _run_committee(
     """Rank the interviewed files of the round; admit within the free places, waitlist,
     refuse. Ineligible files never overridden are refused; files never reviewed or
     interviewed stay where they are for staff to finish (they show in the staff API)."""
-    places = await uow.candidates.places(campaign, level)
+    places = await uow.places.level(campaign, level)
     candidates = await uow.candidates.for_committee(campaign, level, round_)
     for who in candidates:
         if who.status is Status.IN_REVIEW and not who.eligible:
-            who.status, who.refusal_reason = Status.REFUSED, "ineligible"
+            who.refuse("ineligible")
             await uow.candidates.save(who)
-            uow.publish(
-                s.Refused(application_id=who.application_id, reason="ineligible", level=level),
-                subject=who.application_id,
-            )
     interviewed = {w.application_id: w for w in candidates if w.status is Status.INTERVIEWED}
     ranked = [
         Ranked(w.application_id, w.total, w.completed_at or now) for w in interviewed.values()
     ]
     decision = committee(ranked, places.free_places, uow.settings.thresholds)
+    for refused in decision.refused:
+        who = interviewed[refused.application_id]
+        who.refuse("below_admission_threshold")
+        await uow.candidates.save(who)
     for admitted in decision.admitted:
         places.offer(admitted.application_id, now, round_=round_, total=admitted.total)
     places.add_to_waitlist([w.application_id for w in decision.waitlisted])
-    await uow.candidates.save_places(places)
-    _publish(uow, places)
-    for refused in decision.refused:
-        who = interviewed[refused.application_id]
-        who.status, who.refusal_reason = Status.REFUSED, "below_admission_threshold"
-        await uow.candidates.save(who)
-        uow.publish(
-            s.Refused(application_id=who.application_id, reason=who.refusal_reason, level=level),
-            subject=who.application_id,
-        )
+    await uow.places.save(places)
 
 
-async def handle_clock_advanced(event: CloudEvent, uow: SelectionUnitOfWork) -> None:
+async def handle_clock_advanced(event: CloudEvent[ClockAdvanced], uow: SelectionUnitOfWork) -> None:
     """Offers whose deadline minute has passed expire; each frees a place at once."""
     data = event.data
-    assert isinstance(data, ClockAdvanced)
     previous = await uow.clock.advance(data)
     if previous is not None and previous >= data.now:
         return
-    levels = {(campaign, level) for campaign, level, _ in await uow.candidates.expiring(data.now)}
-    for campaign, level in sorted(levels):
-        places = await uow.candidates.places(campaign, level)  # decided under the level lock
-        places.expire_due(data.now)
-        await uow.candidates.save_places(places)
-        _publish(uow, places)
+    levels = sorted(
+        {(campaign, level) for campaign, level, _ in await uow.candidates.expiring(data.now)}
+    )
+    await uow.places.prefetch(levels)  # every level locked at once, in a stable order
+    for campaign, level in levels:
+        places = await uow.places.level(campaign, level)  # decided under the level lock
+        if places.expire_due(data.now):
+            await uow.places.save(places)
 
 
 async def file_review(
@@ -220,30 +186,14 @@ async def file_review(
     at: datetime,
 ) -> Candidate:
     """A reviewer's scores; once enough reviewers scored, shortlist (and invite) or refuse."""
+    settings = uow.settings
     async with uow:
         who = await _load(uow, application_id, lock=True)
-        who.check_reviewable()
+        who.check_reviewable()  # before the review is stored
         reviews = await uow.candidates.add_review(application_id, reviewer, scores, at)
-        who.file_score = file_score(reviews)
-        who.interview_by_video = who.interview_by_video or by_video
-        if len(reviews) >= uow.settings.reviews_required:
-            if who.file_score >= uow.settings.thresholds.shortlist:
-                who.status = Status.SHORTLISTED
-                uow.publish(
-                    s.Shortlisted(
-                        application_id=application_id, level=who.level, file_score=who.file_score
-                    ),
-                    subject=application_id,
-                )
-                await _invite(uow, who, await _now(uow, at))
-            else:
-                who.status, who.refusal_reason = Status.REFUSED, "below_shortlist_threshold"
-                uow.publish(
-                    s.Refused(
-                        application_id=application_id, reason=who.refusal_reason, level=who.level
-                    ),
-                    subject=application_id,
-                )
+        who.review(reviews, by_video, settings.reviews_required, settings.thresholds.shortlist)
+        if who.status is Status.SHORTLISTED:
+            await _invite(uow, who, await _now(uow, at))
         await uow.candidates.save(who)
         await uow.commit()
     return who
@@ -264,17 +214,7 @@ async def _invite(uow: SelectionUnitOfWork, who: Candidate, now: datetime) -> No
         )
         location = None if video else settings.interview_location
         if await uow.candidates.book_slot(who.application_id, start, start + SLOT, location, video):
-            uow.publish(
-                s.InterviewScheduled(
-                    application_id=who.application_id,
-                    starts_at=start,
-                    ends_at=start + SLOT,
-                    location=location,
-                    video_url=video,
-                    level=who.level,
-                ),
-                subject=who.application_id,
-            )
+            who.schedule_interview(start, start + SLOT, location, video)
             return
         taken.add(start)
     raise WrongStep("no interview slot left in the interview window")
@@ -285,39 +225,19 @@ async def interview_result(
 ) -> Candidate:
     async with uow:
         who = await _load(uow, application_id, lock=True)
-        who.check_interviewable()
-        if attended:
-            if score is None:
-                raise WrongStep("an attended interview needs a score")
-            who.status, who.interview_score = Status.INTERVIEWED, score
-        else:
-            who.status, who.refusal_reason = Status.REFUSED, "absent_from_interview"
-        uow.publish(
-            s.InterviewRecorded(
-                application_id=application_id, attended=attended, score=score, level=who.level
-            ),
-            subject=application_id,
-        )
-        if not attended:
-            uow.publish(
-                s.Refused(
-                    application_id=application_id, reason="absent_from_interview", level=who.level
-                ),
-                subject=application_id,
-            )
+        who.record_interview(attended, score)
         await uow.candidates.save(who)
         await uow.commit()
     return who
 
 
-HANDLERS = {
-    c.ApplicationReceived: handle_received,
-    c.ApplicationCompleted: handle_completed,
-    c.EligibilityOverridden: handle_eligibility_overridden,
-    c.ApplicationRefused: handle_candidature_refused,
-    c.ApplicationWithdrawn: handle_withdrawn,
-    portal.ApplicationWithdrawn: handle_withdrawn,
-    portal.OfferAnswered: handle_offer_answered,
-    PhaseStarted: handle_phase_started,
-    ClockAdvanced: handle_clock_advanced,
-}
+HANDLERS = handlers_by_annotation(
+    handle_received,
+    handle_completed,
+    handle_eligibility_overridden,
+    handle_candidature_refused,
+    handle_withdrawn,
+    handle_offer_answered,
+    handle_phase_started,
+    handle_clock_advanced,
+)

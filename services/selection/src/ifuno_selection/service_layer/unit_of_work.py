@@ -6,12 +6,13 @@ from ifuno_shared.persistence import SqlUnitOfWork
 from ifuno_shared.persistence.unit_of_work import OnCommit
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ifuno_selection.adapters.repository import SelectionRepository
+from ifuno_selection.adapters.repository import CandidateRepository, PlacesRepository
 from ifuno_selection.config import SelectionSettings
 
 
 class SelectionUnitOfWork(SqlUnitOfWork):
-    candidates: SelectionRepository
+    candidates: CandidateRepository
+    places: PlacesRepository
 
     def __init__(
         self,
@@ -23,9 +24,5 @@ class SelectionUnitOfWork(SqlUnitOfWork):
         self.settings = settings
 
     async def _open_repositories(self) -> None:
-        self.candidates = SelectionRepository(self.session, self.settings.capacities)
-
-    async def _commit(self) -> None:
-        """New applications are kept in memory until now (see `SelectionRepository`)."""
-        await self.candidates.flush()
-        await super()._commit()
+        self.candidates = CandidateRepository(self.session)
+        self.places = PlacesRepository(self.session, self.settings.capacities, self.candidates)
