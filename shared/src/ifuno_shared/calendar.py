@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from ifuno_shared.errors import Conflict
@@ -28,6 +29,10 @@ def paris(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=PARIS)
 
 
+@overload
+def in_paris(instant: datetime) -> datetime: ...
+@overload
+def in_paris(instant: None) -> None: ...
 def in_paris(instant: datetime | None) -> datetime | None:
     """An instant read back from the database (UTC) as the platform shows it."""
     return None if instant is None else instant.astimezone(PARIS)

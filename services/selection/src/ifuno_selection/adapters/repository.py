@@ -218,9 +218,9 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
             .order_by(candidate.c.offer_deadline, candidate.c.application_id)
         )
         return [
-            (campaign, Level(level), application_id)
-            for campaign, level, application_id, deadline in rows
-            if late_from(deadline) <= until
+            (row.campaign, Level(row.level), row.application_id)
+            for row in rows.all()
+            if late_from(row.offer_deadline) <= until
         ]
 
 
