@@ -34,7 +34,9 @@ class Contact(BaseModel):
     last_name: str
     email: EmailStr
     phone: str | None = None
+    """E.164 when usable; None otherwise (then `phone_unusable` tells staff why no SMS)."""
     sms_opt_in: bool = False
+    phone_unusable: bool = False
 
 
 class Eligibility(BaseModel):

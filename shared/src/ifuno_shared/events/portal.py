@@ -27,7 +27,9 @@ class Candidate(_Strict):
     first_name: Annotated[str, Field(min_length=1, max_length=200)]
     last_name: Annotated[str, Field(min_length=1, max_length=200)]
     email: EmailStr
-    phone: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
+    phone: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    """E.164 or French national form (`06 12 34 56 78`); candidature normalizes it, and
+    an unusable number keeps the application (SMS off for it, flagged to staff)."""
     sms_opt_in: bool = False
 
 
@@ -67,6 +69,8 @@ class DocumentUploaded(PortalEventData):
 
     application_id: ApplicationId
     document: Document
+    uploaded_at: Timestamp | None = None
+    """The candidate's time of upload; lateness follows it (default: the event's time)."""
 
 
 class ApplicationWithdrawn(PortalEventData):
@@ -81,6 +85,26 @@ class OfferAnswered(PortalEventData):
 
     application_id: ApplicationId
     answer: Literal["accept", "decline"]
+    answered_at: Timestamp | None = None
+    """The candidate's time of answer; it counts if at or before the deadline minute
+    (default: the event's time), whenever the event is read."""
+
+
+class TwoYearPlanRequested(PortalEventData):
+    """An accepted M2 candidate asks to spread the M2 over two academic years."""
+
+    event_type: ClassVar[str] = "ifuno.portal.two_year_plan_requested.v1"
+
+    application_id: ApplicationId
+
+
+class ErasureRequested(PortalEventData):
+    """The candidate's right to erasure: every service erases what it holds."""
+
+    event_type: ClassVar[str] = "ifuno.portal.erasure_requested.v1"
+
+    application_id: ApplicationId
+    candidate_id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
 PORTAL_EVENTS: tuple[type[PortalEventData], ...] = (
@@ -88,4 +112,6 @@ PORTAL_EVENTS: tuple[type[PortalEventData], ...] = (
     DocumentUploaded,
     ApplicationWithdrawn,
     OfferAnswered,
+    TwoYearPlanRequested,
+    ErasureRequested,
 )

@@ -34,6 +34,10 @@ class InterviewScheduled(SelectionEventData):
     location: str | None = None
     video_url: str | None = None
     level: Level | None = None
+    notice_days: int | None = None
+    """Whole days between the invitation and the interview; below the rule's 7 when no
+    slot allowed it (`short_notice`), which staff see."""
+    short_notice: bool = False
 
 
 class InterviewRecorded(SelectionEventData):
@@ -64,6 +68,8 @@ class Waitlisted(SelectionEventData):
     level: Level
     rank: Annotated[int, Field(ge=1)]
     campaign: Campaign | None = None
+    late_answer: bool = False
+    """An on-time acceptance read after its place was given away: first on the list."""
 
 
 class WaitlistRankChanged(SelectionEventData):
@@ -126,6 +132,35 @@ class ComplementaryRoundOpened(SelectionEventData):
     free_places: Annotated[int, Field(ge=1)]
 
 
+class ComplementaryRoundClosed(SelectionEventData):
+    """The level's places are all held again (accepted + pending): complementary
+    applications for it are refused `no_places_left` from now on."""
+
+    event_type: ClassVar[str] = "ifuno.selection.complementary_round_closed.v1"
+
+    campaign: Campaign
+    level: Level
+
+
+class WaitlistClosed(SelectionEventData):
+    """At the start of the academic year: no place will be offered to this candidate."""
+
+    event_type: ClassVar[str] = "ifuno.selection.waitlist_closed.v1"
+
+    application_id: ApplicationId
+    level: Level
+    campaign: Campaign | None = None
+
+
+class TwoYearPlanRecorded(SelectionEventData):
+    """An accepted M2 candidate's two-year plan is recorded (capacity unchanged)."""
+
+    event_type: ClassVar[str] = "ifuno.selection.two_year_plan_recorded.v1"
+
+    application_id: ApplicationId
+    level: Level
+
+
 SELECTION_EVENTS: tuple[type[SelectionEventData], ...] = (
     Shortlisted,
     InterviewScheduled,
@@ -139,4 +174,7 @@ SELECTION_EVENTS: tuple[type[SelectionEventData], ...] = (
     OfferExpired,
     PlaceReleased,
     ComplementaryRoundOpened,
+    ComplementaryRoundClosed,
+    WaitlistClosed,
+    TwoYearPlanRecorded,
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
 from ifuno_shared.events.base import Campaign, EventData, Phase, Timestamp
 from ifuno_shared.events.topics import Topic
 
@@ -30,4 +32,26 @@ class ClockAdvanced(TimelineEventData):
     previous: Timestamp | None = None
 
 
-TIMELINE_EVENTS: tuple[type[TimelineEventData], ...] = (PhaseStarted, ClockAdvanced)
+class PhaseWindow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    phase: Phase
+    starts_at: Timestamp
+    ends_at: Timestamp
+
+
+class CalendarChanged(TimelineEventData):
+    """The campaign's whole calendar, announced at start and whenever an override
+    changes it mid-season: every service applies it from then on."""
+
+    event_type: ClassVar[str] = "ifuno.timeline.calendar_changed.v1"
+
+    campaign: Campaign
+    phases: list[PhaseWindow]
+
+
+TIMELINE_EVENTS: tuple[type[TimelineEventData], ...] = (
+    PhaseStarted,
+    ClockAdvanced,
+    CalendarChanged,
+)
