@@ -182,9 +182,9 @@ async def seed_full_level(uows: Uows, campaign: int) -> None:
                 text(
                     "INSERT INTO candidate (application_id, campaign, level, round, status,"
                     " eligible, completed_at, file_score, interview_score, interview_by_video,"
-                    " waitlist_rank, offer_deadline, from_waitlist, two_year_plan)"
+                    " waitlist_rank, offer_deadline, from_waitlist)"
                     " VALUES (:id, :campaign, 'M1', 'main', :status, true, :at, 16, 12, false,"
-                    " :rank, :deadline, false, false)"
+                    " :rank, :deadline, false)"
                 ),
                 {
                     "id": f"P{campaign}-{name}",

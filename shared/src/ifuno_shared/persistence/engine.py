@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
@@ -14,11 +16,41 @@ def async_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """Bounds on every connection, so a stuck server, a lock held by a forgotten
+    transaction or a runaway statement fails fast and is retried, instead of holding a
+    consumer or an HTTP request for ever (`IFUNO_DB_*_TIMEOUT`, seconds)."""
+
+    connect: float = 5.0
+    statement: float = 30.0
+    lock: float = 10.0
+    idle_in_transaction: float = 60.0
+
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "statement_timeout": str(int(self.statement * 1000)),
+            "lock_timeout": str(int(self.lock * 1000)),
+            "idle_in_transaction_session_timeout": str(int(self.idle_in_transaction * 1000)),
+        }
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, timeouts: DatabaseTimeouts | None = None
+) -> AsyncEngine:
     # No pre-ping (a round trip per transaction): a broken connection raises, the
     # consumer retries the unit of work, and the pool replaces the connection.
+    timeouts = timeouts or DatabaseTimeouts()
     return _create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=10, pool_recycle=1800
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_recycle=1800,
+        pool_timeout=timeouts.connect,
+        connect_args={
+            "timeout": timeouts.connect,
+            "server_settings": timeouts.server_settings(),
+        },
     )
 
 

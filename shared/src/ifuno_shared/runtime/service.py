@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -85,6 +86,8 @@ class ServiceRunner:
         self.definition = definition
         self._http = http
         self._tasks: list[asyncio.Task[None]] = []
+        self.task_health: dict[str, bool] = {}
+        """Each background loop: False while it waits to be started again after a failure."""
         self._server: uvicorn.Server | None = None
         self.consumers: list[SubscriptionConsumer] = []
         self.relay: OutboxRelay | None = None
@@ -103,7 +106,7 @@ class ServiceRunner:
 
     async def start(self) -> None:
         definition, settings = self.definition, self.definition.settings
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, timeouts=settings.database_timeouts)
         session_factory = create_session_factory(engine)
         bootstrap = settings.kafka_bootstrap
         self.relay = relay = OutboxRelay(
@@ -157,9 +160,10 @@ class ServiceRunner:
         for hook in self.definition.on_startup:
             await hook(context)
         await start_with_retry(context.broker, self.definition.name)
-        self._spawn(self.relay.run(), "relay")
+        relay = self.relay
+        self._supervise(relay.run, "relay")
         for task in self.definition.background:
-            self._spawn(task(context), f"background-{getattr(task, '__name__', 'task')}")
+            self._supervise(partial(task, context), getattr(task, "__name__", "task"))
         try:
             yield
         finally:
@@ -196,6 +200,7 @@ class ServiceRunner:
     async def _readiness(self) -> dict[str, bool]:
         assert self.context is not None
         checks = {"database": False, "broker": False}
+        checks |= {f"task:{name}": healthy for name, healthy in self.task_health.items()}
         with contextlib.suppress(Exception):
             async with self.context.engine.connect() as connection:
                 await asyncio.wait_for(connection.execute(text("SELECT 1")), 2)
@@ -204,17 +209,37 @@ class ServiceRunner:
             checks["broker"] = await self.context.broker.ping(timeout=2)
         return checks
 
-    def _spawn(self, coroutine: Awaitable[None], name: str) -> None:
-        async def guarded() -> None:
-            try:
-                await coroutine
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s of %s stopped on an error", name, self.definition.name)
-                raise
+    def _supervise(self, loop: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run a background loop for the life of the service: if it fails (the database
+        or the broker away, say), log it, mark it down for `/ready`, and start it again
+        after a backoff (0.5 s doubling up to 30 s, reset once it has run a while)."""
 
-        self._tasks.append(asyncio.create_task(guarded(), name=name))
+        async def supervised() -> None:
+            backoff = 0.5
+            while True:
+                started = asyncio.get_running_loop().time()
+                self.task_health[name] = True
+                try:
+                    await loop()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.task_health[name] = False
+                    log.warning(
+                        "%s of %s failed (%s), restarting in %.1f s",
+                        name,
+                        self.definition.name,
+                        type(exc).__name__,
+                        backoff,
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )
+                if asyncio.get_running_loop().time() - started > 60:
+                    backoff = 0.5
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -237,20 +262,8 @@ class ServiceRunner:
             loop.add_signal_handler(signum, stop.set)
         await self.start()
         log.info("%s running", self.definition.name)
-        failed = asyncio.ensure_future(self._first_failure())
-        waiter = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({failed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        await stop.wait()
         await self.stop()
-        if failed.done() and failed.exception() is not None:
-            raise SystemExit(1)
-        failed.cancel()
-        waiter.cancel()
-
-    async def _first_failure(self) -> None:
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
 
     async def __aenter__(self) -> Self:
         await self.start()

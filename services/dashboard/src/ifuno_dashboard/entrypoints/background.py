@@ -25,6 +25,21 @@ def subscribe_dead_letters(context: ServiceContext) -> None:
     by consumer and error, in one transaction per batch, committed before the offsets."""
 
     async def record(records: Records) -> None:
+        """Retried until the database answers (a redelivered batch would spin as fast
+        as the broker serves it)."""
+        backoff = 0.5
+        while True:
+            try:
+                await write(records)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("dead letters not recorded yet (%s), retrying", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def write(records: Records) -> None:
         async with context.session_factory() as session, session.begin():
             repository = DashboardRepository(session)
             for dead in records:
