@@ -42,7 +42,6 @@ def make_broker(bootstrap: str, *, client_id: str, metrics: bool = True) -> Kafk
         linger_ms=2,
         request_timeout_ms=10_000,
         retry_backoff_ms=200,
-        allow_auto_create_topics=False,
         middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY)] if metrics else [],
         logger=log,
         log_level=logging.DEBUG,
