@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.messaging.lag import SUBSCRIPTIONS, LagReader
+from ifuno_shared.messaging.edge import SUBSCRIPTIONS, LagReader
 
 from ifuno_tools.bench.baseline import TOPICS
 from ifuno_tools.bench.load import (

@@ -7,7 +7,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from ifuno_shared.messaging.lag import LagReader
+from ifuno_shared.messaging.edge import LagReader
 
 
 @dataclass

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ifuno_shared.calendar import PARIS, default_calendar
-from ifuno_shared.messaging.lag import SUBSCRIPTIONS
+from ifuno_shared.messaging.edge import SUBSCRIPTIONS
 
 from ifuno_tools.demo.observe import Quiescence
 from ifuno_tools.demo.population import population

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ifuno_shared.messaging.lag import LagReader
+from ifuno_shared.messaging.edge import LagReader
 
 
 class Quiescence(LagReader):

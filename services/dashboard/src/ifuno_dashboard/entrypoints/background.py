@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 from ifuno_shared.events.topics import CONSUMER_GROUPS
-from ifuno_shared.messaging.edge import Records, subscribe_batches
-from ifuno_shared.messaging.lag import SUBSCRIPTIONS, LagReader
+from ifuno_shared.messaging.edge import SUBSCRIPTIONS, LagReader, Records, subscribe_batches
 from ifuno_shared.runtime import ServiceContext
 
 from ifuno_dashboard.adapters.repository import DashboardRepository
