@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from ifuno_candidature.adapters.tables import round_window
 from ifuno_candidature.config import CandidatureSettings
 from ifuno_candidature.entrypoints.service import MIGRATIONS_DIR, build_definition
@@ -32,7 +31,7 @@ from ifuno_shared.events.portal import (
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_tools.testing.kafka import Record, kafka_produce, produce_events
+from ifuno_tools.testing.kafka import Record, kafka_produce, kafka_read_until, produce_events
 from sqlalchemy import select
 
 pytestmark = pytest.mark.integration
@@ -95,29 +94,6 @@ def upload(application_id: str, doc: Document) -> CloudEvent:
     )
 
 
-async def read_topic(
-    bootstrap: str, topic: str, done: Callable[[list[Record]], bool], keep: Callable[[Record], bool]
-) -> list[Record]:
-    """Read `topic` from the beginning, keeping matching records, until `done` says so."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    kept: list[Record] = []
-    try:
-        async with asyncio.timeout(30):
-            while not done(kept):
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    for r in batch:
-                        headers = dict(r.headers)
-                        record = Record(r.topic, r.partition, r.offset, r.key, r.value, headers)
-                        if keep(record):
-                            kept.append(record)
-    except TimeoutError:
-        raise AssertionError(f"only {len(kept)} matching records on {topic}") from None
-    finally:
-        await consumer.stop()
-    return kept
-
-
 class Service:
     def __init__(self, runner: ServiceRunner, bootstrap: str, prefix: str) -> None:
         assert runner.context is not None
@@ -137,7 +113,7 @@ class Service:
         def decoded(records: list[Record]) -> list[dict[str, Any]]:
             return [json.loads(r.value or b"") for r in records]
 
-        records = await read_topic(
+        records = await kafka_read_until(
             self.bootstrap,
             Topic.CANDIDATURE.value,
             lambda kept: until(decoded(kept)),
@@ -254,7 +230,7 @@ async def test_malformed_portal_events_are_dead_lettered_while_the_rest_flow(
     )
     events = await service.events_of(app, 2)
     assert [e["type"] for e in events] == [RECEIVED, COMPLETED]
-    dead = await read_topic(
+    dead = await kafka_read_until(
         service.bootstrap,
         Topic.DEADLETTER.value,
         lambda kept: len(kept) >= 3,

@@ -4,7 +4,7 @@ nothing committed, so reading never disturbs the services under test)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,3 +146,26 @@ async def kafka_read_all(bootstrap: str, topic: str, timeout: float = 30.0) -> l
     finally:
         await consumer.stop()
     return records
+
+
+async def kafka_read_until(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Record]], bool],
+    keep: Callable[[Record], bool],
+    timeout: float = 30.0,
+) -> list[Record]:
+    """Read `topic` from the beginning, keeping matching records, until `done` says so."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    kept: list[Record] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not done(kept):
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    kept += [record for r in batch if keep(record := _record(r))]
+    except TimeoutError:
+        raise AssertionError(f"only {len(kept)} matching records on {topic}") from None
+    finally:
+        await consumer.stop()
+    return kept
