@@ -75,8 +75,10 @@ def build_router(context: ServiceContext) -> APIRouter:
     async def unfinished_files(
         campaign: int | None = None, level: Level | None = None
     ) -> list[dict[str, Any]]:
-        """Before a committee: the files it would refuse `not_ranked_in_time` (not reviewed
-        or not interviewed) or `ineligible`, unless staff finish them first."""
+        """Files the committee would refuse as they stand (not reviewed or interviewed).
+
+        Each with `committee_at` and `refused_as` (`not_ranked_in_time`, or `ineligible`
+        for a failed prerequisite check staff did not override)."""
         async with context.session_factory() as session:
             return await unfinished(session, campaign, level.value if level else None)
 
