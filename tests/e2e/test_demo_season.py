@@ -83,19 +83,21 @@ def test_every_level_ends_within_capacity(season) -> None:  # type: ignore[no-un
     assert sum(r.accepted for r in report.levels.values()) > 0
 
 
-def test_every_waitlist_promotion_followed_a_freed_place(season) -> None:  # type: ignore[no-untyped-def]
+def test_every_waitlist_promotion_filled_a_free_place(season) -> None:  # type: ignore[no-untyped-def]
+    """A candidate leaves the waitlist only for a place free at that moment: left empty
+    by the committee, or freed since (decline, expiry, withdrawal)."""
     _, selection, *_ = season
     timeline = sorted(selection, key=lambda e: e["time"])
-    freed: dict[str, int] = defaultdict(int)
-    promoted: dict[str, int] = defaultdict(int)
+    held: dict[str, int] = defaultdict(int)
     for event in timeline:
         kind = event["type"].split(".")[2]
         level = event["data"].get("level")
         if kind in ("offer_declined", "offer_expired", "place_released"):
-            freed[level] += 1
-        elif kind == "admitted" and event["data"]["from_waitlist"]:
-            promoted[level] += 1
-            assert promoted[level] <= freed[level], f"a promotion in {level} without a freed place"
+            held[level] -= 1
+        elif kind == "admitted":
+            if event["data"]["from_waitlist"]:
+                assert held[level] < CAPACITIES[level], f"a promotion in {level} without a place"
+            held[level] += 1
 
 
 def test_every_candidate_received_the_messages_their_path_implies(season) -> None:  # type: ignore[no-untyped-def]

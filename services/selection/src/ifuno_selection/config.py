@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import time
 
+from ifuno_shared.calendar import CampaignCalendar
 from ifuno_shared.runtime.settings import CapacitySettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from ifuno_selection.domain.rules import Thresholds
+from ifuno_selection.domain.season import Season
 
 
 class SelectionSettings(CapacitySettings):
@@ -24,6 +26,8 @@ class SelectionSettings(CapacitySettings):
     interview_notice_days: int = Field(default=7, ge=0)
     interview_location: str = "Le Mans Université, avenue Olivier Messiaen, 72085 Le Mans"
     video_base_url: str = "https://visio.univ-lemans.fr/ifuno"
+    offer_days: int = Field(default=7, ge=1)
+    grace_minutes: int = Field(default=10, ge=0)
 
     @property
     def thresholds(self) -> Thresholds:
@@ -32,3 +36,6 @@ class SelectionSettings(CapacitySettings):
             admission=self.admission_threshold,
             waitlist=self.waitlist_threshold,
         )
+
+    def season(self, calendar: CampaignCalendar) -> Season:
+        return Season.of(calendar, self.offer_days, self.grace_minutes)

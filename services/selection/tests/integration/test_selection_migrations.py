@@ -1,4 +1,4 @@
-"""Revision 0002 on a database created before it (with two_year_plan) and on a new one."""
+"""Revisions 0002 and 0004 on a database created before them and on a new one."""
 
 from __future__ import annotations
 
@@ -27,13 +27,15 @@ async def columns(database_url: str, statement: str | None = None) -> set[str]:
 
 
 @pytest.mark.parametrize("created_before_0002", [True, False])
-async def test_two_year_plan_is_gone_after_the_upgrade(
+async def test_two_year_plan_is_dropped_then_added_back_by_0004(
     database_url: str, created_before_0002: bool
 ) -> None:
     await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR, "0001")
     if created_before_0002:
-        old = "ALTER TABLE candidate ADD COLUMN two_year_plan boolean NOT NULL DEFAULT false"
+        old = "ALTER TABLE candidate ADD COLUMN IF NOT EXISTS two_year_plan boolean"
         assert "two_year_plan" in await columns(database_url, old)
+    await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR, "0003")
+    assert "two_year_plan" not in await columns(database_url)
     await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR)
     found = await columns(database_url)
-    assert "two_year_plan" not in found and "refusal_reason" in found
+    assert {"two_year_plan", "late_answer", "refusal_reason"} <= found

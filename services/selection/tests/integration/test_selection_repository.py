@@ -13,9 +13,10 @@ from ifuno_selection.config import SelectionSettings
 from ifuno_selection.entrypoints.service import MIGRATIONS_DIR
 from ifuno_selection.service_layer.handlers import HANDLERS
 from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
-from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import CloudEvent, EventData, Level, Round, new_event, portal
+from ifuno_shared.calendar import PARIS, InvalidCalendar, default_calendar
+from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, new_event, portal
 from ifuno_shared.events import candidature as c
+from ifuno_shared.events.timeline import CalendarChanged, PhaseWindow
 from ifuno_tools.testing.database import migrated_sessions
 from sqlalchemy import text
 
@@ -267,3 +268,29 @@ async def test_a_file_stored_before_and_added_again_is_read_back_as_stored(uows:
         await uow.commit()
     row = (await stored(uows, "R"))["-1"]
     assert (row["status"], row["eligible"], row["refusal_reason"]) == ("closed", True, "late")
+
+
+def calendar_with_committee_at(committee: datetime) -> CalendarChanged:
+    phases = [
+        PhaseWindow(phase=p, starts_at=committee if p is Phase.MAIN_COMMITTEE else s, ends_at=e)
+        for p, s, e in default_calendar(2027).phases()
+    ]
+    return CalendarChanged(campaign=2027, phases=phases)
+
+
+async def test_an_announced_calendar_is_kept_and_one_out_of_order_refused(uows: Uows) -> None:
+    moved = datetime(2027, 6, 29, 10, 0, tzinfo=PARIS)
+    await apply(uows, [event(calendar_with_committee_at(moved), 0)])
+    async with uows() as uow:
+        announced = await uow.calendars.announced(2027)
+        assert announced is not None and announced.main_committee == moved
+        assert (await uow.season(2027)).complementary_window == (
+            default_calendar(2027).complementary_submissions_open,
+            default_calendar(2027).complementary_submissions_close,
+        )
+    before_interviews = datetime(2027, 5, 20, 10, 0, tzinfo=PARIS)
+    with pytest.raises(InvalidCalendar, match="main_committee"):
+        await apply(uows, [event(calendar_with_committee_at(before_interviews), 1)])
+    async with uows() as uow:
+        kept = await uow.calendars.announced(2027)
+        assert kept is not None and kept.main_committee == moved

@@ -236,7 +236,10 @@ async def test_an_offer_expires_at_its_deadline_and_promotes_the_next(selection:
     )
     await asyncio.sleep(1.0)
     assert (await selection.statuses()) == before  # the deadline minute is still open
-    await produce_events(selection.bootstrap, [tick(datetime(2027, 7, 3, 0, 0, 1, tzinfo=PARIS))])
+    await produce_events(selection.bootstrap, [tick(datetime(2027, 7, 3, 0, 9, 59, tzinfo=PARIS))])
+    await asyncio.sleep(1.0)
+    assert (await selection.statuses()) == before  # late, but within the grace period
+    await produce_events(selection.bootstrap, [tick(datetime(2027, 7, 3, 0, 10, 1, tzinfo=PARIS))])
     after = await selection.wait_for(lambda s: "expired" in s.values())
     assert list(after.values()).count("expired") == 20
     assert after[top] == "offered"
@@ -344,7 +347,7 @@ async def test_thirty_truly_concurrent_declines_expiries_and_withdrawals_keep_ca
         new_event(ApplicationWithdrawn(application_id=a, reason=None), subject=a)
         for a in offered[12:16] + waitlisted[:4]
     ]
-    events += [tick(datetime(2027, 7, 3, 0, 0, n, tzinfo=PARIS)) for n in range(10)]
+    events += [tick(datetime(2027, 7, 3, 0, 10, n, tzinfo=PARIS)) for n in range(10)]
     assert len(events) == 30
     for finished in asyncio.as_completed([run(event) for event in events]):
         await finished

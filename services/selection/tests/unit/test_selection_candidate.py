@@ -77,10 +77,13 @@ def test_only_an_eligible_file_in_review_is_reviewed(status: Status, eligible: b
 
 def test_an_interview_is_scheduled_for_a_shortlisted_file_only() -> None:
     who = shortlisted()
-    who.schedule_interview(SLOT, SLOT + timedelta(minutes=30), "Le Mans", None)
+    who.schedule_interview(SLOT, SLOT + timedelta(minutes=30), "Le Mans", None, (3, True))
     assert names(who) == ["InterviewScheduled"]
+    scheduled = who.events[0]
+    assert isinstance(scheduled, e.InterviewScheduled)
+    assert (scheduled.notice_days, scheduled.short_notice) == (3, True)
     with pytest.raises(WrongStep):
-        file().schedule_interview(SLOT, SLOT + timedelta(minutes=30), "Le Mans", None)
+        file().schedule_interview(SLOT, SLOT + timedelta(minutes=30), "Le Mans", None, (8, False))
 
 
 def test_an_attended_interview_is_scored() -> None:
@@ -145,3 +148,22 @@ def test_eligibility_overridden_by_staff_opens_the_review() -> None:
     who.override_eligibility(True)
     who.review([GOOD], False, reviews_required=1, shortlist_threshold=10)
     assert who.status is Status.SHORTLISTED
+
+
+def test_at_the_committee_no_file_is_left_undecided() -> None:
+    unreviewed, not_interviewed, ineligible = file(), shortlisted(), file(eligible=False)
+    interviewed = shortlisted()
+    interviewed.record_interview(attended=True, score=12)
+    for who in (unreviewed, not_interviewed, ineligible):
+        who.events.clear()
+        assert who.close_before_committee()
+    assert [(w.status, w.refusal_reason) for w in (unreviewed, not_interviewed, ineligible)] == [
+        (Status.REFUSED, "not_ranked_in_time"),
+        (Status.REFUSED, "not_ranked_in_time"),
+        (Status.REFUSED, "ineligible"),
+    ]
+    assert unreviewed.events == [
+        e.Refused(application_id="A-1", reason="not_ranked_in_time", level=Level.M1)
+    ]
+    assert not interviewed.close_before_committee()  # the committee ranks it
+    assert not file(Status.RECEIVED).close_before_committee()  # candidature closes those

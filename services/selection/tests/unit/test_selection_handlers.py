@@ -4,18 +4,33 @@ publishes the events the aggregates raised, in their order, keyed by application
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from ifuno_selection.config import SelectionSettings
 from ifuno_selection.domain.candidate import Candidate, Status, WrongStep
-from ifuno_selection.domain.places import LevelPlaces
+from ifuno_selection.domain.places import LevelPlaces, SeatStatus
+from ifuno_selection.domain.season import phase_start, with_phases
 from ifuno_selection.service_layer import handlers
 from ifuno_selection.service_layer.handlers import HANDLERS
-from ifuno_shared.calendar import PARIS, default_calendar
-from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, new_event, portal
+from ifuno_shared.calendar import PARIS, CampaignCalendar, default_calendar, late_from
+from ifuno_shared.events import (
+    CloudEvent,
+    EventData,
+    Level,
+    Phase,
+    Round,
+    new_event,
+    portal,
+    selection,
+)
 from ifuno_shared.events import candidature as c
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.timeline import (
+    CalendarChanged,
+    ClockAdvanced,
+    PhaseStarted,
+    PhaseWindow,
+)
 from ifuno_shared.persistence.repository import UnsavedChanges
 from ifuno_tools.testing.fakes import FakeRepository, FakeUnitOfWork
 
@@ -30,13 +45,46 @@ GOOD = {"training_involvement": 4, "digital_practice": 4, "project": 4, "study_c
 LevelKey = tuple[int, Level]
 
 
+class FakeCalendars:
+    """The announced calendar of each campaign (the default one before any)."""
+
+    def __init__(self) -> None:
+        self.announced_phases: dict[int, list[PhaseWindow]] = {}
+        self.done: set[tuple[int, Phase]] = set()
+
+    async def calendar(self, campaign: int) -> CampaignCalendar:
+        return await self.announced(campaign) or default_calendar(campaign)
+
+    async def announced(self, campaign: int) -> CampaignCalendar | None:
+        phases = self.announced_phases.get(campaign)
+        if phases is None:
+            return None
+        return with_phases(
+            default_calendar(campaign), [(p.phase, p.starts_at, p.ends_at) for p in phases]
+        )
+
+    async def announce(self, campaign: int, phases: list[PhaseWindow]) -> None:
+        self.announced_phases[campaign] = phases
+
+    async def claim_phase(self, campaign: int, phase: Phase, at: datetime) -> bool:
+        claimed = (campaign, phase) not in self.done
+        self.done.add((campaign, phase))
+        return claimed
+
+    def forget(self, campaign: int) -> None:
+        """Nothing kept between calls."""
+
+
 class FakeCandidates(FakeRepository[str, Candidate]):
     def __init__(self, stored: Iterable[Candidate]) -> None:
         super().__init__(lambda who: who.application_id, stored)
         self.reviews: dict[str, dict[str, dict[str, int]]] = {}
-        self.slots: dict[datetime, str] = {}
+        self.slots: dict[datetime, tuple[str, tuple[int, bool]]] = {}
 
     async def get(self, key: str, *, lock: bool = False) -> Candidate | None:
+        return await super().get(key)
+
+    async def fresh(self, key: str) -> Candidate | None:
         return await super().get(key)
 
     async def for_committee(self, campaign: int, level: Level, round_: Round) -> list[Candidate]:
@@ -44,7 +92,7 @@ class FakeCandidates(FakeRepository[str, Candidate]):
             handed
             for who in list(self.stored.values())
             if (who.campaign, who.level, who.round) == (campaign, level, round_)
-            and who.status in (Status.IN_REVIEW, Status.INTERVIEWED)
+            and who.status in (Status.IN_REVIEW, Status.SHORTLISTED, Status.INTERVIEWED)
             and (handed := await self.get(who.application_id)) is not None
         ]
 
@@ -57,22 +105,59 @@ class FakeCandidates(FakeRepository[str, Candidate]):
     async def taken_slots(self) -> set[datetime]:
         return set(self.slots)
 
-    async def book_slot(self, application_id: str, starts_at: datetime, *_: object) -> bool:
-        return self.slots.setdefault(starts_at, application_id) == application_id
+    async def book_slot(self, application_id: str, starts_at: datetime, *rest: object) -> bool:
+        notice = rest[-1]
+        assert isinstance(notice, tuple)
+        return self.slots.setdefault(starts_at, (application_id, notice))[0] == application_id
 
-    async def expiring(self, until: datetime) -> list[tuple[int, Level, str]]:
-        raise NotImplementedError
+    async def expiring(self, until: datetime, grace: timedelta) -> list[tuple[int, Level, str]]:
+        return [
+            (who.campaign, who.level, who.application_id)
+            for who in self.stored.values()
+            if who.status is Status.OFFERED
+            and who.offer_deadline is not None
+            and late_from(who.offer_deadline) + grace <= until
+        ]
 
 
 class FakePlaces(FakeRepository[LevelKey, LevelPlaces]):
-    def __init__(self, stored: Iterable[LevelPlaces]) -> None:
+    """Saving places writes the candidates' statuses and offers, as the real one does."""
+
+    def __init__(
+        self,
+        stored: Iterable[LevelPlaces],
+        candidates: FakeCandidates,
+        uow: FakeSelectionUnitOfWork,
+    ) -> None:
         super().__init__(lambda places: (places.campaign, places.level), stored)
+        self.candidates = candidates
+        self.uow = uow
 
     async def level(self, campaign: int, level: Level) -> LevelPlaces:
-        self.stored.setdefault((campaign, level), LevelPlaces(campaign, level, 2))
+        if (campaign, level) not in self.stored:
+            self.stored[(campaign, level)] = LevelPlaces(campaign, level, 2)
+        self.stored[(campaign, level)].season = await self.uow.season(campaign)
         found = await self.get((campaign, level))
         assert found is not None
         return found
+
+    async def prefetch(self, keys: Iterable[LevelKey]) -> None:
+        """Nothing to read ahead."""
+
+    async def refresh(self, campaign: int) -> None:
+        """Each `level` reads the season again."""
+
+    async def save(self, aggregate: LevelPlaces) -> None:
+        stored = self.candidates.stored
+        for application_id, status in aggregate.left.items():
+            stored[application_id].status = Status(status)
+        for seat in aggregate.seats.values():
+            stored[seat.application_id].status = Status(seat.status.value)
+            stored[seat.application_id].offer_deadline = seat.offer_deadline
+        for application_id in aggregate.waitlist:
+            stored[application_id].status = Status.WAITLISTED
+        aggregate.left.clear()
+        await super().save(aggregate)
 
 
 class FakeSelectionUnitOfWork(FakeUnitOfWork):
@@ -81,9 +166,13 @@ class FakeSelectionUnitOfWork(FakeUnitOfWork):
     ) -> None:
         super().__init__(now=NOW, campaign=2027)
         self.settings = SETTINGS
+        self.calendars = FakeCalendars()
         self.candidates = FakeCandidates(candidates)
-        self.places = FakePlaces(places)
+        self.places = FakePlaces(places, self.candidates, self)
         self.repositories = [self.candidates, self.places]
+
+    async def season(self, campaign: int):  # type: ignore[no-untyped-def]
+        return SETTINGS.season(await self.calendars.calendar(campaign))
 
 
 def candidate(application_id: str, status: Status, **fields: object) -> Candidate:
@@ -96,12 +185,15 @@ def candidate(application_id: str, status: Status, **fields: object) -> Candidat
 
 def full_level(offered: int = 2, waitlisted: int = 3) -> tuple[list[Candidate], LevelPlaces]:
     """A level of two places, both offered, and its waitlist."""
-    places = LevelPlaces(2027, Level.M1, 2)
+    places = LevelPlaces(2027, Level.M1, 2, season=SETTINGS.season(default_calendar(2027)))
     for n in range(offered):
         places.offer(f"O{n}", NOW)
-    places.add_to_waitlist([f"W{n}" for n in range(waitlisted)])
+    places.add_to_waitlist([f"W{n}" for n in range(waitlisted)], NOW)
     places.events.clear()
-    files = [candidate(f"O{n}", Status.OFFERED) for n in range(offered)]
+    files = [
+        candidate(f"O{n}", Status.OFFERED, offer_deadline=places.seats[f"O{n}"].offer_deadline)
+        for n in range(offered)
+    ]
     files += [candidate(f"W{n}", Status.WAITLISTED) for n in range(waitlisted)]
     return files, places
 
@@ -200,7 +292,8 @@ async def test_the_committee_refuses_admits_and_waitlists_in_rank_order() -> Non
     ]
     ineligible = candidate("F", Status.IN_REVIEW, eligible=False)
     unreviewed = candidate("G", Status.IN_REVIEW)
-    uow = FakeSelectionUnitOfWork([*interviewed, ineligible, unreviewed])
+    not_interviewed = candidate("H", Status.SHORTLISTED, file_score=15.0)
+    uow = FakeSelectionUnitOfWork([*interviewed, ineligible, unreviewed, not_interviewed])
     calendar = dict((p, (s, e)) for p, s, e in default_calendar(2027).phases())
     starts, ends = calendar[Phase.MAIN_COMMITTEE]
     published = await apply(
@@ -208,6 +301,8 @@ async def test_the_committee_refuses_admits_and_waitlists_in_rank_order() -> Non
     )
     assert published == [
         ("F", "refused"),  # ineligible
+        ("G", "refused"),  # never reviewed
+        ("H", "refused"),  # never interviewed
         ("E", "refused"),  # 10/40: below the waitlist threshold
         ("A", "admitted"),
         ("B", "admitted"),
@@ -217,7 +312,7 @@ async def test_the_committee_refuses_admits_and_waitlists_in_rank_order() -> Non
     statuses = {k: (w.status.value, w.refusal_reason) for k, w in uow.candidates.stored.items()}
     assert statuses["E"] == ("refused", "below_admission_threshold")
     assert statuses["F"] == ("refused", "ineligible")
-    assert statuses["G"] == ("in_review", None)
+    assert statuses["G"] == statuses["H"] == ("refused", "not_ranked_in_time")
     places = uow.places.stored[(2027, Level.M1)]
     assert (set(places.seats), places.waitlist) == ({"A", "B"}, ["C", "D"])
 
@@ -238,7 +333,7 @@ async def test_a_file_review_shortlists_and_books_the_first_slot_a_week_ahead() 
         "interview_scheduled",
     ]
     assert scheduled.starts_at == datetime(2027, 6, 2, 12, 0, tzinfo=PARIS)  # type: ignore[attr-defined]
-    assert uow.candidates.slots == {scheduled.starts_at: "A-1"}  # type: ignore[attr-defined]
+    assert uow.candidates.slots == {scheduled.starts_at: ("A-1", (7, False))}  # type: ignore[attr-defined]
 
 
 async def test_a_staff_step_at_the_wrong_time_commits_nothing() -> None:
@@ -263,7 +358,168 @@ async def test_places_changed_and_not_saved_stop_the_commit() -> None:
     uow = FakeSelectionUnitOfWork(files, [places])
     async with uow:
         level = await uow.places.level(2027, Level.M1)
-        level.accept("O0")
+        level.accept("O0", NOW)
         with pytest.raises(UnsavedChanges):
             await uow.commit()
     assert uow.committed_events == []
+
+
+def offered_level(
+    level: Level, deadline_day: int, waitlisted: int
+) -> tuple[list[Candidate], LevelPlaces]:
+    """A level of two places offered (deadline `deadline_day` July) and its waitlist."""
+    places = LevelPlaces(2027, level, 2, season=SETTINGS.season(default_calendar(2027)))
+    decided = datetime(2027, 7, deadline_day, 10, 0, tzinfo=PARIS) - timedelta(days=7)
+    prefix = level.value
+    for n in range(2):
+        places.offer(f"{prefix}-O{n}", decided)
+    places.add_to_waitlist([f"{prefix}-W{n}" for n in range(waitlisted)], decided)
+    places.events.clear()
+    files = []
+    for application_id in [*places.seats, *places.waitlist]:
+        seat = places.seats.get(application_id)
+        who = candidate(application_id, Status.OFFERED if seat else Status.WAITLISTED)
+        who.level = level
+        who.offer_deadline = seat.offer_deadline if seat else None
+        files.append(who)
+    return files, places
+
+
+def tick(now: datetime) -> ClockAdvanced:
+    return ClockAdvanced(campaign=2027, now=now)
+
+
+async def test_the_round_opens_for_the_level_whose_waitlist_runs_out_on_3_july_only() -> None:
+    """M1's waitlist ran out in June; its last offer expires on 3 July. M2's offers
+    expire that day too, but M2 still has candidates waiting: no round for M2."""
+    m1, m1_places = offered_level(Level.M1, 3, waitlisted=0)
+    m2, m2_places = offered_level(Level.M2, 3, waitlisted=4)
+    uow = FakeSelectionUnitOfWork([*m1, *m2], [m1_places, m2_places])
+    calendar = default_calendar(2027)
+    start = PhaseStarted(
+        campaign=2027,
+        phase=Phase.COMPLEMENTARY_SUBMISSIONS_OPEN,
+        starts_at=calendar.complementary_submissions_open,
+        ends_at=calendar.complementary_submissions_close,
+    )
+    on_time = datetime(2027, 6, 28, tzinfo=PARIS)
+    accept = portal.OfferAnswered(application_id="M1-O0", answer="accept", answered_at=on_time)
+    assert await apply(uow, accept, start) == [("M1-O0", "offer_accepted")]  # all held
+    uow.committed_events.clear()
+    published = await apply(uow, tick(datetime(2027, 7, 4, 0, 10, tzinfo=PARIS)))
+    opened = [e.data for e in uow.committed_events if e.type.endswith("round_opened.v1")]
+    assert opened == [
+        selection.ComplementaryRoundOpened(campaign=2027, level=Level.M1, free_places=1)
+    ]
+    assert ("M2-W0", "admitted") in published and ("M2-W1", "admitted") in published
+
+
+def uow_kinds(uow: FakeSelectionUnitOfWork) -> list[tuple[str, str]]:
+    return [(event.subject, event.type.split(".")[2]) for event in uow.committed_events]
+
+
+async def test_an_acceptance_answered_in_the_deadline_minute_and_read_after_expiry_counts() -> None:
+    files, places = offered_level(Level.M1, 2, waitlisted=0)
+    uow = FakeSelectionUnitOfWork(files, [places])
+    await apply(uow, tick(datetime(2027, 7, 3, 0, 11, tzinfo=PARIS)))
+    assert uow.candidates.stored["M1-O0"].status is Status.EXPIRED
+    on_time = datetime(2027, 7, 2, 23, 59, 30, tzinfo=PARIS)
+    late = datetime(2027, 7, 3, 0, 0, 30, tzinfo=PARIS)
+    published = await apply(
+        uow,
+        portal.OfferAnswered(application_id="M1-O0", answer="accept", answered_at=on_time),
+        portal.OfferAnswered(application_id="M1-O1", answer="accept", answered_at=late),
+    )
+    assert published[-1] == ("M1-O0", "offer_accepted")
+    assert "M1-O1" not in [subject for subject, _ in published[-2:]]
+    level = uow.places.stored[(2027, Level.M1)]
+    assert level.seats["M1-O0"].status is SeatStatus.ACCEPTED and "M1-O1" not in level.seats
+    assert "M1-O0" in level.late_answers
+
+
+async def test_an_on_time_acceptance_whose_place_went_to_the_waitlist_goes_first_on_it() -> None:
+    files, places = offered_level(Level.M1, 2, waitlisted=2)
+    uow = FakeSelectionUnitOfWork(files, [places])
+    await apply(uow, tick(datetime(2027, 7, 3, 0, 11, tzinfo=PARIS)))  # W0, W1 promoted
+    answered = datetime(2027, 7, 2, 23, 59, 30, tzinfo=PARIS)
+    uow.committed_events.clear()
+    await apply(
+        uow, portal.OfferAnswered(application_id="M1-O0", answer="accept", answered_at=answered)
+    )
+    waitlisted = uow.committed_events[0].data
+    assert waitlisted == e_waitlisted("M1-O0", rank=1)
+    assert uow.places.stored[(2027, Level.M1)].waitlist == ["M1-O0"]
+
+
+def e_waitlisted(application_id: str, rank: int) -> EventData:
+    return selection.Waitlisted(
+        application_id=application_id, level=Level.M1, rank=rank, campaign=2027, late_answer=True
+    )
+
+
+async def test_the_waitlist_closes_when_the_academic_year_starts() -> None:
+    files, places = full_level()
+    uow = FakeSelectionUnitOfWork(files, [places])
+    year = default_calendar(2027).phases()[-1]
+    published = await apply(
+        uow, PhaseStarted(campaign=2027, phase=year[0], starts_at=year[1], ends_at=year[2])
+    )
+    assert published == [(f"W{n}", "waitlist_closed") for n in range(3)]
+    assert {uow.candidates.stored[f"W{n}"].status for n in range(3)} == {Status.WAITLIST_CLOSED}
+    uow.committed_events.clear()
+    assert (
+        await apply(
+            uow, PhaseStarted(campaign=2027, phase=year[0], starts_at=year[1], ends_at=year[2])
+        )
+        == []
+    )
+
+
+async def test_a_calendar_override_moves_the_committee() -> None:
+    interviewed = [
+        candidate(n, Status.INTERVIEWED, file_score=16.0, interview_score=16.0, completed_at=NOW)
+        for n in ("A", "B")
+    ]
+    uow = FakeSelectionUnitOfWork(interviewed)
+    moved = datetime(2027, 6, 30, 10, 0, tzinfo=PARIS)
+    phases = [
+        PhaseWindow(phase=p, starts_at=moved if p is Phase.MAIN_COMMITTEE else s, ends_at=e)
+        for p, s, e in default_calendar(2027).phases()
+    ]
+    uow.clock = type(uow.clock)(datetime(2027, 6, 20, tzinfo=PARIS), 2027)
+    await apply(uow, CalendarChanged(campaign=2027, phases=phases))
+    default_start = phase_start(default_calendar(2027), Phase.MAIN_COMMITTEE)
+    stale = PhaseStarted(
+        campaign=2027, phase=Phase.MAIN_COMMITTEE, starts_at=default_start, ends_at=moved
+    )
+    assert await apply(uow, stale, tick(default_start + timedelta(hours=1))) == []
+    published = await apply(uow, tick(moved + timedelta(minutes=5)))
+    assert published == [("A", "admitted"), ("B", "admitted")]
+    admitted = uow.committed_events[0].data
+    assert admitted.offer_deadline == datetime(2027, 7, 7, 23, 59, tzinfo=PARIS)  # type: ignore[attr-defined]
+
+
+async def test_an_invitation_without_a_week_of_notice_says_so() -> None:
+    uow = FakeSelectionUnitOfWork([candidate("A-1", Status.IN_REVIEW)])
+    uow.clock = type(uow.clock)(datetime(2027, 6, 10, 12, 0, tzinfo=PARIS), 2027)
+    await handlers.file_review(uow, "A-1", "r.dupont", GOOD, False, NOW)
+    scheduled = uow.committed_events[1].data
+    assert scheduled.starts_at == datetime(2027, 6, 10, 12, 30, tzinfo=PARIS)  # type: ignore[attr-defined]
+    assert (scheduled.notice_days, scheduled.short_notice) == (0, True)  # type: ignore[attr-defined]
+
+
+async def test_a_two_year_plan_is_recorded_for_an_accepted_m2_candidate_only() -> None:
+    m2, m2_places = offered_level(Level.M2, 9, waitlisted=0)
+    uow = FakeSelectionUnitOfWork(m2, [m2_places])
+    await apply(uow, portal.OfferAnswered(application_id="M2-O0", answer="accept"))
+    published = await apply(
+        uow,
+        portal.TwoYearPlanRequested(application_id="M2-O0"),
+        portal.TwoYearPlanRequested(application_id="M2-O0"),
+        portal.TwoYearPlanRequested(application_id="M2-O1"),  # offered, not accepted
+        portal.TwoYearPlanRequested(application_id="nobody"),
+    )
+    assert published[-1] == ("M2-O0", "two_year_plan_recorded")
+    assert [kind for _, kind in published].count("two_year_plan_recorded") == 1
+    level = uow.places.stored[(2027, Level.M2)]
+    assert level.seats["M2-O0"].two_year_plan and level.free_places == 0

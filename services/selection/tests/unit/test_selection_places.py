@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from ifuno_selection.domain.places import CapacityExceeded, LevelPlaces, NoOpenOffer
-from ifuno_shared.calendar import PARIS
+from ifuno_selection.domain.places import (
+    CapacityExceeded,
+    LateAnswer,
+    LevelPlaces,
+    NoOpenOffer,
+    RoundState,
+)
+from ifuno_selection.domain.season import Season
+from ifuno_shared.calendar import PARIS, default_calendar
 from ifuno_shared.events import Level
 from ifuno_shared.events import selection as e
 
@@ -14,15 +21,24 @@ pytestmark = pytest.mark.unit
 
 NOW = datetime(2027, 6, 25, 14, 0, tzinfo=PARIS)
 LATER = datetime(2027, 6, 28, 10, 0, tzinfo=PARIS)
+SEASON = Season.of(default_calendar(2027))  # 7 days, 10 minutes' grace, 2027's dates
 
 
-def places(capacity: int = 2, offered: int = 2, waitlisted: int = 3) -> LevelPlaces:
-    level = LevelPlaces(2027, Level.M1, capacity)
+def places(
+    capacity: int = 2, offered: int = 2, waitlisted: int = 3, season: Season = SEASON
+) -> LevelPlaces:
+    level = LevelPlaces(2027, Level.M1, capacity, season=season)
     for n in range(offered):
         level.offer(f"O{n}", NOW)
-    level.add_to_waitlist([f"W{n}" for n in range(waitlisted)])
+    level.add_to_waitlist([f"W{n}" for n in range(waitlisted)], NOW)
     level.events.clear()
     return level
+
+
+def kinds(level: LevelPlaces) -> list[tuple[str, str]]:
+    return [
+        (getattr(ev, "application_id", ev.level.value), type(ev).__name__) for ev in level.events
+    ]
 
 
 def held(level: LevelPlaces) -> int:
@@ -31,7 +47,7 @@ def held(level: LevelPlaces) -> int:
 
 def test_a_decline_promotes_the_first_waitlisted_with_a_new_deadline() -> None:
     level = places()
-    level.decline("O0", LATER)
+    level.decline("O0", LATER, LATER)
     assert set(level.seats) == {"O1", "W0"}
     admitted = [ev for ev in level.events if isinstance(ev, e.Admitted)]
     assert admitted[0].application_id == "W0" and admitted[0].from_waitlist
@@ -44,8 +60,8 @@ def test_a_decline_promotes_the_first_waitlisted_with_a_new_deadline() -> None:
 
 def test_a_promotion_chain_a_promoted_candidate_who_declines_promotes_the_next() -> None:
     level = places()
-    level.decline("O0", LATER)
-    level.decline("W0", LATER)
+    level.decline("O0", LATER, LATER)
+    level.decline("W0", LATER, LATER)
     assert set(level.seats) == {"O1", "W1"}
     assert level.waitlist == ["W2"]
     assert [type(ev).__name__ for ev in level.events] == [
@@ -69,7 +85,7 @@ def test_an_expiry_counts_as_a_decline() -> None:
 
 def test_an_accepted_place_is_kept_and_a_later_withdrawal_frees_it() -> None:
     level = places()
-    level.accept("O0")
+    level.accept("O0", LATER)
     assert level.free_places == 0
     assert level.withdraw("O0", LATER)
     assert [type(ev).__name__ for ev in level.events][:3] == [
@@ -89,17 +105,17 @@ def test_a_waitlisted_withdrawal_moves_the_others_up() -> None:
 
 def test_declines_with_an_empty_waitlist_leave_free_places() -> None:
     level = places(waitlisted=0)
-    level.decline("O0", LATER)
+    level.decline("O0", LATER, LATER)
     assert level.free_places == 1 and not [ev for ev in level.events if isinstance(ev, e.Admitted)]
 
 
 def test_answers_need_a_pending_offer() -> None:
     level = places()
-    level.accept("O0")
+    level.accept("O0", LATER)
     with pytest.raises(NoOpenOffer):
-        level.decline("O0", LATER)
+        level.decline("O0", LATER, LATER)
     with pytest.raises(NoOpenOffer):
-        level.accept("W0")
+        level.accept("W0", LATER)
 
 
 def test_no_place_is_ever_offered_beyond_capacity() -> None:
@@ -115,7 +131,10 @@ def test_any_sequence_of_declines_expiries_and_withdrawals_keeps_the_invariant()
         if not pending:
             break
         target = pending[step % len(pending)]
-        [level.decline, level.expire, level.withdraw][step % 3](target, LATER)
+        if step % 3 == 0:
+            level.decline(target, LATER, LATER)
+        else:
+            [level.expire, level.withdraw][step % 3 - 1](target, LATER)
         assert held(level) <= level.capacity
         assert len(set(level.waitlist)) == len(level.waitlist)
         assert not set(level.waitlist) & set(level.seats)
@@ -123,25 +142,138 @@ def test_any_sequence_of_declines_expiries_and_withdrawals_keeps_the_invariant()
 
 def test_expiry_applies_only_to_offers_still_pending_past_their_deadline_minute() -> None:
     level = places()
-    level.accept("O0")
+    level.accept("O0", LATER)
     deadline = level.seats["O1"].offer_deadline
     assert level.expire_due(deadline.replace(second=59)) == []
-    assert level.expire_due(deadline + timedelta(minutes=1)) == ["O1"]
+    assert level.expire_due(deadline + timedelta(minutes=10, seconds=59)) == []  # the grace
+    assert level.expire_due(deadline + timedelta(minutes=11)) == ["O1"]
     assert "O0" in level.seats and "W0" in level.seats
 
 
-def test_one_freed_place_promotes_exactly_one_candidate_even_with_empty_places() -> None:
-    level = places(capacity=4, offered=2, waitlisted=3)
-    level.decline("O0", LATER)
-    assert [ev.application_id for ev in level.events if isinstance(ev, e.Admitted)] == ["W0"]
-    assert level.free_places == 2
+def test_places_the_committee_leaves_empty_go_to_the_waitlist_at_once() -> None:
+    level = LevelPlaces(2027, Level.M1, 5, season=SEASON)
+    level.offer("O0", NOW)
+    level.offer("O1", NOW)
+    level.add_to_waitlist([f"W{n}" for n in range(5)], NOW)
+    assert set(level.seats) == {"O0", "O1", "W0", "W1", "W2"} and level.waitlist == ["W3", "W4"]
+    promoted = [ev for ev in level.events if isinstance(ev, e.Admitted) and ev.from_waitlist]
+    assert [ev.application_id for ev in promoted] == ["W0", "W1", "W2"]
+    waiting = [(ev.application_id, ev.rank) for ev in level.events if isinstance(ev, e.Waitlisted)]
+    assert waiting == [("W3", 1), ("W4", 2)]  # told once, their rank after the promotions
 
 
-def test_the_complementary_round_opens_only_with_free_places_and_no_waitlist() -> None:
-    assert not places(capacity=3, offered=2, waitlisted=1).open_complementary_round()
-    assert not places(capacity=2, offered=2, waitlisted=0).open_complementary_round()
+def test_the_complementary_round_opens_when_the_waitlist_runs_out_in_july() -> None:
+    level = places(capacity=2, offered=2, waitlisted=1)
+    level.settle(datetime(2027, 7, 1, tzinfo=PARIS))  # the window opens: someone waits
+    assert level.complementary_round is None and level.events == []
+    deadline = level.seats["O0"].offer_deadline
+    level.expire("O0", deadline + timedelta(minutes=11))  # 3 July: W0 promoted
+    assert level.complementary_round is None
+    level.expire_due(level.seats["W0"].offer_deadline + timedelta(minutes=11))
+    assert level.complementary_round is RoundState.OPEN
+    opened = [ev for ev in level.events if isinstance(ev, e.ComplementaryRoundOpened)]
+    assert opened == [e.ComplementaryRoundOpened(campaign=2027, level=Level.M1, free_places=2)]
+
+
+def test_the_complementary_round_opens_once_and_closes_when_the_places_are_held() -> None:
     level = places(capacity=3, offered=1, waitlisted=0)
-    assert level.open_complementary_round()
+    assert level.complementary_round is None  # June: not yet
+    july = datetime(2027, 7, 1, tzinfo=PARIS)
+    level.settle(july)
+    level.settle(july)
+    assert kinds(level) == [("M1", "ComplementaryRoundOpened")]
+    level.events.clear()
+    august = datetime(2027, 8, 27, 14, 0, tzinfo=PARIS)
+    level.offer("C0", august)
+    level.add_to_waitlist(["C1", "C2"], august)  # one place left: C1 gets it
+    assert level.complementary_round is RoundState.CLOSED
+    assert kinds(level)[-2:] == [("C2", "Waitlisted"), ("M1", "ComplementaryRoundClosed")]
+
+
+def test_no_complementary_round_outside_its_window() -> None:
+    level = places(capacity=3, offered=1, waitlisted=0)
+    level.settle(datetime(2027, 8, 16, 0, 0, tzinfo=PARIS))  # submissions closed
+    assert level.complementary_round is None and level.events == []
+
+
+def test_an_answer_counts_by_the_candidates_own_time() -> None:
+    level = places()
+    deadline = level.seats["O0"].offer_deadline
+    with pytest.raises(LateAnswer):
+        level.accept("O0", deadline + timedelta(seconds=90))  # 00:00:30 the next day
+    level.accept("O0", deadline.replace(second=59))
+    with pytest.raises(LateAnswer):
+        level.decline("O1", deadline + timedelta(minutes=1), deadline + timedelta(minutes=2))
+
+
+def test_an_on_time_acceptance_read_after_expiry_takes_a_place_still_free() -> None:
+    level = places(capacity=2, offered=2, waitlisted=0)
+    deadline = level.seats["O0"].offer_deadline
+    level.expire("O0", deadline + timedelta(minutes=11))
+    level.events.clear()
+    level.accept_late("O0", deadline, deadline.replace(second=30), deadline + timedelta(hours=1))
+    assert level.seats["O0"].status.value == "accepted" and "O0" in level.late_answers
+    # The expiry on 3 July had opened the complementary round: full again, it closes.
+    assert kinds(level) == [("O0", "OfferAccepted"), ("M1", "ComplementaryRoundClosed")]
+
+
+def test_an_on_time_acceptance_whose_place_was_given_away_goes_first_on_the_waitlist() -> None:
+    level = places()
+    deadline = level.seats["O0"].offer_deadline
+    level.expire("O0", deadline + timedelta(minutes=11))  # W0 promoted
+    level.events.clear()
+    level.accept_late("O0", deadline, deadline.replace(second=30), deadline + timedelta(hours=1))
+    assert level.waitlist == ["O0", "W1", "W2"]
     assert level.events == [
-        e.ComplementaryRoundOpened(campaign=2027, level=Level.M1, free_places=2)
+        e.Waitlisted(application_id="O0", level=Level.M1, rank=1, campaign=2027, late_answer=True),
+        e.WaitlistRankChanged(application_id="W1", level=Level.M1, rank=2, previous_rank=1),
+        e.WaitlistRankChanged(application_id="W2", level=Level.M1, rank=3, previous_rank=2),
     ]
+
+
+def test_a_late_acceptance_after_expiry_is_refused() -> None:
+    level = places(capacity=2, offered=2, waitlisted=0)
+    deadline = level.seats["O0"].offer_deadline
+    level.expire("O0", deadline + timedelta(minutes=11))
+    with pytest.raises(LateAnswer):
+        level.accept_late("O0", deadline, deadline + timedelta(seconds=90), deadline)
+
+
+def test_offer_deadlines_follow_the_setting_and_stop_before_the_academic_year() -> None:
+    season = Season.of(default_calendar(2027), offer_days=3)
+    level = LevelPlaces(2027, Level.M1, 2, season=season)
+    level.offer("A", NOW)
+    level.offer("B", datetime(2027, 9, 3, 10, 0, tzinfo=PARIS))  # year starts Monday 6 Sept
+    assert level.seats["A"].offer_deadline == datetime(2027, 6, 28, 23, 59, tzinfo=PARIS)
+    assert level.seats["B"].offer_deadline == datetime(2027, 9, 5, 23, 59, tzinfo=PARIS)
+
+
+def test_no_promotion_once_no_offer_could_be_answered_before_the_academic_year() -> None:
+    level = places(capacity=1, offered=1, waitlisted=1)
+    level.decline("O0", NOW, datetime(2027, 9, 6, 0, 5, tzinfo=PARIS))
+    assert level.free_places == 1 and level.waitlist == ["W0"]
+
+
+def test_the_waitlist_closes_at_the_academic_year() -> None:
+    level = places()
+    assert level.close_waitlist() == ["W0", "W1", "W2"]
+    assert level.waitlist == [] and level.left == dict.fromkeys(
+        ["W0", "W1", "W2"], "waitlist_closed"
+    )
+    assert kinds(level) == [(f"W{n}", "WaitlistClosed") for n in range(3)]
+
+
+def test_a_two_year_plan_is_for_an_accepted_m2_place_only_and_changes_no_capacity() -> None:
+    m2 = LevelPlaces(2027, Level.M2, 2, season=SEASON)
+    m2.offer("A", NOW)
+    m2.offer("B", NOW)
+    m2.events.clear()
+    assert not m2.record_two_year_plan("B")  # offered, not accepted
+    m2.accept("A", NOW)
+    assert m2.record_two_year_plan("A")
+    assert not m2.record_two_year_plan("A")  # once
+    assert m2.free_places == 0 and m2.seats["A"].two_year_plan
+    assert kinds(m2)[-1] == ("A", "TwoYearPlanRecorded")
+    m1 = places()
+    m1.accept("O0", NOW)
+    assert not m1.record_two_year_plan("O0")

@@ -10,13 +10,14 @@ from ifuno_selection.domain.rules import (
     Thresholds,
     choose_slot,
     committee,
-    deadline_passed,
     file_score,
     interview_slots,
     offer_deadline,
     rank,
+    short_notice,
 )
-from ifuno_shared.calendar import PARIS
+from ifuno_selection.domain.season import Season
+from ifuno_shared.calendar import PARIS, default_calendar
 
 pytestmark = pytest.mark.unit
 
@@ -77,10 +78,20 @@ def test_an_offer_across_the_october_change_still_ends_at_2359_local() -> None:
     assert deadline.astimezone(PARIS).time() == time(23, 59)
 
 
-def test_the_deadline_minute_is_still_on_time() -> None:
+def test_the_deadline_minute_is_still_on_time_and_expiry_waits_the_grace() -> None:
+    season = Season.of(default_calendar(2027))
     deadline = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
-    assert not deadline_passed(deadline, deadline.replace(second=59))
-    assert deadline_passed(deadline, datetime(2027, 7, 3, 0, 0, tzinfo=PARIS))
+    assert season.on_time(deadline, deadline.replace(second=59))
+    assert not season.on_time(deadline, datetime(2027, 7, 3, 0, 0, tzinfo=PARIS))
+    assert not season.overdue(deadline, datetime(2027, 7, 3, 0, 9, 59, tzinfo=PARIS))
+    assert season.overdue(deadline, datetime(2027, 7, 3, 0, 10, tzinfo=PARIS))
+
+
+def test_the_last_offer_deadline_is_the_day_before_the_academic_year() -> None:
+    season = Season.of(default_calendar(2029), offer_days=7)  # year starts Monday 3 Sept
+    assert season.last_deadline == datetime(2029, 9, 2, 23, 59, tzinfo=PARIS)
+    decided = datetime(2029, 8, 31, 14, 0, tzinfo=PARIS)
+    assert season.offer_deadline(decided) == datetime(2029, 9, 2, 23, 59, tzinfo=PARIS)
 
 
 def test_slots_are_thirty_minutes_on_weekdays_between_nine_and_five() -> None:
@@ -112,3 +123,4 @@ def test_a_taken_slot_is_never_given_twice_and_a_late_invitation_takes_the_first
     assert first == slots[0]
     assert choose_slot(slots, {slots[0]}, now, timedelta(days=7)) == slots[1]
     assert choose_slot(slots, set(slots), now, timedelta(days=7)) is None
+    assert short_notice(slots[0], now, timedelta(days=7)) == (0, True)  # 21 hours ahead

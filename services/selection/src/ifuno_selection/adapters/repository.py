@@ -11,21 +11,31 @@ never locked on reading by an event, or two writers could wait on each other.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from ifuno_shared.calendar import in_paris, late_from
-from ifuno_shared.events import Level, Round
+from ifuno_shared.calendar import CampaignCalendar, default_calendar, in_paris, late_from
+from ifuno_shared.events import Level, Phase, Round
+from ifuno_shared.events.timeline import PhaseWindow
 from ifuno_shared.persistence.repository import TrackingRepository, among, flush_session
-from sqlalchemy import Boolean, DateTime, bindparam, func, select, tuple_, update
+from ifuno_shared.persistence.tables import platform_phase_table
+from sqlalchemy import Boolean, DateTime, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ifuno_selection.adapters.tables import candidate, interview_slot, level_capacity, review
-from ifuno_selection.domain.candidate import PLACED, Candidate, Status
-from ifuno_selection.domain.places import LevelPlaces, Seat, SeatStatus
+from ifuno_selection.adapters.tables import (
+    campaign_phase,
+    candidate,
+    interview_slot,
+    level_capacity,
+    phase_done,
+    review,
+)
+from ifuno_selection.domain.candidate import PLACED, UNFINISHED, Candidate, Status
+from ifuno_selection.domain.places import LevelPlaces, RoundState, Seat, SeatStatus
+from ifuno_selection.domain.season import Season, with_phases
 
 _INSERT_NEW = insert(candidate).on_conflict_do_nothing().returning(candidate.c.application_id)
 _UPDATE = (
@@ -55,7 +65,18 @@ _PLACE = (
         from_waitlist=func.coalesce(
             bindparam("b_from_waitlist", type_=Boolean), candidate.c.from_waitlist
         ),
+        # Flags, once set, stay: staff see them.
+        late_answer=candidate.c.late_answer | bindparam("b_late_answer", type_=Boolean),
+        two_year_plan=candidate.c.two_year_plan | bindparam("b_two_year_plan", type_=Boolean),
     )
+)
+_ROUND = (
+    update(level_capacity)
+    .where(
+        level_capacity.c.campaign == bindparam("b_campaign"),
+        level_capacity.c.level == bindparam("b_level"),
+    )
+    .values(complementary_round=bindparam("b_round"))
 )
 PLACED_STATUSES = sorted(status.value for status in PLACED)
 
@@ -112,6 +133,11 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
     async def save(self, aggregate: Candidate) -> None:
         self._use(aggregate.application_id)
         await super().save(aggregate)
+
+    async def fresh(self, key: str) -> Candidate | None:
+        """The file as stored now (after the level's lock was taken), not as read before."""
+        self.forget(lambda who: who.application_id == key)
+        return await self.get(key)
 
     def _use(self, key: str) -> None:
         if key in self._adding:
@@ -171,8 +197,10 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
         ends_at: datetime,
         location: str | None,
         video_url: str | None,
+        notice: tuple[int, bool],
     ) -> bool:
-        """Book a slot; False if another candidate got it first (the primary key says so)."""
+        """Book a slot; False if another candidate got it first (the primary key says so).
+        `notice`: whole days ahead, and whether that is short of the rule (staff see it)."""
         await flush_session(self.session)  # only the booking inside the savepoint
         try:
             async with self.session.begin_nested():
@@ -183,6 +211,8 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
                         application_id=application_id,
                         location=location,
                         video_url=video_url,
+                        notice_days=notice[0],
+                        short_notice=notice[1],
                     )
                 )
         except IntegrityError:
@@ -190,22 +220,25 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
         return True
 
     async def for_committee(self, campaign: int, level: Level, round_: Round) -> list[Candidate]:
-        """The files the committee of a round decides on: interviewed, or still in
-        review (an ineligible one is refused there)."""
+        """The files the committee of a round decides on: interviewed (ranked), or not
+        reviewed or not interviewed in time (refused there)."""
         rows = await self.execute(
             select(candidate.c.application_id)
             .where(
                 candidate.c.campaign == campaign,
                 candidate.c.level == level.value,
                 candidate.c.round == round_.value,
-                candidate.c.status.in_([Status.INTERVIEWED.value, Status.IN_REVIEW.value]),
+                candidate.c.status.in_(
+                    [Status.INTERVIEWED.value, *(status.value for status in UNFINISHED)]
+                ),
             )
             .order_by(candidate.c.application_id)
         )
         return await self.get_many(rows.scalars())
 
-    async def expiring(self, until: datetime) -> list[tuple[int, Level, str]]:
-        """Pending offers late at `until`, deadline first (decided again under the lock)."""
+    async def expiring(self, until: datetime, grace: timedelta) -> list[tuple[int, Level, str]]:
+        """Pending offers overdue at `until` (their deadline minute and the grace past),
+        deadline first (decided again under the lock)."""
         rows = await self.execute(
             select(
                 candidate.c.campaign,
@@ -214,13 +247,16 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
                 candidate.c.offer_deadline,
             )
             # A deadline not reached yet is never late; the minute rule is `late_from`'s.
-            .where(candidate.c.status == Status.OFFERED.value, candidate.c.offer_deadline < until)
+            .where(
+                candidate.c.status == Status.OFFERED.value,
+                candidate.c.offer_deadline < until - grace,
+            )
             .order_by(candidate.c.offer_deadline, candidate.c.application_id)
         )
         return [
             (row.campaign, Level(row.level), row.application_id)
             for row in rows.all()
-            if late_from(row.offer_deadline) <= until
+            if late_from(row.offer_deadline) + grace <= until
         ]
 
 
@@ -229,6 +265,7 @@ def _copy_places(places: LevelPlaces) -> LevelPlaces:
         places,
         seats={key: dataclasses.replace(seat) for key, seat in places.seats.items()},
         waitlist=list(places.waitlist),
+        late_answers=set(places.late_answers),
         left=dict(places.left),
         events=[],
     )
@@ -244,11 +281,16 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
     copies = staticmethod(_copy_places)
 
     def __init__(
-        self, session: AsyncSession, capacities: dict[Level, int], candidates: CandidateRepository
+        self,
+        session: AsyncSession,
+        capacities: dict[Level, int],
+        candidates: CandidateRepository,
+        seasons: Callable[[int], Awaitable[Season]],
     ) -> None:
         super().__init__(session)
         self._capacities = capacities
         self._candidates = candidates
+        self._seasons = seasons
 
     def _key(self, aggregate: LevelPlaces) -> LevelKey:
         return aggregate.campaign, aggregate.level
@@ -265,6 +307,11 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
         key = self._key(aggregate)
         self._candidates.forget(lambda who: (who.campaign, who.level) == key)
 
+    async def refresh(self, campaign: int) -> None:
+        """The campaign's calendar changed: its levels are read again with it."""
+        await flush_session(self.session)
+        self.forget(lambda places: places.campaign == campaign)
+
     async def _load(self, keys: list[LevelKey]) -> dict[LevelKey, LevelPlaces]:
         keys = sorted(keys)
         await self.session.execute(
@@ -278,14 +325,26 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
             [(campaign, level.value) for campaign, level in keys]
         )
         capacities = await self.session.execute(
-            select(level_capacity.c.campaign, level_capacity.c.level, level_capacity.c.capacity)
+            select(
+                level_capacity.c.campaign,
+                level_capacity.c.level,
+                level_capacity.c.capacity,
+                level_capacity.c.complementary_round,
+            )
             .where(wanted)
             .order_by(level_capacity.c.campaign, level_capacity.c.level)
             .with_for_update()
         )
+        seasons = {campaign: await self._seasons(campaign) for campaign, _ in keys}
         found = {
-            (campaign, Level(level)): LevelPlaces(campaign, Level(level), capacity)
-            for campaign, level, capacity in capacities
+            (campaign, Level(level)): LevelPlaces(
+                campaign,
+                Level(level),
+                capacity,
+                season=seasons[campaign],
+                complementary_round=None if state is None else RoundState(state),
+            )
+            for campaign, level, capacity, state in capacities
         }
         rows = await self.session.execute(
             select(candidate).where(
@@ -298,6 +357,8 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
         waitlisted: dict[LevelKey, list[tuple[int, str]]] = {key: [] for key in found}
         for row in rows.mappings():
             key = (row["campaign"], Level(row["level"]))
+            if row["late_answer"]:
+                found[key].late_answers.add(row["application_id"])
             if row["status"] == Status.WAITLISTED.value:
                 waitlisted[key].append((row["waitlist_rank"], row["application_id"]))
             else:
@@ -306,6 +367,7 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
                     SeatStatus(row["status"]),
                     in_paris(row["offer_deadline"]),
                     row["from_waitlist"],
+                    row["two_year_plan"],
                 )
         for key, ranked in waitlisted.items():
             found[key].waitlist = [application_id for _, application_id in sorted(ranked)]
@@ -317,19 +379,37 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
         rows = [row for places in aggregates for row in _place_rows(places)]
         if rows:
             await self.session.execute(_PLACE, rows)
+        await self.session.execute(
+            _ROUND,
+            [
+                {
+                    "b_campaign": places.campaign,
+                    "b_level": places.level.value,
+                    "b_round": places.complementary_round,
+                }
+                for places in aggregates
+            ],
+        )
         for places in aggregates:
             places.left.clear()  # written: not again at the next flush
 
 
 def _place_rows(places: LevelPlaces) -> Iterable[dict[str, Any]]:
+    late = places.late_answers
     for application_id, status in places.left.items():
-        yield _place_row(application_id, status, None)
+        yield _place_row(application_id, status, None, late=application_id in late)
     for seat in places.seats.values():
         yield _place_row(
-            seat.application_id, seat.status.value, None, seat.offer_deadline, seat.from_waitlist
+            seat.application_id,
+            seat.status.value,
+            None,
+            seat.offer_deadline,
+            seat.from_waitlist,
+            late=seat.application_id in late,
+            two_year_plan=seat.two_year_plan,
         )
     for rank, application_id in enumerate(places.waitlist, start=1):
-        yield _place_row(application_id, Status.WAITLISTED.value, rank)
+        yield _place_row(application_id, Status.WAITLISTED.value, rank, late=application_id in late)
 
 
 def _place_row(
@@ -338,6 +418,9 @@ def _place_row(
     rank: int | None,
     offer_deadline: datetime | None = None,
     from_waitlist: bool | None = None,
+    *,
+    late: bool,
+    two_year_plan: bool = False,
 ) -> dict[str, Any]:
     return {
         "b_application_id": application_id,
@@ -345,6 +428,8 @@ def _place_row(
         "b_waitlist_rank": rank,
         "b_offer_deadline": offer_deadline,
         "b_from_waitlist": from_waitlist,
+        "b_late_answer": late,
+        "b_two_year_plan": two_year_plan,
     }
 
 
@@ -391,4 +476,84 @@ def _candidate(row: Any) -> Candidate:
         interview_score=row["interview_score"],
         interview_by_video=row["interview_by_video"],
         refusal_reason=row["refusal_reason"],
+        offer_deadline=in_paris(row["offer_deadline"]),
     )
+
+
+class CalendarRepository:
+    """The campaign's calendar as this service knows it: the timeline's last
+    announcement (`calendar_changed`); before any, the default calendar with the
+    phases announced so far. Read once per transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._known: dict[int, tuple[CampaignCalendar, bool]] = {}
+
+    async def calendar(self, campaign: int) -> CampaignCalendar:
+        return (await self._read(campaign))[0]
+
+    async def announced(self, campaign: int) -> CampaignCalendar | None:
+        calendar, announced = await self._read(campaign)
+        return calendar if announced else None
+
+    async def announce(self, campaign: int, phases: list[PhaseWindow]) -> CampaignCalendar:
+        """Keep the timeline's new calendar (refused, `InvalidCalendar`, if out of order)."""
+        calendar = with_phases(
+            default_calendar(campaign), [(p.phase, p.starts_at, p.ends_at) for p in phases]
+        ).validate()
+        await flush_session(self.session)
+        await self.session.execute(
+            delete(campaign_phase).where(campaign_phase.c.campaign == campaign)
+        )
+        if phases:
+            await self.session.execute(
+                insert(campaign_phase),
+                [
+                    {
+                        "campaign": campaign,
+                        "phase": p.phase.value,
+                        "starts_at": p.starts_at,
+                        "ends_at": p.ends_at,
+                    }
+                    for p in phases
+                ],
+            )
+        self._known[campaign] = (calendar, True)
+        return calendar
+
+    async def claim_phase(self, campaign: int, phase: Phase, at: datetime) -> bool:
+        """The phase's work is this transaction's to do: False if it was done before."""
+        claimed = await self.session.execute(
+            insert(phase_done)
+            .values(campaign=campaign, phase=phase.value, done_at=at)
+            .on_conflict_do_nothing()
+            .returning(phase_done.c.phase)
+        )
+        return claimed.first() is not None
+
+    async def _read(self, campaign: int) -> tuple[CampaignCalendar, bool]:
+        if campaign not in self._known:
+            rows = list(
+                await self.session.execute(
+                    select(
+                        campaign_phase.c.phase, campaign_phase.c.starts_at, campaign_phase.c.ends_at
+                    ).where(campaign_phase.c.campaign == campaign)
+                )
+            )
+            announced = bool(rows)
+            if not announced:
+                table = platform_phase_table
+                rows = list(
+                    await self.session.execute(
+                        select(table.c.phase, table.c.starts_at, table.c.ends_at).where(
+                            table.c.campaign == campaign
+                        )
+                    )
+                )
+            phases = [(Phase(phase), starts, ends) for phase, starts, ends in rows]
+            self._known[campaign] = (with_phases(default_calendar(campaign), phases), announced)
+        return self._known[campaign]
+
+    def forget(self, campaign: int) -> None:
+        """A phase just announced: read the calendar again (before any announcement)."""
+        self._known.pop(campaign, None)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -37,6 +38,10 @@ candidate = Table(
     Column("offer_deadline", DateTime(timezone=True), nullable=True),
     Column("from_waitlist", Boolean, nullable=False, default=False),
     Column("refusal_reason", String(64), nullable=True),
+    # An on-time acceptance read after its offer expired (honoured, or first on the
+    # waitlist): staff see it.
+    Column("late_answer", Boolean, nullable=False, server_default=false()),
+    Column("two_year_plan", Boolean, nullable=False, server_default=false()),
     Index("candidate_by_level_status", "campaign", "level", "status"),
 )
 
@@ -64,6 +69,8 @@ interview_slot = Table(
     ),
     Column("location", String(300), nullable=True),
     Column("video_url", String(300), nullable=True),
+    Column("notice_days", Integer, nullable=True),
+    Column("short_notice", Boolean, nullable=False, server_default=false()),
 )
 
 level_capacity = Table(
@@ -72,6 +79,27 @@ level_capacity = Table(
     Column("campaign", Integer, primary_key=True),
     Column("level", String(2), primary_key=True),
     Column("capacity", Integer, nullable=False),
+    Column("complementary_round", String(8), nullable=True),  # null, open, closed
+)
+
+campaign_phase = Table(
+    "campaign_phase",
+    metadata,
+    # The campaign's calendar as the timeline last announced it (`calendar_changed`).
+    Column("campaign", Integer, primary_key=True),
+    Column("phase", String(64), primary_key=True),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+)
+
+phase_done = Table(
+    "phase_done",
+    metadata,
+    # The work of a phase (a committee, the waitlist's closing...) done once, whether
+    # its start was announced first or the clock passed it first.
+    Column("campaign", Integer, primary_key=True),
+    Column("phase", String(64), primary_key=True),
+    Column("done_at", DateTime(timezone=True), nullable=False),
 )
 
 # Checked after every change of a candidate's status: the invariant holds in the

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from ifuno_shared.events import Round
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ifuno_selection.adapters.repository import CalendarRepository
 from ifuno_selection.adapters.tables import candidate, interview_slot
+from ifuno_selection.domain.candidate import UNFINISHED
 
 
 async def list_candidates(
     session: AsyncSession, campaign: int | None, level: str | None, status: str | None
 ) -> list[dict[str, Any]]:
+    """Every file with its interview (and whether it was invited at short notice); the
+    flags `late_answer` (an on-time acceptance read after its offer expired) and
+    `two_year_plan` come with the file."""
     query = select(
         candidate,
         interview_slot.c.starts_at.label("interview_at"),
+        interview_slot.c.notice_days,
+        interview_slot.c.short_notice,
     ).outerjoin(interview_slot, interview_slot.c.application_id == candidate.c.application_id)
     if campaign is not None:
         query = query.where(candidate.c.campaign == campaign)
@@ -50,3 +58,42 @@ async def ranking(session: AsyncSession, campaign: int, level: str) -> list[dict
         .order_by(total.desc(), candidate.c.completed_at, candidate.c.application_id)
     )
     return [dict(row) for row in rows.mappings()]
+
+
+async def unfinished(
+    session: AsyncSession, campaign: int | None, level: str | None
+) -> list[dict[str, Any]]:
+    """Complete files the committee could not rank as they stand (not reviewed enough,
+    or not interviewed), with the committee that will refuse them unless staff finish:
+    `not_ranked_in_time`, or `ineligible` for a failed prerequisite check."""
+    query = (
+        select(
+            candidate.c.application_id,
+            candidate.c.campaign,
+            candidate.c.level,
+            candidate.c.round,
+            candidate.c.status,
+            candidate.c.eligible,
+            candidate.c.file_score,
+            interview_slot.c.starts_at.label("interview_at"),
+        )
+        .outerjoin(interview_slot, interview_slot.c.application_id == candidate.c.application_id)
+        .where(candidate.c.status.in_([status.value for status in UNFINISHED]))
+    )
+    if campaign is not None:
+        query = query.where(candidate.c.campaign == campaign)
+    if level is not None:
+        query = query.where(candidate.c.level == level)
+    rows = await session.execute(query.order_by(candidate.c.application_id))
+    calendars = CalendarRepository(session)
+    found = []
+    for row in rows.mappings():
+        calendar = await calendars.calendar(row["campaign"])
+        found.append(
+            {
+                **row,
+                "committee_at": calendar.committee(Round(row["round"])),
+                "refused_as": "not_ranked_in_time" if row["eligible"] else "ineligible",
+            }
+        )
+    return found

@@ -33,14 +33,25 @@ class Status(StrEnum):
     EXPIRED = "expired"
     WITHDRAWN = "withdrawn"
     CLOSED = "closed"  # refused by candidature (late, incomplete at the deadline, ...)
+    WAITLIST_CLOSED = "waitlist_closed"  # still waiting when the academic year started
 
 
 FINAL = frozenset(
-    {Status.REFUSED, Status.DECLINED, Status.EXPIRED, Status.WITHDRAWN, Status.CLOSED}
+    {
+        Status.REFUSED,
+        Status.DECLINED,
+        Status.EXPIRED,
+        Status.WITHDRAWN,
+        Status.CLOSED,
+        Status.WAITLIST_CLOSED,
+    }
 )
 PLACED = frozenset({Status.OFFERED, Status.ACCEPTED, Status.WAITLISTED})
 """Statuses the level's places decide on (`LevelPlaces`), not the candidate."""
 BEFORE_COMMITTEE = frozenset({Status.IN_REVIEW, Status.SHORTLISTED, Status.INTERVIEWED})
+UNFINISHED = frozenset({Status.IN_REVIEW, Status.SHORTLISTED})
+"""Complete files the committee cannot rank as they stand: not reviewed (enough), or
+not interviewed."""
 
 
 class WrongStep(Conflict):
@@ -60,6 +71,8 @@ class Candidate:
     interview_score: float | None = None
     interview_by_video: bool = False
     refusal_reason: str | None = None
+    offer_deadline: datetime | None = None
+    """The last offer's deadline, kept when the offer ended (the places decide on it)."""
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
@@ -144,9 +157,16 @@ class Candidate:
             self.refuse("below_shortlist_threshold")
 
     def schedule_interview(
-        self, starts_at: datetime, ends_at: datetime, location: str | None, video_url: str | None
+        self,
+        starts_at: datetime,
+        ends_at: datetime,
+        location: str | None,
+        video_url: str | None,
+        notice: tuple[int, bool],
     ) -> None:
+        """`notice`: whole days ahead, and whether that is short of the rule's notice."""
         self.check_interviewable()
+        notice_days, short_notice = notice
         self.events.append(
             events.InterviewScheduled(
                 application_id=self.application_id,
@@ -155,6 +175,8 @@ class Candidate:
                 location=location,
                 video_url=video_url,
                 level=self.level,
+                notice_days=notice_days,
+                short_notice=short_notice,
             )
         )
 
@@ -179,6 +201,15 @@ class Candidate:
             self.status, self.interview_score = Status.INTERVIEWED, score
         else:
             self.refuse("absent_from_interview")
+
+    def close_before_committee(self) -> bool:
+        """At its round's committee: a file the committee cannot rank is refused
+        (`ineligible` if its prerequisites failed and staff did not override them, else
+        `not_ranked_in_time`); False for a file the committee ranks or already decided."""
+        if self.status not in UNFINISHED:
+            return False
+        self.refuse("not_ranked_in_time" if self.eligible else "ineligible")
+        return True
 
     def refuse(self, reason: str) -> None:
         """Selection's refusal, from review to the committee."""

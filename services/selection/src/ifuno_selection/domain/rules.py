@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from ifuno_shared.calendar import PARIS, late_from
+from ifuno_shared.calendar import PARIS
 
 CRITERIA = ("training_involvement", "digital_practice", "project", "study_capacity")
 
@@ -68,11 +68,6 @@ def offer_deadline(decided_at: datetime, days: int = 7) -> datetime:
     return datetime.combine(day, time(23, 59), tzinfo=PARIS)
 
 
-def deadline_passed(deadline: datetime, now: datetime) -> bool:
-    """The deadline minute belongs to the candidate: an answer at 23:59:59 is on time."""
-    return late_from(deadline) <= now
-
-
 SLOT = timedelta(minutes=30)
 
 
@@ -100,8 +95,15 @@ def interview_slots(
 def choose_slot(
     slots: Sequence[datetime], taken: set[datetime], now: datetime, notice: timedelta
 ) -> datetime | None:
-    """The first free slot at least `notice` ahead; else the first free one still ahead."""
+    """The first free slot at least `notice` ahead; else the first free one still ahead
+    (`short_notice` says which)."""
     free = [slot for slot in slots if slot not in taken and slot > now]
     ahead = [slot for slot in free if slot >= now + notice]
     choices = ahead or free
     return choices[0] if choices else None
+
+
+def short_notice(slot: datetime, now: datetime, notice: timedelta) -> tuple[int, bool]:
+    """Whole days between the invitation and the interview, and whether they fall short
+    of the rule's notice."""
+    return (slot - now).days, slot < now + notice

@@ -12,7 +12,7 @@ from ifuno_shared.http import require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
-from ifuno_selection.adapters.views import list_candidates, ranking
+from ifuno_selection.adapters.views import list_candidates, ranking, unfinished
 from ifuno_selection.domain.candidate import Status
 from ifuno_selection.service_layer import handlers
 
@@ -67,6 +67,20 @@ def build_router(context: ServiceContext) -> APIRouter:
             return await list_candidates(
                 session, campaign, level.value if level else None, status.value if status else None
             )
+
+    @router.get(
+        "/applications/unfinished",
+        dependencies=[Depends(require_role("reviewer", "committee", "admin"))],
+    )
+    async def unfinished_files(
+        campaign: int | None = None, level: Level | None = None
+    ) -> list[dict[str, Any]]:
+        """Files the committee would refuse as they stand (not reviewed or interviewed).
+
+        Each with `committee_at` and `refused_as` (`not_ranked_in_time`, or `ineligible`
+        for a failed prerequisite check staff did not override)."""
+        async with context.session_factory() as session:
+            return await unfinished(session, campaign, level.value if level else None)
 
     @router.post(
         "/applications/{application_id}/file-review",

@@ -8,25 +8,35 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from ifuno_shared.calendar import default_calendar
 from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Level, Phase, Round, portal
 from ifuno_shared.events import candidature as c
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
 
 from ifuno_selection.domain.candidate import Candidate, Status, WrongStep
-from ifuno_selection.domain.places import NoOpenOffer
-from ifuno_selection.domain.rules import SLOT, Ranked, choose_slot, committee, interview_slots
+from ifuno_selection.domain.places import LateAnswer, NoOpenOffer
+from ifuno_selection.domain.rules import (
+    SLOT,
+    Ranked,
+    choose_slot,
+    committee,
+    interview_slots,
+    short_notice,
+)
+from ifuno_selection.domain.season import phase_start
 from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
 
 log = logging.getLogger(__name__)
 
 COMMITTEES = {Phase.MAIN_COMMITTEE: Round.MAIN, Phase.COMPLEMENTARY_COMMITTEE: Round.COMPLEMENTARY}
-INTERVIEWS = {
-    Round.MAIN: Phase.MAIN_INTERVIEWS,
-    Round.COMPLEMENTARY: Phase.COMPLEMENTARY_INTERVIEWS,
-}
+PHASE_WORK = (
+    Phase.MAIN_COMMITTEE,
+    Phase.COMPLEMENTARY_SUBMISSIONS_OPEN,
+    Phase.COMPLEMENTARY_COMMITTEE,
+    Phase.ACADEMIC_YEAR_START,
+)
+"""The phases whose start sets work going here, each done once per campaign."""
 
 
 class UnknownApplication(NotFound):
@@ -101,50 +111,124 @@ async def handle_withdrawn(
 async def handle_offer_answered(
     event: CloudEvent[portal.OfferAnswered], uow: SelectionUnitOfWork
 ) -> None:
+    """The candidate's own time decides (`answered_at`, else the event's time): an answer
+    at or before the deadline minute counts, however late it is read. An on-time
+    acceptance read after the offer expired takes a place still free, or goes first on
+    the waitlist."""
     data = event.data
     who = await _load(uow, data.application_id)
-    places = await uow.places.level(who.campaign, who.level)
+    answered_at = data.answered_at or event.time
+    places = await uow.places.level(who.campaign, who.level)  # decided under the lock
+    now = await _now(uow, event.time)
     try:
-        if data.answer == "accept":
-            places.accept(who.application_id)
+        if data.answer == "decline":
+            places.decline(who.application_id, answered_at, now)
+        elif who.application_id in places.seats:
+            places.accept(who.application_id, answered_at)
         else:
-            places.decline(who.application_id, await _now(uow, event.time))
-    except NoOpenOffer:
-        log.info(
-            "answer for %s without a pending offer (%s): ignored", who.application_id, who.status
-        )
+            who = await uow.candidates.fresh(who.application_id)  # as the lock holder left it
+            if who is None or who.status is not Status.EXPIRED or who.offer_deadline is None:
+                raise NoOpenOffer(f"no offer to accept for {data.application_id}")
+            places.accept_late(who.application_id, who.offer_deadline, answered_at, now)
+    except (NoOpenOffer, LateAnswer) as ignored:
+        log.info("answer for %s ignored: %s", data.application_id, type(ignored).__name__)
         return
     await uow.places.save(places)
 
 
+async def handle_two_year_plan_requested(
+    event: CloudEvent[portal.TwoYearPlanRequested], uow: SelectionUnitOfWork
+) -> None:
+    """An accepted M2 candidate's two-year plan is recorded (capacity unchanged); any
+    other request is ignored."""
+    application_id = event.data.application_id
+    who = await uow.candidates.get(application_id)
+    if who is not None:
+        places = await uow.places.level(who.campaign, who.level)  # the place, under the lock
+        if places.record_two_year_plan(application_id):
+            await uow.places.save(places)
+            return
+    log.info("two-year plan request for %s ignored: no accepted M2 place", application_id)
+
+
+async def handle_calendar_changed(
+    event: CloudEvent[CalendarChanged], uow: SelectionUnitOfWork
+) -> None:
+    """The timeline's calendar from now on: interview windows, committees, the
+    complementary window, the academic year (the clock runs each phase's work at its
+    start in this calendar)."""
+    campaign = event.data.campaign
+    await uow.calendars.announce(campaign, event.data.phases)
+    await uow.places.refresh(campaign)
+
+
 async def handle_phase_started(event: CloudEvent[PhaseStarted], uow: SelectionUnitOfWork) -> None:
     data = event.data
-    if not await uow.clock.record_phase(data):
+    if await uow.clock.record_phase(data):
+        uow.calendars.forget(data.campaign)  # the phases announced so far, before a calendar
+        await uow.places.refresh(data.campaign)
+    if data.phase not in PHASE_WORK:
         return
     # Phases are announced before the clock's tick of the same move: the decision
     # happens at the phase's start at the earliest.
     now = max(await _now(uow, data.starts_at), data.starts_at)
-    if data.phase in COMMITTEES:
-        for level in Level:
-            await _run_committee(uow, data.campaign, level, COMMITTEES[data.phase], now)
-    elif data.phase is Phase.COMPLEMENTARY_SUBMISSIONS_OPEN:
-        for level in Level:
-            places = await uow.places.level(data.campaign, level)
-            if places.open_complementary_round():
-                await uow.places.save(places)
+    announced = await uow.calendars.announced(data.campaign)
+    if announced is not None and phase_start(announced, data.phase) > now:
+        return  # the calendar announced since puts it later: the clock will run it
+    await _run_phase(uow, data.campaign, data.phase, now)
+
+
+async def handle_clock_advanced(event: CloudEvent[ClockAdvanced], uow: SelectionUnitOfWork) -> None:
+    """Phases of the announced calendar whose start has come run their work; offers
+    overdue (deadline minute and grace passed) expire, each freeing a place at once."""
+    data = event.data
+    previous = await uow.clock.advance(data)
+    if previous is not None and previous >= data.now:
+        return
+    announced = await uow.calendars.announced(data.campaign)
+    if announced is not None:
+        for phase in PHASE_WORK:
+            starts_at = phase_start(announced, phase)
+            if starts_at <= data.now:
+                at = starts_at if previous is not None and previous < starts_at else data.now
+                await _run_phase(uow, data.campaign, phase, at)
+    grace = timedelta(minutes=uow.settings.grace_minutes)
+    levels = sorted(
+        {(campaign, level) for campaign, level, _ in await uow.candidates.expiring(data.now, grace)}
+    )
+    await uow.places.prefetch(levels)  # every level locked at once, in a stable order
+    for campaign, level in levels:
+        places = await uow.places.level(campaign, level)  # decided under the level lock
+        if places.expire_due(data.now):
+            await uow.places.save(places)
+
+
+async def _run_phase(uow: SelectionUnitOfWork, campaign: int, phase: Phase, at: datetime) -> None:
+    if not await uow.calendars.claim_phase(campaign, phase, at):
+        return
+    for level in Level:
+        if phase in COMMITTEES:
+            await _run_committee(uow, campaign, level, COMMITTEES[phase], at)
+            continue
+        places = await uow.places.level(campaign, level)
+        if phase is Phase.COMPLEMENTARY_SUBMISSIONS_OPEN:
+            places.settle(at)  # free places and no one waiting: the round opens
+        else:
+            places.close_waitlist()  # the academic year starts
+        await uow.places.save(places)
 
 
 async def _run_committee(
     uow: SelectionUnitOfWork, campaign: int, level: Level, round_: Round, now: datetime
 ) -> None:
-    """Rank the interviewed files of the round; admit within the free places, waitlist,
-    refuse. Ineligible files never overridden are refused; files never reviewed or
-    interviewed stay where they are for staff to finish (they show in the staff API)."""
+    """Rank the interviewed files of the round; admit within the free places, waitlist
+    (places left empty go to the waitlist at once), refuse. No file is left undecided:
+    one not reviewed or not interviewed in time is refused `not_ranked_in_time` (an
+    ineligible one never overridden, `ineligible`)."""
     places = await uow.places.level(campaign, level)
     candidates = await uow.candidates.for_committee(campaign, level, round_)
     for who in candidates:
-        if who.status is Status.IN_REVIEW and not who.eligible:
-            who.refuse("ineligible")
+        if who.close_before_committee():
             await uow.candidates.save(who)
     interviewed = {w.application_id: w for w in candidates if w.status is Status.INTERVIEWED}
     ranked = [
@@ -157,24 +241,8 @@ async def _run_committee(
         await uow.candidates.save(who)
     for admitted in decision.admitted:
         places.offer(admitted.application_id, now, round_=round_, total=admitted.total)
-    places.add_to_waitlist([w.application_id for w in decision.waitlisted])
+    places.add_to_waitlist([w.application_id for w in decision.waitlisted], now)
     await uow.places.save(places)
-
-
-async def handle_clock_advanced(event: CloudEvent[ClockAdvanced], uow: SelectionUnitOfWork) -> None:
-    """Offers whose deadline minute has passed expire; each frees a place at once."""
-    data = event.data
-    previous = await uow.clock.advance(data)
-    if previous is not None and previous >= data.now:
-        return
-    levels = sorted(
-        {(campaign, level) for campaign, level, _ in await uow.candidates.expiring(data.now)}
-    )
-    await uow.places.prefetch(levels)  # every level locked at once, in a stable order
-    for campaign, level in levels:
-        places = await uow.places.level(campaign, level)  # decided under the level lock
-        if places.expire_due(data.now):
-            await uow.places.save(places)
 
 
 async def file_review(
@@ -200,11 +268,12 @@ async def file_review(
 
 
 async def _invite(uow: SelectionUnitOfWork, who: Candidate, now: datetime) -> None:
-    """The first free 30-minute slot at least a week ahead, booked without double booking."""
+    """The first free 30-minute slot of the round's interview window at least a week
+    ahead, else the earliest free one (short notice, said in the invitation and shown
+    to staff), booked without double booking."""
     settings = uow.settings
-    window = await uow.clock.phase_window(who.campaign, INTERVIEWS[who.round])
-    if window is None:
-        window = default_calendar(who.campaign).interview_window(who.round)
+    calendar = await uow.calendars.calendar(who.campaign)
+    window = calendar.interview_window(who.round)
     slots = interview_slots(*window, settings.interview_day_start, settings.interview_day_end)
     notice = timedelta(days=settings.interview_notice_days)
     taken = await uow.candidates.taken_slots()
@@ -213,8 +282,11 @@ async def _invite(uow: SelectionUnitOfWork, who: Candidate, now: datetime) -> No
             f"{settings.video_base_url}/{who.application_id}" if who.interview_by_video else None
         )
         location = None if video else settings.interview_location
-        if await uow.candidates.book_slot(who.application_id, start, start + SLOT, location, video):
-            who.schedule_interview(start, start + SLOT, location, video)
+        given = short_notice(start, now, notice)
+        if await uow.candidates.book_slot(
+            who.application_id, start, start + SLOT, location, video, given
+        ):
+            who.schedule_interview(start, start + SLOT, location, video, given)
             return
         taken.add(start)
     raise WrongStep("no interview slot left in the interview window")
@@ -238,6 +310,8 @@ HANDLERS = handlers_by_annotation(
     handle_candidature_refused,
     handle_withdrawn,
     handle_offer_answered,
+    handle_two_year_plan_requested,
+    handle_calendar_changed,
     handle_phase_started,
     handle_clock_advanced,
 )
