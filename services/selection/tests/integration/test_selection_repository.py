@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from ifuno_selection.adapters.repository import AlreadyStored
+from ifuno_selection.adapters.repository import AlreadyStored, StaleCandidate
 from ifuno_selection.config import SelectionSettings
 from ifuno_selection.entrypoints.service import MIGRATIONS_DIR
-from ifuno_selection.service_layer.handlers import HANDLERS
+from ifuno_selection.service_layer.handlers import HANDLERS, file_review
 from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
 from ifuno_shared.calendar import PARIS, InvalidCalendar, default_calendar
 from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, new_event, portal
@@ -294,3 +294,30 @@ async def test_an_announced_calendar_is_kept_and_one_out_of_order_refused(uows: 
     async with uows() as uow:
         kept = await uow.calendars.announced(2027)
         assert kept is not None and kept.main_committee == moved
+
+
+async def test_a_review_committed_meanwhile_is_never_overwritten_by_an_event(uows: Uows) -> None:
+    """The race: an event's handler reads a file without a lock, a reviewer shortlists
+    it and books its interview, then the handler saves its stale copy. The save is
+    refused (nothing of its transaction kept); applied again, it sees the review."""
+    await apply(uows, [received("R-1"), completed("R-1", 1)])
+    overridden = event(
+        c.EligibilityOverridden(application_id="R-1", eligibility=YES, overridden_by="staff"), 5
+    )
+    handler = uows()
+    async with handler:
+        stale = await handler.candidates.get("R-1")
+        assert stale is not None and stale.status.value == "in_review"
+        scores = {"training_involvement": 5, "digital_practice": 5, "project": 5}
+        reviewed = await file_review(
+            uows(), "R-1", "staff", {**scores, "study_capacity": 5}, False, AT
+        )
+        assert reviewed.status.value == "shortlisted"
+        await HANDLERS[type(overridden.data)](overridden, handler)
+        with pytest.raises(StaleCandidate):
+            await handler.commit()
+    after = (await stored(uows, "R"))["-1"]
+    assert after["status"] == "shortlisted" and after["file_score"] == 20
+    await apply(uows, [overridden])
+    again = (await stored(uows, "R"))["-1"]
+    assert again["status"] == "shortlisted" and again["file_score"] == 20 and again["eligible"]

@@ -11,6 +11,7 @@ never locked on reading by an event, or two writers could wait on each other.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,17 @@ from ifuno_shared.events import Level, Phase, Round
 from ifuno_shared.events.timeline import PhaseWindow
 from ifuno_shared.persistence.repository import TrackingRepository, among, flush_session
 from ifuno_shared.persistence.tables import platform_phase_table
-from sqlalchemy import Boolean, DateTime, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,11 +48,22 @@ from ifuno_selection.domain.candidate import PLACED, UNFINISHED, Candidate, Stat
 from ifuno_selection.domain.places import LevelPlaces, RoundState, Seat, SeatStatus
 from ifuno_selection.domain.season import Season, with_phases
 
+
+def _new_version() -> Any:
+    """A random 63-bit version: a write that did not happen can never look like it did
+    (a counter would: two writers both make it n + 1)."""
+    return func.floor(func.random() * 9.2e18).cast(BigInteger)
+
+
 _INSERT_NEW = insert(candidate).on_conflict_do_nothing().returning(candidate.c.application_id)
 _UPDATE = (
     update(candidate)
-    .where(candidate.c.application_id == bindparam("b_application_id"))
+    .where(
+        candidate.c.application_id == bindparam("b_application_id"),
+        candidate.c.version == bindparam("b_read_version"),
+    )
     .values(
+        version=bindparam("b_version"),
         status=bindparam("b_status"),
         eligible=bindparam("b_eligible"),
         completed_at=bindparam("b_completed_at"),
@@ -55,6 +77,7 @@ _PLACE = (
     update(candidate)
     .where(candidate.c.application_id == bindparam("b_application_id"))
     .values(
+        version=_new_version(),
         status=bindparam("b_status"),
         waitlist_rank=bindparam("b_waitlist_rank"),
         # A seat sets its offer; a file leaving or waiting keeps what it had.
@@ -81,6 +104,12 @@ _ROUND = (
 PLACED_STATUSES = sorted(status.value for status in PLACED)
 
 LevelKey = tuple[int, Level]
+
+
+class StaleCandidate(RuntimeError):
+    """A file changed since this transaction read it (a staff command, or the level's
+    places, got there first): nothing of the transaction is kept, and the step is
+    applied again on the file as it is now (a consumer retries; staff get a 409)."""
 
 
 class AlreadyStored(RuntimeError):
@@ -157,6 +186,7 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
         changed = [_changed_row(who) for who in aggregates if who.application_id in stored]
         if changed:
             await self.session.execute(_UPDATE, changed)
+            await self._check_written(changed)
         new = [who for who in aggregates if who.application_id not in stored]
         if not new:
             return
@@ -170,6 +200,26 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
             raise AlreadyStored(f"stored before this transaction: {sorted(stale)}")
         if kept := keys - inserted:
             self.forget(lambda who: who.application_id in kept)
+
+    async def _check_written(self, changed: list[dict[str, Any]]) -> None:
+        """Each UPDATE matched only if the row still had the version read: the row now
+        holds the version this transaction wrote, or another writer's (`StaleCandidate`).
+        Kept copies take their new version, for a second write in the same transaction."""
+        written = {row["b_application_id"]: row["b_version"] for row in changed}
+        rows = await self.session.execute(
+            select(candidate.c.application_id, candidate.c.version).where(
+                among(candidate.c.application_id, list(written))
+            )
+        )
+        stale = sorted(
+            row.application_id for row in rows if written[row.application_id] != row.version
+        )
+        if stale:
+            raise StaleCandidate(f"changed by another transaction: {len(stale)} file(s)")
+        for key, version in written.items():
+            kept = self._known.get(key)
+            if kept is not None:
+                kept.version = version
 
     async def add_review(
         self, application_id: str, reviewer: str, scores: dict[str, int], at: datetime
@@ -436,6 +486,8 @@ def _place_row(
 def _changed_row(who: Candidate) -> dict[str, Any]:
     return {
         "b_application_id": who.application_id,
+        "b_read_version": who.version,
+        "b_version": secrets.randbits(63),
         "b_status": who.status.value,
         "b_eligible": who.eligible,
         "b_completed_at": who.completed_at,
@@ -477,6 +529,7 @@ def _candidate(row: Any) -> Candidate:
         interview_by_video=row["interview_by_video"],
         refusal_reason=row["refusal_reason"],
         offer_deadline=in_paris(row["offer_deadline"]),
+        version=row["version"],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ifuno_shared.persistence import add_kit_tables
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -42,6 +44,9 @@ candidate = Table(
     # waitlist): staff see it.
     Column("late_answer", Boolean, nullable=False, server_default=false()),
     Column("two_year_plan", Boolean, nullable=False, server_default=false()),
+    # Optimistic concurrency: every write sets a new random version, and a candidate
+    # read without a lock is written only if the row still has the version it was read at.
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
     Index("candidate_by_level_status", "campaign", "level", "status"),
 )
 

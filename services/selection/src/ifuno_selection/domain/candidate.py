@@ -73,6 +73,9 @@ class Candidate:
     refusal_reason: str | None = None
     offer_deadline: datetime | None = None
     """The last offer's deadline, kept when the offer ended (the places decide on it)."""
+    version: int = field(default=0, compare=False)
+    """The stored version this copy was read at: a write succeeds only if the file has
+    not changed since (optimistic concurrency), else the step is applied again."""
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
