@@ -17,8 +17,14 @@ def async_url(url: str) -> str:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pre-ping (a round trip per transaction): a broken connection raises, the
     # consumer retries the unit of work, and the pool replaces the connection.
+    # hide_parameters: an error's text never carries a row's values (a candidate's
+    # name), whoever logs or forwards it.
     return _create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=10, pool_recycle=1800
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
 
 
