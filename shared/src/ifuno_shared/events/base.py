@@ -107,22 +107,19 @@ def _refusing(pattern: re.Pattern[str], what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-Text = Annotated[
-    str, _refusing(_CONTROL, "must contain no control character (U+0000 to U+001F, U+007F)")
-]
+SingleLine = _refusing(_CONTROL, "must contain no control character (U+0000 to U+001F, U+007F)")
 """One line of text: no control character, NUL included, and no lone surrogate, so
-that nothing a producer sends can be refused later by PostgreSQL or an SMTP server."""
-MultilineText = Annotated[
-    str,
-    _refusing(
-        _CONTROL_BUT_LINE_BREAKS,
-        "must contain no control character but tabs and line breaks",
-    ),
-]
+that nothing a producer sends can be refused later by PostgreSQL or an SMTP server.
+Put it after a `Field`'s length limits (`Annotated[str, Field(...), SingleLine]`): the
+limits are then checked first, with their own message."""
+MultiLine = _refusing(
+    _CONTROL_BUT_LINE_BREAKS, "must contain no control character but tabs and line breaks"
+)
 """Free text a person typed (a withdrawal reason): line breaks and tabs are kept."""
+Text = Annotated[str, SingleLine]
 
 Sha256 = Annotated[str, AfterValidator(_lower_hex64)]
-ApplicationId = Annotated[Text, Field(min_length=1, max_length=64)]
+ApplicationId = Annotated[str, Field(min_length=1, max_length=64), SingleLine]
 Campaign = Annotated[int, Field(ge=2000, le=2100)]
 Timestamp = AwareDatetime
 
@@ -132,12 +129,13 @@ __all__ = [
     "DocumentKind",
     "EventData",
     "Level",
-    "MultilineText",
+    "MultiLine",
     "Phase",
     "PortalEventData",
     "Regime",
     "Round",
     "Sha256",
+    "SingleLine",
     "Text",
     "Timestamp",
 ]

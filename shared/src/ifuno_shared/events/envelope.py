@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -16,7 +16,7 @@ from pydantic import (
     ValidationError,
 )
 
-from ifuno_shared.events.base import EventData, Text
+from ifuno_shared.events.base import EventData, SingleLine, Text
 from ifuno_shared.events.registry import model_for
 
 CONTENT_TYPE_HEADER = ("content-type", b"application/cloudevents+json")
@@ -45,9 +45,9 @@ class CloudEvent(BaseModel, Generic[Data]):
     model_config = ConfigDict(frozen=True, extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
-    id: Text = Field(min_length=1, max_length=200)
-    source: Text = Field(min_length=1)
-    type: Text = Field(min_length=1)
+    id: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
+    source: Annotated[str, Field(min_length=1), SingleLine]
+    type: Annotated[str, Field(min_length=1), SingleLine]
     time: AwareDatetime
     subject: Text | None = None
     datacontenttype: Literal["application/json"] = "application/json"

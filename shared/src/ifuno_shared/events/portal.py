@@ -1,7 +1,8 @@
 """Events the e-candidature portal sends on `ifuno.portal.v1` (accepted exactly).
 
-No text field may hold a control character (`Text`): the portal is outside the
-platform, and what it sends is checked before anything stores or sends it on.
+No text field may hold a control character (`SingleLine`, `MultiLine`): the portal
+is outside the platform, and what it sends is checked before anything stores or
+sends it on.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from ifuno_shared.events.base import (
     Campaign,
     DocumentKind,
     Level,
-    MultilineText,
+    MultiLine,
     PortalEventData,
     Regime,
     Sha256,
-    Text,
+    SingleLine,
     Timestamp,
 )
 
@@ -29,9 +30,9 @@ class _Strict(BaseModel):
 
 
 class Candidate(_Strict):
-    candidate_id: Annotated[Text, Field(min_length=1, max_length=64)]
-    first_name: Annotated[Text, Field(min_length=1, max_length=200)]
-    last_name: Annotated[Text, Field(min_length=1, max_length=200)]
+    candidate_id: Annotated[str, Field(min_length=1, max_length=64), SingleLine]
+    first_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
+    last_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
     email: EmailStr
     phone: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
     sms_opt_in: bool = False
@@ -39,15 +40,15 @@ class Candidate(_Strict):
 
 class Diploma(_Strict):
     level: Annotated[str, Field(pattern=r"^bac\+[0-9]$")]
-    field: Annotated[Text, Field(max_length=200)]
-    title: Annotated[Text, Field(max_length=200)]
+    field: Annotated[str, Field(max_length=200), SingleLine]
+    title: Annotated[str, Field(max_length=200), SingleLine]
 
 
 class Document(_Strict):
     kind: DocumentKind
-    document_id: Annotated[Text, Field(min_length=1, max_length=64)]
-    filename: Annotated[Text, Field(min_length=1, max_length=255)]
-    content_type: Annotated[Text, Field(min_length=1, max_length=100)]
+    document_id: Annotated[str, Field(min_length=1, max_length=64), SingleLine]
+    filename: Annotated[str, Field(min_length=1, max_length=255), SingleLine]
+    content_type: Annotated[str, Field(min_length=1, max_length=100), SingleLine]
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Sha256
 
@@ -79,7 +80,7 @@ class ApplicationWithdrawn(PortalEventData):
     event_type: ClassVar[str] = "ifuno.portal.application_withdrawn.v1"
 
     application_id: ApplicationId
-    reason: Annotated[MultilineText, Field(max_length=2000)] | None = None
+    reason: Annotated[str, Field(max_length=2000), MultiLine] | None = None
 
 
 class OfferAnswered(PortalEventData):

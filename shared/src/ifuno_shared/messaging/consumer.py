@@ -126,7 +126,7 @@ class SubscriptionConsumer:
             by_partition[TopicPartition(record.topic, record.partition)].append(record)
         handled: list[Handled] = []
         for partition_records in by_partition.values():
-            outcomes = await self._process_batch(partition_records)
+            outcomes = await self._process_batch_safely(partition_records)
             if outcomes is None:
                 outcomes = [await self._process_safely(record) for record in partition_records]
             handled.extend(
@@ -219,6 +219,22 @@ class SubscriptionConsumer:
             await self._dead_letter(records[index], reason, "invalid")
             outcomes[index] = Outcome.DEAD_LETTERED
         return [outcomes[index] for index in range(len(records))]
+
+    async def _process_batch_safely(self, records: list[Record]) -> list[Outcome] | None:
+        """`_process_batch`; should the kit itself fail there, the records are replayed
+        one by one (where a record that still fails it is dead-lettered)."""
+        try:
+            return await self._process_batch(records)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(
+                "consumer %s: unexpected failure on a batch, replayed one by one: %s\n%s",
+                self.name,
+                describe(exc),
+                traceback_without_values(exc),
+            )
+            return None
 
     async def _process_safely(self, record: Record) -> Outcome:
         """`_process`, and should the kit itself fail on a record, the record is

@@ -149,10 +149,11 @@ async def through_outages(
     def warn(state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
         log.warning(
-            "%s: waiting for the infrastructure (%s), try %d",
+            "%s: infrastructure unavailable (%s), try %d, next in %.3f s",
             what,
             describe(failure) if failure else "?",
             state.attempt_number,
+            state.upcoming_sleep,
         )
 
     retrying = AsyncRetrying(
