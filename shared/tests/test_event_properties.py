@@ -23,6 +23,7 @@ from ifuno_shared.events import (
     decode_event,
     decode_record,
     encode_event,
+    new_event,
 )
 
 pytestmark = pytest.mark.unit
@@ -322,3 +323,10 @@ def test_a_timeline_event_is_keyed_by_its_campaign() -> None:
     decode_record(raw, topic=Topic.TIMELINE.value, key=str(campaign).encode())
     with pytest.raises(InvalidEvent, match=r"^key: is not the subject \(data\.campaign\)$"):
         decode_record(raw, topic=Topic.TIMELINE.value, key=b"P-2027-000123")
+
+
+def test_a_producer_cannot_make_an_event_its_readers_would_refuse() -> None:
+    event = decode_event(golden_raw("ifuno.portal.offer_answered.v1"))
+    with pytest.raises(ValueError, match=r"must be data\.application_id"):
+        new_event(event.data, subject="A-other")
+    assert new_event(event.data, subject=event.data.subject).key == event.data.subject

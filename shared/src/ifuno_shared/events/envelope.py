@@ -66,6 +66,10 @@ def new_event(
     event_id: str | None = None,
     time: datetime | None = None,
 ) -> CloudEvent:
+    """A new event of `data`; `subject` must be the data's (`EventData.subject`), or
+    every reader would dead-letter it: a producer's mistake fails at the producer."""
+    if subject != data.subject:
+        raise ValueError(f"subject of {data.event_type} must be data.{data.subject_field}")
     return CloudEvent(
         id=event_id or str(uuid.uuid4()),
         source=data.source,

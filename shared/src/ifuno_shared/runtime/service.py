@@ -34,6 +34,7 @@ from ifuno_shared.messaging import (
     make_broker,
     start_with_retry,
 )
+from ifuno_shared.messaging.faults import describe, traceback_without_values
 from ifuno_shared.persistence import create_engine, create_session_factory
 from ifuno_shared.persistence.unit_of_work import AbstractUnitOfWork, OnCommit
 from ifuno_shared.runtime.settings import ServiceSettings
@@ -210,8 +211,14 @@ class ServiceRunner:
                 await coroutine
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("%s of %s stopped on an error", name, self.definition.name)
+            except Exception as exc:
+                log.error(
+                    "%s of %s stopped on an error: %s\n%s",
+                    name,
+                    self.definition.name,
+                    describe(exc),
+                    traceback_without_values(exc),
+                )
                 raise
 
         self._tasks.append(asyncio.create_task(guarded(), name=name))
