@@ -40,8 +40,10 @@ def uploaded(application_id: str) -> CloudEvent:
 
 
 def record(offset: int, event: CloudEvent) -> ConsumerRecord[bytes, bytes]:
-    value = encode_event(event)
-    return ConsumerRecord(Topic.PORTAL.value, 0, offset, 0, 0, b"k", value, None, 1, len(value), [])
+    value, key = encode_event(event), event.key.encode()
+    return ConsumerRecord(
+        Topic.PORTAL.value, 0, offset, 0, 0, key, value, None, len(key), len(value), []
+    )
 
 
 async def test_a_batch_prefetches_and_applies_each_new_event_once_in_one_transaction() -> None:

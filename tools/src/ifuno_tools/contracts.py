@@ -108,9 +108,13 @@ accepted exactly as specified (an extra field is an error).
 ACCEPTANCE = """\
 Each event type is accepted only on its own topic with its own `source`: the
 portal's types on `ifuno.portal.v1` with source `/ifuno/portal`, a service's
-types only from its topic with its source. Anything else (not JSON, unknown
-type, wrong topic or source, a field that breaks its type) is not processed:
-it goes to `ifuno.deadletter.v1`.
+types only from its topic with its source. The `subject` is the event's
+`application_id` (its `campaign` for an event about a whole campaign) and the
+record key is the subject. No text field of the portal's events may hold a
+control character (U+0000 to U+001F, U+007F; a withdrawal `reason` may hold
+tabs and line breaks), and no text anywhere a lone UTF-16 surrogate. Anything
+else (not UTF-8 JSON, unknown type, wrong topic, source, subject or key, a field
+that breaks its type) is not processed: it goes to `ifuno.deadletter.v1`.
 """
 
 HTTP_INTRO = f"""\

@@ -25,7 +25,11 @@ DEAD_LETTER_HEADERS = {
     "properties": {
         name: {"type": "string", "description": description}
         for name, description in {
-            "x-error": "why the record could not be processed (the field at fault, or the error)",
+            "x-error": (
+                "why the record could not be processed: the field at fault and what it"
+                " expects, the topic, source, subject or key it breaks, or the error's"
+                " class and SQLSTATE; never a value of the record"
+            ),
             "x-original-topic": "where the record was read",
             "x-original-partition": "its partition",
             "x-original-offset": "its offset",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from ifuno_shared.events.topics import Topic
 
@@ -24,14 +26,18 @@ class EventData(BaseModel):
     source: ClassVar[str]
 
     @property
+    def subject_field(self) -> str:
+        """The field whose value is the subject: `application_id`, else `campaign`."""
+        for name in ("application_id", "campaign"):
+            if getattr(self, name, None) is not None:
+                return name
+        raise ValueError(f"{type(self).__name__} names no application and no campaign")
+
+    @property
     def subject(self) -> str:
         """The CloudEvents subject and Kafka key: the application id, or for events
         about a whole campaign (the timeline's, the complementary round's) the campaign."""
-        for name in ("application_id", "campaign"):
-            value = getattr(self, name, None)
-            if value is not None:
-                return str(value)
-        raise ValueError(f"{type(self).__name__} names no application and no campaign")
+        return str(getattr(self, self.subject_field))
 
 
 class PortalEventData(EventData):
@@ -84,12 +90,36 @@ class Phase(StrEnum):
 
 def _lower_hex64(value: str) -> str:
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
-        raise ValueError("must be 64 hexadecimal characters")
+        raise PydanticCustomError("sha256", "must be 64 hexadecimal characters")
     return value.lower()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _refusing(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if pattern.search(value):
+            raise PydanticCustomError("control_character", what)
+        return value
+
+    return AfterValidator(check)
+
+
+SingleLine = _refusing(_CONTROL, "must contain no control character (U+0000 to U+001F, U+007F)")
+"""One line of text: no control character, NUL included, and no lone surrogate, so
+that nothing a producer sends can be refused later by PostgreSQL or an SMTP server.
+Put it after a `Field`'s length limits (`Annotated[str, Field(...), SingleLine]`): the
+limits are then checked first, with their own message."""
+MultiLine = _refusing(
+    _CONTROL_BUT_LINE_BREAKS, "must contain no control character but tabs and line breaks"
+)
+"""Free text a person typed (a withdrawal reason): line breaks and tabs are kept."""
+Text = Annotated[str, SingleLine]
+
 Sha256 = Annotated[str, AfterValidator(_lower_hex64)]
-ApplicationId = Annotated[str, Field(min_length=1, max_length=64)]
+ApplicationId = Annotated[str, Field(min_length=1, max_length=64), SingleLine]
 Campaign = Annotated[int, Field(ge=2000, le=2100)]
 Timestamp = AwareDatetime
 
@@ -99,10 +129,13 @@ __all__ = [
     "DocumentKind",
     "EventData",
     "Level",
+    "MultiLine",
     "Phase",
     "PortalEventData",
     "Regime",
     "Round",
     "Sha256",
+    "SingleLine",
+    "Text",
     "Timestamp",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -16,14 +16,15 @@ from pydantic import (
     ValidationError,
 )
 
-from ifuno_shared.events.base import EventData
+from ifuno_shared.events.base import EventData, SingleLine, Text
 from ifuno_shared.events.registry import model_for
 
 CONTENT_TYPE_HEADER = ("content-type", b"application/cloudevents+json")
 
 
 class InvalidEvent(ValueError):
-    """A record that is not a valid event of the contract; `reason` names the field."""
+    """A record that is not a valid event of the contract, or not one its topic and key
+    may carry; `reason` names the field or the mismatch, never a value."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -44,11 +45,11 @@ class CloudEvent(BaseModel, Generic[Data]):
     model_config = ConfigDict(frozen=True, extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1)
-    type: str = Field(min_length=1)
+    id: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
+    source: Annotated[str, Field(min_length=1), SingleLine]
+    type: Annotated[str, Field(min_length=1), SingleLine]
     time: AwareDatetime
-    subject: str | None = None
+    subject: Text | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     data: SerializeAsAny[Data]
 
@@ -65,6 +66,10 @@ def new_event(
     event_id: str | None = None,
     time: datetime | None = None,
 ) -> CloudEvent:
+    """A new event of `data`; `subject` must be the data's (`EventData.subject`), or
+    every reader would dead-letter it: a producer's mistake fails at the producer."""
+    if subject != data.subject:
+        raise ValueError(f"subject of {data.event_type} must be data.{data.subject_field}")
     return CloudEvent(
         id=event_id or str(uuid.uuid4()),
         source=data.source,
@@ -79,10 +84,22 @@ def encode_event(event: CloudEvent) -> bytes:
     return event.model_dump_json(exclude_none=False).encode()
 
 
-def _describe(error: ValidationError, prefix: str) -> str:
-    first = error.errors()[0]
+_MESSAGES_MAY_QUOTE_INPUT = frozenset({"value_error", "assertion_error", "union_tag_invalid"})
+"""Pydantic's own messages name what was expected, never what was sent, except these
+(a third-party validator's text, e.g. the email checker quoting a bad character)."""
+
+
+def describe_validation(error: ValidationError, prefix: str = "") -> str:
+    """The first error of a validation: where, and what was expected; never the value."""
+    first = error.errors(include_url=False, include_input=False)[0]
     location = ".".join(str(part) for part in first["loc"]) or "(root)"
-    return f"{prefix}{location}: {first['msg']}"
+    kind = first["type"]
+    message = f"invalid value ({kind})" if kind in _MESSAGES_MAY_QUOTE_INPUT else first["msg"]
+    return f"{prefix}{location}: {message}"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidEvent(f"not JSON: {name} is not a JSON number")
 
 
 def decode_event(raw: bytes | str | None) -> CloudEvent:
@@ -92,7 +109,7 @@ def decode_event(raw: bytes | str | None) -> CloudEvent:
         return _decode(raw)
     except InvalidEvent:
         raise
-    except (RecursionError, MemoryError, ValueError, TypeError) as exc:
+    except Exception as exc:
         raise InvalidEvent(f"undecodable record ({type(exc).__name__})") from None
 
 
@@ -100,24 +117,69 @@ def _decode(raw: bytes | str | None) -> CloudEvent:
     if raw is None:
         raise InvalidEvent("empty record value")
     try:
-        document: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        text.encode()
+    except UnicodeError as exc:
+        position = getattr(exc, "start", 0)
+        raise InvalidEvent(f"not JSON: not UTF-8 (at {position})") from None
+    try:
+        document: Any = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc.msg} (character {exc.pos})") from None
     if not isinstance(document, dict):
         raise InvalidEvent("not a JSON object")
+    _refuse_lone_surrogates(text, document)
     event_type = document.get("type")
     if not isinstance(event_type, str):
         raise InvalidEvent("type: missing or not a string")
     model = model_for(event_type)
     if model is None:
-        raise InvalidEvent(f"type: unknown event type {event_type!r}")
+        raise InvalidEvent(f"type: unknown event type {event_type[:100]!r}")
     if "data" not in document:
         raise InvalidEvent("data: missing")
     try:
         data = model.model_validate(document["data"])
     except ValidationError as exc:
-        raise InvalidEvent(_describe(exc, "data.")) from exc
+        raise InvalidEvent(describe_validation(exc, "data.")) from None
     try:
         return CloudEvent.model_validate({**document, "data": data})
     except ValidationError as exc:
-        raise InvalidEvent(_describe(exc, "")) from exc
+        raise InvalidEvent(describe_validation(exc)) from None
+
+
+def _refuse_lone_surrogates(text: str, document: dict[str, Any]) -> None:
+    """JSON may escape half of a UTF-16 pair (`\\ud800`): such text is no Unicode, and
+    no database or re-encoding would take it, wherever it hides in the event."""
+    if "\\ud" not in text.lower():
+        return
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidEvent("not JSON: a lone UTF-16 surrogate is not text") from None
+
+
+def check_binding(event: CloudEvent, *, topic: str, key: bytes | None) -> None:
+    """Whether the record may carry this event: its type is of the topic it was read
+    from, its source is its type's, and subject and key are the application (or
+    campaign) it is about. Else InvalidEvent: no producer speaks for another."""
+    data = event.data
+    if data.topic.value != topic:
+        raise InvalidEvent(f"type {event.type} is not accepted on {topic}")
+    if event.source != data.source:
+        raise InvalidEvent(f"source: {event.type} is accepted only from {data.source}")
+    try:
+        field_name, expected = data.subject_field, data.subject
+    except ValueError:
+        raise InvalidEvent(f"data: {event.type} names no application and no campaign") from None
+    if event.subject != expected:
+        raise InvalidEvent(f"subject: is not data.{field_name}")
+    if key != expected.encode():
+        raise InvalidEvent(f"key: is not the subject (data.{field_name})")
+
+
+def decode_record(raw: bytes | str | None, *, topic: str, key: bytes | None) -> CloudEvent:
+    """A record as a consumer reads it: a valid event (`decode_event`) that its topic
+    and key may carry (`check_binding`); InvalidEvent otherwise, and nothing else."""
+    event = decode_event(raw)
+    check_binding(event, topic=topic, key=key)
+    return event

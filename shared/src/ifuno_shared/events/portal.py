@@ -1,4 +1,9 @@
-"""Events the e-candidature portal sends on `ifuno.portal.v1` (accepted exactly)."""
+"""Events the e-candidature portal sends on `ifuno.portal.v1` (accepted exactly).
+
+No text field may hold a control character (`SingleLine`, `MultiLine`): the portal
+is outside the platform, and what it sends is checked before anything stores or
+sends it on.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ from ifuno_shared.events.base import (
     Campaign,
     DocumentKind,
     Level,
+    MultiLine,
     PortalEventData,
     Regime,
     Sha256,
+    SingleLine,
     Timestamp,
 )
 
@@ -23,9 +30,9 @@ class _Strict(BaseModel):
 
 
 class Candidate(_Strict):
-    candidate_id: Annotated[str, Field(min_length=1, max_length=64)]
-    first_name: Annotated[str, Field(min_length=1, max_length=200)]
-    last_name: Annotated[str, Field(min_length=1, max_length=200)]
+    candidate_id: Annotated[str, Field(min_length=1, max_length=64), SingleLine]
+    first_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
+    last_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
     email: EmailStr
     phone: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     """E.164 or French national form (`06 12 34 56 78`); candidature normalizes it, and
@@ -35,15 +42,15 @@ class Candidate(_Strict):
 
 class Diploma(_Strict):
     level: Annotated[str, Field(pattern=r"^bac\+[0-9]$")]
-    field: Annotated[str, Field(max_length=200)]
-    title: Annotated[str, Field(max_length=200)]
+    field: Annotated[str, Field(max_length=200), SingleLine]
+    title: Annotated[str, Field(max_length=200), SingleLine]
 
 
 class Document(_Strict):
     kind: DocumentKind
-    document_id: Annotated[str, Field(min_length=1, max_length=64)]
-    filename: Annotated[str, Field(min_length=1, max_length=255)]
-    content_type: Annotated[str, Field(min_length=1, max_length=100)]
+    document_id: Annotated[str, Field(min_length=1, max_length=64), SingleLine]
+    filename: Annotated[str, Field(min_length=1, max_length=255), SingleLine]
+    content_type: Annotated[str, Field(min_length=1, max_length=100), SingleLine]
     size_bytes: Annotated[int, Field(ge=0)]
     sha256: Sha256
 
@@ -77,7 +84,7 @@ class ApplicationWithdrawn(PortalEventData):
     event_type: ClassVar[str] = "ifuno.portal.application_withdrawn.v1"
 
     application_id: ApplicationId
-    reason: Annotated[str, Field(max_length=2000)] | None = None
+    reason: Annotated[str, Field(max_length=2000), MultiLine] | None = None
 
 
 class OfferAnswered(PortalEventData):

@@ -2,13 +2,16 @@
 
 FastStream delivers the records (`edge.subscribe_batches`: batches, `earliest`,
 offsets committed by FastStream only after this consumer returns). For each
-partition of a batch: decode each record (an invalid one is dead-lettered), apply
-the partition's events in one unit of work that first claims their ids in the inbox
-(a redelivery is skipped), and commit. If that fails, the partition is replayed
-record by record: a handler that keeps raising is retried `max_attempts` times with
-backoff and then dead-lettered, so one bad record never blocks its partition. An
-unreachable database is not the record's fault: it is retried until the database
-answers, and nothing is dead-lettered for it.
+partition of a batch: read each record (`decode_record`: a valid event, of the
+topic it came from, with its type's source, keyed by its subject; anything else is
+dead-lettered), apply the partition's events in one unit of work that first claims
+their ids in the inbox (a redelivery is skipped), and commit. If that fails, the
+partition is replayed record by record: a handler that keeps raising is retried
+`max_attempts` times with backoff and then dead-lettered, so one bad record never
+blocks its partition. An outage (`faults.is_outage`: the database or the broker
+away) is not the record's fault: it is waited out with backoff, however long, and
+nothing is dead-lettered for it. Whatever a record holds, `consume` returns: every
+record ends applied, duplicate, ignored or dead-lettered.
 """
 
 from __future__ import annotations
@@ -17,15 +20,26 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeAlias
 
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber.usecase import BatchSubscriber
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ifuno_shared.events import CloudEvent, InvalidEvent, decode_event
+from ifuno_shared.events import CloudEvent, InvalidEvent, decode_record
 from ifuno_shared.messaging.deadletter import DeadLetterWriter
 from ifuno_shared.messaging.edge import Records, assigned, subscribe_batches
+from ifuno_shared.messaging.faults import (
+    backoff,
+    call_retrying,
+    describe,
+    is_outage,
+    through_outages,
+    traceback_without_values,
+)
 from ifuno_shared.messaging.subscription import Handler, Subscription, UnitOfWorkFactory
 from ifuno_shared.metrics import (
     CONSUMER_LAG,
@@ -36,11 +50,28 @@ from ifuno_shared.metrics import (
 
 log = logging.getLogger(__name__)
 
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
-def _is_infrastructure_error(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | OSError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What became of one record (`consume` returns one per record, for tests and logs)."""
+
+    topic: str
+    partition: int
+    offset: int
+    outcome: Outcome
+
+
+def _is_record_failure(exc: BaseException) -> bool:
+    return isinstance(exc, Exception) and not is_outage(exc)
 
 
 class SubscriptionConsumer:
@@ -52,6 +83,7 @@ class SubscriptionConsumer:
         *,
         max_attempts: int = 3,
         retry_backoff: float = 0.1,
+        max_backoff: float = 5.0,
         session_timeout_ms: int = 10_000,
         max_records: int = 500,
     ) -> None:
@@ -60,6 +92,7 @@ class SubscriptionConsumer:
         self._dead_letters = dead_letters
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
+        self._max_backoff = max_backoff
         self._session_timeout_ms = session_timeout_ms
         self._max_records = max_records
         self._positions: dict[TopicPartition, int] = {}
@@ -84,16 +117,24 @@ class SubscriptionConsumer:
     def consuming(self) -> bool:
         return self._subscriber is not None and assigned(self._subscriber)
 
-    async def consume(self, records: Records) -> None:
-        """One delivery of FastStream: every partition's records, in order."""
-        by_partition: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
+    async def consume(self, records: Records) -> list[Handled]:
+        """One delivery of FastStream: every partition's records, in order. Returns only
+        once each record is applied, a duplicate, ignored or dead-lettered; an outage
+        holds it (the offsets are committed after it returns, so nothing is lost)."""
+        by_partition: dict[TopicPartition, list[Record]] = defaultdict(list)
         for record in records:
             by_partition[TopicPartition(record.topic, record.partition)].append(record)
+        handled: list[Handled] = []
         for partition_records in by_partition.values():
-            if not await self._process_batch(partition_records):
-                for record in partition_records:
-                    await self._process(record)
+            outcomes = await self._process_batch_safely(partition_records)
+            if outcomes is None:
+                outcomes = [await self._process_safely(record) for record in partition_records]
+            handled.extend(
+                Handled(record.topic, record.partition, record.offset, outcome)
+                for record, outcome in zip(partition_records, outcomes, strict=True)
+            )
         self._record_lag()
+        return handled
 
     def _record_lag(self) -> None:
         consumer = self._subscriber.consumer if self._subscriber else None
@@ -107,41 +148,60 @@ class SubscriptionConsumer:
                     max(highwater - next_offset, 0)
                 )
 
-    async def _process_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+    def _read(self, record: Record) -> CloudEvent:
+        self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        return decode_record(record.value, topic=record.topic, key=record.key)
+
+    async def _process_batch(self, records: list[Record]) -> list[Outcome] | None:
         """The fast path: a partition's batch in one transaction (one commit instead of
-        one per record). On any failure nothing of it is kept and the caller replays the
-        batch record by record, with retries and dead letters: same guarantees."""
+        one per record). An outage is waited out; on any other failure nothing of it is
+        kept and the caller replays the batch record by record, with retries and dead
+        letters: same guarantees. None when it was not applied."""
         if len(records) < 2:
-            return False
-        invalid: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        outcomes: list[tuple[str, str]] = []
-        started = time.perf_counter()
-        handled: list[tuple[CloudEvent, Handler]] = []
-        for record in records:
-            self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            return None
+        invalid: dict[int, str] = {}
+        handled: dict[int, tuple[CloudEvent, Handler]] = {}
+        outcomes: dict[int, Outcome] = {}
+        event_types: dict[int, str] = {}
+        for index, record in enumerate(records):
             try:
-                event = decode_event(record.value)
+                event = self._read(record)
             except InvalidEvent as exc:
-                invalid.append((record, exc.reason))
+                invalid[index] = exc.reason
                 continue
+            event_types[index] = event.type
             handler = self.subscription.handler_for(event)
             if handler is None:
-                outcomes.append((event.type, "ignored"))
+                outcomes[index] = Outcome.IGNORED
             else:
-                handled.append((event, handler))
-        try:
+                handled[index] = (event, handler)
+
+        async def apply() -> dict[int, Outcome]:
+            applied: dict[int, Outcome] = {}
             async with self._uow_factory() as uow:
-                claimed = await uow.claim_inbox_many(self.name, [e.id for e, _ in handled])
-                fresh = {event.id: event for event, _ in handled if event.id in claimed}
+                events = [event for event, _ in handled.values()]
+                claimed = await uow.claim_inbox_many(self.name, [e.id for e in events])
+                fresh = {event.id: event for event in events if event.id in claimed}
                 await uow.prefetch(list(fresh.values()))
-                for event, handler in handled:
+                for index, (event, handler) in handled.items():
                     if event.id in claimed:
                         claimed.discard(event.id)
                         await handler(event, uow)
-                        outcomes.append((event.type, "applied"))
+                        applied[index] = Outcome.APPLIED
                     else:
-                        outcomes.append((event.type, "duplicate"))
+                        applied[index] = Outcome.DUPLICATE
                 await uow.commit()
+            return applied
+
+        started = time.perf_counter()
+        try:
+            outcomes |= await through_outages(
+                apply,
+                what=f"consumer {self.name}",
+                log=log,
+                initial=self._retry_backoff,
+                cap=self._max_backoff,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -149,59 +209,118 @@ class SubscriptionConsumer:
                 "consumer %s: batch of %d replayed one by one (%s)",
                 self.name,
                 len(records),
-                type(exc).__name__,
+                describe(exc),
             )
-            return False
+            return None
         HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-        for event_type, outcome in outcomes:
-            EVENTS_CONSUMED.labels(self.name, event_type, outcome).inc()
-        for record, reason in invalid:
-            await self._dead_letter(record, reason, "invalid")
-        return True
+        for index, outcome in outcomes.items():
+            EVENTS_CONSUMED.labels(self.name, event_types[index], outcome.value).inc()
+        for index, reason in invalid.items():
+            await self._dead_letter(records[index], reason, "invalid")
+            outcomes[index] = Outcome.DEAD_LETTERED
+        return [outcomes[index] for index in range(len(records))]
 
-    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+    async def _process_batch_safely(self, records: list[Record]) -> list[Outcome] | None:
+        """`_process_batch`; should the kit itself fail there, the records are replayed
+        one by one (where a record that still fails it is dead-lettered)."""
         try:
-            event = decode_event(record.value)
+            return await self._process_batch(records)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(
+                "consumer %s: unexpected failure on a batch, replayed one by one: %s\n%s",
+                self.name,
+                describe(exc),
+                traceback_without_values(exc),
+            )
+            return None
+
+    async def _process_safely(self, record: Record) -> Outcome:
+        """`_process`, and should the kit itself fail on a record, the record is
+        dead-lettered rather than the consumer stopped."""
+        try:
+            return await self._process(record)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(
+                "consumer %s: unexpected failure on %s[%d]@%d: %s\n%s",
+                self.name,
+                record.topic,
+                record.partition,
+                record.offset,
+                describe(exc),
+                traceback_without_values(exc),
+            )
+            await self._dead_letter(record, f"unexpected failure: {describe(exc)}", "unknown")
+            return Outcome.DEAD_LETTERED
+
+    async def _process(self, record: Record) -> Outcome:
+        try:
+            event = self._read(record)
         except InvalidEvent as exc:
             await self._dead_letter(record, exc.reason, "invalid")
-            return
+            return Outcome.DEAD_LETTERED
         handler = self.subscription.handler_for(event)
         if handler is None:
-            EVENTS_CONSUMED.labels(self.name, event.type, "ignored").inc()
-            return
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            try:
-                applied = await self._apply(event, handler)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if _is_infrastructure_error(exc):
-                    log.warning("consumer %s: database unavailable, retrying", self.name)
-                    await asyncio.sleep(min(self._retry_backoff * 2**attempt, 5.0))
-                    attempt = 0
-                    continue
-                if attempt >= self._max_attempts:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    await self._dead_letter(record, reason, event.type)
-                    return
-                HANDLER_RETRIES.labels(self.name).inc()
-                log.warning(
-                    "consumer %s: handler failed on event %s (attempt %d): %s",
-                    self.name,
-                    event.id,
-                    attempt,
-                    type(exc).__name__,
-                )
-                await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
-                continue
-            HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-            outcome = "applied" if applied else "duplicate"
-            EVENTS_CONSUMED.labels(self.name, event.type, outcome).inc()
-            return
+            EVENTS_CONSUMED.labels(self.name, event.type, Outcome.IGNORED.value).inc()
+            return Outcome.IGNORED
+        started = time.perf_counter()
+        try:
+            applied = await self._apply_with_retries(event, handler)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(
+                "consumer %s: event %s (%s) failed %d times, dead-lettered: %s\n%s",
+                self.name,
+                event.id,
+                event.type,
+                self._max_attempts,
+                describe(exc),
+                traceback_without_values(exc),
+            )
+            reason = f"handler failed {self._max_attempts} times: {describe(exc)}"
+            await self._dead_letter(record, reason, event.type)
+            return Outcome.DEAD_LETTERED
+        HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        outcome = Outcome.APPLIED if applied else Outcome.DUPLICATE
+        EVENTS_CONSUMED.labels(self.name, event.type, outcome.value).inc()
+        return outcome
+
+    async def _apply_with_retries(self, event: CloudEvent, handler: Handler) -> bool:
+        """Up to `max_attempts` tries for the record's own failures; an outage within a
+        try is waited out and costs no try."""
+
+        def note_retry(state: RetryCallState) -> None:
+            HANDLER_RETRIES.labels(self.name).inc()
+            failure = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "consumer %s: handler failed on event %s (attempt %d): %s",
+                self.name,
+                event.id,
+                state.attempt_number,
+                describe(failure) if failure else "?",
+            )
+
+        async def apply() -> bool:
+            return await through_outages(
+                lambda: self._apply(event, handler),
+                what=f"consumer {self.name}",
+                log=log,
+                initial=self._retry_backoff,
+                cap=self._max_backoff,
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_record_failure),
+            stop=stop_after_attempt(self._max_attempts),
+            wait=backoff(self._retry_backoff, self._max_backoff),
+            before_sleep=note_retry,
+            reraise=True,
+        )
+        return await call_retrying(retrying, apply)
 
     async def _apply(self, event: CloudEvent, handler: Handler) -> bool:
         async with self._uow_factory() as uow:
@@ -211,16 +330,15 @@ class SubscriptionConsumer:
             await uow.commit()
             return True
 
-    async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], reason: str, event_type: str
-    ) -> None:
+    async def _dead_letter(self, record: Record, reason: str, event_type: str) -> None:
         log.warning(
-            "consumer %s: dead-lettering %s[%d]@%d (%s)",
+            "consumer %s: dead-lettering %s[%d]@%d (%s): %s",
             self.name,
             record.topic,
             record.partition,
             record.offset,
             event_type,
+            reason,
         )
         await self._dead_letters.write(record, reason=reason, consumer=self.name)
-        EVENTS_CONSUMED.labels(self.name, event_type, "dead_lettered").inc()
+        EVENTS_CONSUMED.labels(self.name, event_type, Outcome.DEAD_LETTERED.value).inc()

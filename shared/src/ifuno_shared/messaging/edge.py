@@ -13,7 +13,6 @@ the one place where the kit holds aiokafka clients of its own.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -27,13 +26,15 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
 from prometheus_client import REGISTRY
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never
 
 from ifuno_shared.events.topics import CONSUMER_GROUPS
+from ifuno_shared.messaging.faults import backoff, call_retrying
 
 log = logging.getLogger(__name__)
 
 Records = tuple[ConsumerRecord[bytes, bytes], ...]
-BatchHandler = Callable[[Records], Awaitable[None]]
+BatchHandler = Callable[[Records], Awaitable[object]]
 
 
 def make_broker(bootstrap: str, *, client_id: str, metrics: bool = True) -> KafkaBroker:
@@ -54,20 +55,35 @@ def make_broker(bootstrap: str, *, client_id: str, metrics: bool = True) -> Kafk
     )
 
 
-async def start_with_retry(broker: KafkaBroker, name: str, *, max_backoff: float = 5.0) -> None:
-    """FastStream does not retry an unreachable broker at start: the kit does."""
-    backoff = 0.2
-    while True:
+async def start_with_retry(
+    broker: KafkaBroker, name: str, *, initial_backoff: float = 0.2, max_backoff: float = 5.0
+) -> None:
+    """FastStream does not retry an unreachable broker at start: the kit does, with
+    exponential backoff up to `max_backoff`, until it answers."""
+
+    async def start() -> None:
         try:
             await broker.start()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%s: broker not reachable yet (%s), retrying", name, type(exc).__name__)
+        except BaseException:
             await broker.stop()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
+            raise
+
+    def warn(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: broker not reachable yet (%s), retrying",
+            name,
+            type(failure).__name__ if failure else "?",
+        )
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        wait=backoff(initial_backoff, max_backoff),
+        stop=stop_never,
+        before_sleep=warn,
+        reraise=True,
+    )
+    await call_retrying(retrying, start)
 
 
 async def _without_headers(records: Records, original: Any) -> StreamMessage[Any]:

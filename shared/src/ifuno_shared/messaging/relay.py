@@ -18,8 +18,10 @@ from collections.abc import Callable
 from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never
 
 from ifuno_shared.events import CONTENT_TYPE_HEADER
+from ifuno_shared.messaging.faults import backoff, call_retrying, describe
 from ifuno_shared.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
 from ifuno_shared.persistence.tables import outbox_table
 
@@ -59,24 +61,35 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        backoff = 0.2
         while not self._stopping:
-            try:
-                published = await self.publish_pending()
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker or the database is away: retry later
-                OUTBOX_FAILURES.labels(self.service).inc()
-                log.warning("outbox relay of %s will retry: %s", self.service, type(exc).__name__)
-                await self._drop_publisher()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                continue
+            published = await self._publish_through_failures()
             if published == 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    async def _publish_through_failures(self) -> int:
+        """One batch, retried with backoff (up to `max_backoff`) while the broker or the
+        database is away; rows wait in the outbox meanwhile, nothing is lost."""
+
+        async def failed(state: RetryCallState) -> None:
+            OUTBOX_FAILURES.labels(self.service).inc()
+            failure = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "outbox relay of %s will retry: %s",
+                self.service,
+                describe(failure) if failure else "?",
+            )
+            await self._drop_publisher()
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=backoff(0.2, self._max_backoff),
+            stop=stop_never,
+            before_sleep=failed,
+            reraise=True,
+        )
+        return await call_retrying(retrying, self.publish_pending)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -91,9 +104,7 @@ class OutboxRelay:
                 while await self.publish_pending() > 0:
                     pass
         except Exception as exc:
-            log.warning(
-                "outbox of %s not drained at shutdown: %s", self.service, type(exc).__name__
-            )
+            log.warning("outbox of %s not drained at shutdown: %s", self.service, describe(exc))
         finally:
             await self._drop_publisher()
 

@@ -40,6 +40,8 @@ def create_engine(
 ) -> AsyncEngine:
     # No pre-ping (a round trip per transaction): a broken connection raises, the
     # consumer retries the unit of work, and the pool replaces the connection.
+    # hide_parameters: an error's text never carries a row's values (a candidate's
+    # name), whoever logs or forwards it.
     timeouts = timeouts or DatabaseTimeouts()
     return _create_async_engine(
         async_url(url),
@@ -51,6 +53,7 @@ def create_engine(
             "timeout": timeouts.connect,
             "server_settings": timeouts.server_settings(),
         },
+        hide_parameters=True,
     )
 
 

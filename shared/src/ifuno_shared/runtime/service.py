@@ -35,6 +35,7 @@ from ifuno_shared.messaging import (
     make_broker,
     start_with_retry,
 )
+from ifuno_shared.messaging.faults import describe, traceback_without_values
 from ifuno_shared.persistence import create_engine, create_session_factory
 from ifuno_shared.persistence.unit_of_work import AbstractUnitOfWork, OnCommit
 from ifuno_shared.runtime.settings import ServiceSettings
@@ -227,12 +228,12 @@ class ServiceRunner:
                 except Exception as exc:
                     self.task_health[name] = False
                     log.warning(
-                        "%s of %s failed (%s), restarting in %.1f s",
+                        "%s of %s failed (%s), restarting in %.1f s\n%s",
                         name,
                         self.definition.name,
-                        type(exc).__name__,
+                        describe(exc),
                         backoff,
-                        exc_info=log.isEnabledFor(logging.DEBUG),
+                        traceback_without_values(exc),
                     )
                 if asyncio.get_running_loop().time() - started > 60:
                     backoff = 0.5
