@@ -46,7 +46,7 @@ class NotificationSettings(ServiceSettings):
     """Connections a batch is sent over at once (each application's messages on one,
     in order): sending is mostly waiting for the server's replies."""
     retry_hours: float = Field(default=24, gt=0)
-    """How long transient failures (server down, 4xx) are retried before giving up."""
+    """How long transient failures (a server down or busy) are retried before giving up."""
 
     @field_validator("sms_gateway_token")
     @classmethod

@@ -72,8 +72,9 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get("/{application_id}", dependencies=[Depends(ANY_STAFF)])
     async def application(application_id: str) -> dict[str, Any]:
-        """The whole file, contact details included (staff only; never logged): the
-        number in E.164, or `phone_unusable` and the number as the candidate typed it."""
+        """The whole file, contact details included (staff only; never logged).
+
+        The phone is in E.164, or null with `phone_unusable` and `phone_as_given`."""
         async with context.session_factory() as session:
             found = await application_details(session, application_id)
         if found is None:
