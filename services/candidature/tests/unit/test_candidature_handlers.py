@@ -558,10 +558,12 @@ async def test_the_same_calendar_announced_again_changes_nothing() -> None:
 
 
 async def test_a_french_national_number_is_sent_on_in_e164() -> None:
-    [received, _] = await run(FakeCandidatureUoW(), submitted(phone="06 12 34 56 78"))
+    uow = FakeCandidatureUoW()
+    [received, _] = await run(uow, submitted(phone="06 12 34 56 78"))
     assert isinstance(received, out.ApplicationReceived) and received.candidate is not None
     assert received.candidate.phone == "+33612345678"
     assert received.candidate.sms_opt_in and not received.candidate.phone_unusable
+    assert uow.applications.stored["A-1"].phone_as_given is None
 
 
 async def test_an_unusable_number_keeps_the_application_without_sms() -> None:

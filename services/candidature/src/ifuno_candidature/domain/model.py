@@ -89,7 +89,7 @@ class Application:
     completed_at: datetime | None = None
     documents: list[FileDocument] = field(default_factory=list)
     phone_as_given: str | None = None
-    """The number as the candidate typed it, for staff when it was unusable."""
+    """The number as the candidate typed it, kept only when it was unusable (for staff)."""
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
@@ -99,12 +99,13 @@ class Application:
         prerequisites = check_prerequisites(
             data.level, data.regime, data.highest_diploma, data.vapp, data.training_experience_years
         )
+        contact = contact_from(data.candidate)
         return cls(
             application_id=data.application_id,
             campaign=data.campaign,
             level=data.level,
             regime=data.regime,
-            candidate=contact_from(data.candidate),
+            candidate=contact,
             employed=data.employed,
             highest_diploma=data.highest_diploma,
             vapp=data.vapp,
@@ -114,7 +115,7 @@ class Application:
             submission_deadline=deadline,
             eligible=prerequisites.eligible,
             eligibility_reasons=list(prerequisites.reasons),
-            phone_as_given=data.candidate.phone,
+            phone_as_given=data.candidate.phone if contact.phone_unusable else None,
         )
 
     @property
