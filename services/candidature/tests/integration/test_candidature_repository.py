@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 pytestmark = pytest.mark.integration
 
 SUBMITTED_AT = datetime(2027, 5, 3, 10, 0, tzinfo=PARIS)
+UPLOADED_AT = datetime(2027, 5, 4, 18, 0, tzinfo=PARIS)
 
 
 @pytest.fixture
@@ -106,7 +107,9 @@ async def test_a_submission_and_an_upload_in_one_transaction_keep_each_document_
         for application_id in ("K-1", "K-2"):
             data = submitted(application_id, ("cv", "cover_letter"))
             await handle_application_submitted(new_event(data, subject=application_id), uow)
-        upload = DocumentUploaded(application_id="K-1", document=document("diploma", "K-1"))
+        upload = DocumentUploaded(
+            application_id="K-1", document=document("diploma", "K-1"), uploaded_at=UPLOADED_AT
+        )
         await handle_document_uploaded(new_event(upload, subject="K-1"), uow)
         await uow.commit()
     async with SqlCandidatureUnitOfWork(sessions) as uow:
@@ -144,7 +147,9 @@ COMPLETE = ("cv", "cover_letter", "diploma")
 
 def upload(application_id: str, kind: str, content_type: str = "application/pdf") -> CloudEvent:
     data = DocumentUploaded(
-        application_id=application_id, document=document(kind, application_id, content_type)
+        application_id=application_id,
+        document=document(kind, application_id, content_type),
+        uploaded_at=UPLOADED_AT,
     )
     return new_event(data, subject=application_id)
 
@@ -195,14 +200,15 @@ EXTENDED = new_event(
 )
 
 # The deadline moves mid-batch (files read before, saved after, show the move), then
-# passes: the incomplete files close, those of the batch with those stored before.
+# passes with the grace period: the incomplete files close, those of the batch with
+# those stored before.
 WITH_A_DEADLINE = [
     *BATCH[:4],
     EXTENDED,
     upload("N-3", "cv"),
     *BATCH[4:],
     new_event(
-        ClockAdvanced(campaign=2027, now=datetime(2027, 5, 23, 0, 0, 30, tzinfo=PARIS)),
+        ClockAdvanced(campaign=2027, now=datetime(2027, 5, 23, 0, 10, 30, tzinfo=PARIS)),
         subject="2027",
     ),
 ]
@@ -327,7 +333,7 @@ async def test_a_clock_tick_closes_the_late_files_in_a_few_statements_whatever_t
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await apply_as_a_batch(sessions, [submission(f"L-{n}", ("cv",)) for n in range(50)], True)
-    past_the_deadline = ClockAdvanced(campaign=2027, now=datetime(2027, 5, 16, 0, 0, tzinfo=PARIS))
+    past_the_deadline = ClockAdvanced(campaign=2027, now=datetime(2027, 5, 16, 0, 10, tzinfo=PARIS))
     with statements(sessions) as sent:
         published = await apply_as_a_batch(
             sessions, [new_event(past_the_deadline, subject="2027")], prefetch=True

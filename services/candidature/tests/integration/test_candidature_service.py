@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ifuno_candidature.adapters.tables import round_window
+from ifuno_candidature.adapters.tables import application, complementary_level, round_window
 from ifuno_candidature.config import CandidatureSettings
 from ifuno_candidature.entrypoints.service import MIGRATIONS_DIR, build_definition
 from ifuno_shared.calendar import PARIS, default_calendar
@@ -28,15 +28,19 @@ from ifuno_shared.events.portal import (
     Document,
     DocumentUploaded,
 )
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted, PhaseWindow
 from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.persistence.tables import platform_clock_table
 from ifuno_shared.runtime import ServiceRunner
 from ifuno_tools.testing.kafka import Record, kafka_produce, kafka_read_until, produce_events
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 pytestmark = pytest.mark.integration
 
 DEADLINE = default_calendar(2027).main_submissions_close
+MIDNIGHT = DEADLINE + timedelta(minutes=1)  # the deadline tick: 16 May, 00:00
+CLOSING = MIDNIGHT + timedelta(minutes=10)  # the grace period over
 TOKENS = {"admin-token": "admin", "viewer-token": "viewer", "reviewer-token": "reviewer"}
 RECEIVED = "ifuno.candidature.application_received.v1"
 COMPLETED = "ifuno.candidature.application_completed.v1"
@@ -63,6 +67,8 @@ def submitted(
     at: datetime = datetime(2027, 5, 3, 10, 0, tzinfo=PARIS),
     diploma_level: str = "bac+3",
     candidate_id: str | None = None,
+    phone: str | None = None,
+    vapp: bool = False,
 ) -> CloudEvent:
     return new_event(
         ApplicationSubmitted(
@@ -75,11 +81,12 @@ def submitted(
                 first_name="Gaëlle",
                 last_name="Hervé",
                 email=f"{application_id.lower()}@example.org",
-                sms_opt_in=False,
+                phone=phone,
+                sms_opt_in=phone is not None,
             ),
             employed=False,
             highest_diploma=Diploma(level=diploma_level, field="gestion", title="Diplôme"),
-            vapp=False,
+            vapp=vapp,
             training_experience_years=2,
             documents=[document(kind, n) for n, kind in enumerate(kinds)],
             submitted_at=at,
@@ -88,10 +95,17 @@ def submitted(
     )
 
 
-def upload(application_id: str, doc: Document) -> CloudEvent:
-    return new_event(
-        DocumentUploaded(application_id=application_id, document=doc), subject=application_id
-    )
+def upload(
+    application_id: str,
+    doc: Document,
+    uploaded_at: datetime = datetime(2027, 5, 4, 18, 0, tzinfo=PARIS),
+) -> CloudEvent:
+    data = DocumentUploaded(application_id=application_id, document=doc, uploaded_at=uploaded_at)
+    return new_event(data, subject=application_id)
+
+
+def tick(now: datetime) -> CloudEvent:
+    return new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
 
 
 class Service:
@@ -120,6 +134,23 @@ class Service:
             lambda r: (r.key or b"").decode().startswith(self.prefix),
         )
         return decoded(records)
+
+    async def until(self, query: Select[Any], expected: object) -> None:
+        """Wait until the service's database answers `query` with `expected`."""
+        async with asyncio.timeout(30):
+            while True:
+                async with self.engine.connect() as connection:
+                    if await connection.scalar(query) == expected:
+                        return
+                await asyncio.sleep(0.1)
+
+    async def clock_at(self, now: datetime) -> None:
+        await self.until(select(platform_clock_table.c.now), now)
+
+    async def status(self, application_id: str) -> str | None:
+        query = select(application.c.status).where(application.c.application_id == application_id)
+        async with self.engine.connect() as connection:
+            return await connection.scalar(query)
 
     async def events_of(self, application_id: str, count: int) -> list[dict[str, Any]]:
         events = await self.events(
@@ -178,11 +209,7 @@ async def test_an_incomplete_file_is_completed_by_a_later_upload(service: Servic
 
 async def test_an_incomplete_file_is_closed_at_the_deadline(service: Service) -> None:
     app = service.id("4")
-    after_deadline = ClockAdvanced(campaign=2027, now=DEADLINE + timedelta(minutes=1))
-    await produce_events(
-        service.bootstrap,
-        [submitted(app, kinds=("cv",)), new_event(after_deadline, subject="2027")],
-    )
+    await produce_events(service.bootstrap, [submitted(app, kinds=("cv",)), tick(CLOSING)])
     received, refused = await service.events_of(app, 2)
     assert received["type"] == RECEIVED
     assert refused["type"] == REFUSED
@@ -296,13 +323,9 @@ async def test_a_deadline_extended_by_the_timeline_admits_a_file_late_by_default
         ends_at=extended,
     )
     await produce_events(service.bootstrap, [new_event(announced, subject="2027")])
-    query = select(round_window.c.closes_at).where(round_window.c.round == "main")
-    async with asyncio.timeout(30):
-        while True:
-            async with service.engine.connect() as connection:
-                if await connection.scalar(query) == extended:
-                    break
-            await asyncio.sleep(0.1)
+    await service.until(
+        select(round_window.c.closes_at).where(round_window.c.round == "main"), extended
+    )
     await produce_events(service.bootstrap, [submitted(app, at=DEADLINE + timedelta(days=2))])
     received, _ = await service.events_of(app, 2)
     assert received["type"] == RECEIVED
@@ -325,3 +348,103 @@ async def test_a_second_live_application_of_a_candidate_is_refused_as_duplicate(
     assert sorted(e["type"] for e in outcomes.values()) == [RECEIVED, REFUSED]
     [refused] = [e for e in outcomes.values() if e["type"] == REFUSED]
     assert refused["data"]["reason"] == "duplicate_application"
+
+
+async def test_a_document_uploaded_at_2358_and_read_after_the_deadline_tick_completes_the_file(
+    service: Service,
+) -> None:
+    app = service.id("13")
+    await produce_events(service.bootstrap, [submitted(app, kinds=("cv", "cover_letter"))])
+    await produce_events(service.bootstrap, [tick(MIDNIGHT)])
+    await service.clock_at(MIDNIGHT)
+    at_2358 = datetime(2027, 5, 15, 23, 58, tzinfo=PARIS)
+    await produce_events(service.bootstrap, [upload(app, document("diploma", 9), at_2358)])
+    received, completed = await service.events_of(app, 2)
+    assert (received["type"], completed["type"]) == (RECEIVED, COMPLETED)
+    assert datetime.fromisoformat(completed["data"]["completed_at"]) == at_2358
+    await produce_events(service.bootstrap, [tick(CLOSING)])
+    await service.clock_at(CLOSING)
+    assert await service.status(app) == "complete"
+
+
+def calendar(**overrides: datetime) -> CloudEvent:
+    dates = default_calendar(2027).with_overrides(overrides)
+    phases = [PhaseWindow(phase=p, starts_at=s, ends_at=e) for p, s, e in dates.phases()]
+    return new_event(CalendarChanged(campaign=2027, phases=phases), subject="2027")
+
+
+async def test_a_deadline_extended_by_a_calendar_override_is_applied(service: Service) -> None:
+    waiting, late_by_default = service.id("14"), service.id("15")
+    extended = datetime(2027, 5, 22, 23, 59, tzinfo=PARIS)
+    await produce_events(service.bootstrap, [submitted(waiting, kinds=("cv",))])
+    [received] = await service.events_of(waiting, 1)
+    assert datetime.fromisoformat(received["data"]["submission_deadline"]) == DEADLINE
+    await produce_events(
+        service.bootstrap, [calendar(main_submissions_close=extended), tick(CLOSING)]
+    )
+    await service.clock_at(CLOSING)
+    assert await service.status(waiting) == "incomplete"
+    await produce_events(
+        service.bootstrap,
+        [submitted(late_by_default, at=datetime(2027, 5, 20, 9, 0, tzinfo=PARIS))],
+    )
+    received, _ = await service.events_of(late_by_default, 2)
+    assert received["type"] == RECEIVED
+    assert datetime.fromisoformat(received["data"]["submission_deadline"]) == extended
+    await produce_events(service.bootstrap, [tick(extended + timedelta(minutes=11))])
+    _, refused = await service.events_of(waiting, 2)
+    assert refused["type"] == REFUSED and refused["data"]["reason"] == "incomplete_at_deadline"
+
+
+async def test_complementary_files_are_taken_while_selection_keeps_the_level_open(
+    service: Service,
+) -> None:
+    first, second = service.id("16"), service.id("17")
+    july = datetime(2027, 7, 6, 11, 0, tzinfo=PARIS)
+    level_open = select(complementary_level.c.free_places).where(
+        complementary_level.c.level == "M1"
+    )
+    opened = ComplementaryRoundOpened(campaign=2027, level="M1", free_places=2)
+    await produce_events(service.bootstrap, [new_event(opened, subject="2027")])
+    await service.until(level_open, 2)
+    await produce_events(service.bootstrap, [submitted(first, at=july)])
+    received, _ = await service.events_of(first, 2)
+    assert received["type"] == RECEIVED and received["data"]["round"] == "complementary"
+    closed = ComplementaryRoundClosed(campaign=2027, level="M1")
+    await produce_events(service.bootstrap, [new_event(closed, subject="2027")])
+    await service.until(level_open, None)
+    await produce_events(service.bootstrap, [submitted(second, at=july)])
+    [refused] = await service.events_of(second, 1)
+    assert refused["type"] == REFUSED and refused["data"]["reason"] == "no_places_left"
+
+
+async def test_phone_numbers_are_made_e164_and_an_unusable_one_is_shown_to_staff(
+    service: Service,
+) -> None:
+    national, unusable = service.id("18"), service.id("19")
+    await produce_events(
+        service.bootstrap,
+        [submitted(national, phone="06 12 34 56 78"), submitted(unusable, phone="06 12 34")],
+    )
+    received, _ = await service.events_of(national, 2)
+    assert received["data"]["candidate"]["phone"] == "+33612345678"
+    assert received["data"]["candidate"]["phone_unusable"] is False
+    received, completed = await service.events_of(unusable, 2)
+    assert completed["type"] == COMPLETED  # the application is kept
+    assert received["data"]["candidate"]["phone"] is None
+    assert received["data"]["candidate"]["phone_unusable"] is True
+    reviewer = {"Authorization": "Bearer reviewer-token"}
+    detail = (await service.http.get(f"/v1/applications/{unusable}", headers=reviewer)).json()
+    assert detail["candidate"]["phone_unusable"] is True
+    assert detail["candidate"]["phone_as_given"] == "06 12 34"
+    listing = await service.http.get("/v1/applications", headers=reviewer)
+    flags = {a["application_id"]: a["phone_unusable"] for a in listing.json()}
+    assert flags == {national: False, unusable: True}
+
+
+async def test_a_vapp_declared_with_the_diploma_sent_is_complete(service: Service) -> None:
+    app = service.id("20")
+    await produce_events(service.bootstrap, [submitted(app, vapp=True)])
+    received, completed = await service.events_of(app, 2)
+    assert received["data"]["missing_documents"] == []
+    assert completed["type"] == COMPLETED

@@ -6,9 +6,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ifuno_candidature.domain.model import Application, Status
+from ifuno_candidature.domain.model import (
+    LATE_DOCUMENT,
+    ON_TIME_AFTER_CLOSING,
+    Application,
+    Status,
+)
 from ifuno_candidature.domain.windows import RoundWindow, default_windows
 from ifuno_candidature.service_layer import handlers
+from ifuno_candidature.service_layer.unit_of_work import CandidatureUnitOfWork
 from ifuno_shared.calendar import PARIS, default_calendar
 from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, new_event
 from ifuno_shared.events import candidature as out
@@ -20,13 +26,15 @@ from ifuno_shared.events.portal import (
     Document,
     DocumentUploaded,
 )
-from ifuno_shared.events.selection import ComplementaryRoundOpened
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted, PhaseWindow
 from ifuno_tools.testing.fakes import FakeRepository, FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
 
 DEADLINE = default_calendar(2027).main_submissions_close
+MIDNIGHT = DEADLINE + timedelta(minutes=1)  # the first late instant, 16 May 00:00
+CLOSING = MIDNIGHT + timedelta(minutes=10)  # after the grace period
 
 
 class FakeApplications(FakeRepository[str, Application]):
@@ -83,8 +91,11 @@ class FakeApplications(FakeRepository[str, Application]):
     async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None:
         self.opened.add((campaign, level))
 
+    async def close_complementary(self, campaign: int, level: Level) -> None:
+        self.opened.discard((campaign, level))
 
-class FakeCandidatureUoW(FakeUnitOfWork):
+
+class FakeCandidatureUoW(FakeUnitOfWork, CandidatureUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
         self.applications = FakeApplications()
@@ -111,18 +122,22 @@ def submitted(
     at: datetime = datetime(2027, 5, 2, 14, 3, tzinfo=PARIS),
     candidate_id: str = "C-1",
     employed: bool = False,
+    phone: str | None = None,
+    level: str = "M1",
 ) -> CloudEvent:
     return new_event(
         ApplicationSubmitted(
             application_id=application_id,
             campaign=2027,
-            level="M1",
+            level=level,
             regime="formation_initiale",
             candidate=Candidate(
                 candidate_id=candidate_id,
                 first_name="Zoé",
                 last_name="Gérard",
                 email="zoe@example.org",
+                phone=phone,
+                sms_opt_in=phone is not None,
             ),
             employed=employed,
             highest_diploma=Diploma(level="bac+3", field="psychologie", title="Licence"),
@@ -135,9 +150,16 @@ def submitted(
     )
 
 
-def upload_of(doc: Document, application_id: str = "A-1") -> CloudEvent:
+def upload_of(
+    doc: Document,
+    application_id: str = "A-1",
+    uploaded_at: datetime | None = datetime(2027, 5, 9, 8, 30, tzinfo=PARIS),
+    time: datetime | None = None,
+) -> CloudEvent:
     return new_event(
-        DocumentUploaded(application_id=application_id, document=doc), subject=application_id
+        DocumentUploaded(application_id=application_id, document=doc, uploaded_at=uploaded_at),
+        subject=application_id,
+        time=time,
     )
 
 
@@ -163,10 +185,7 @@ async def test_an_employed_candidate_without_job_description_is_incomplete() -> 
     assert len(published) == 1
     assert isinstance(published[0], out.ApplicationReceived)
     assert published[0].missing_documents == ["job_description"]
-    upload = new_event(
-        DocumentUploaded(application_id="A-1", document=document("job_description", 4)),
-        subject="A-1",
-    )
+    upload = upload_of(document("job_description", 4))
     assert [type(p) for p in await run(uow, upload)] == [out.ApplicationCompleted]
 
 
@@ -288,15 +307,27 @@ def main_round_announced(closes_at: datetime) -> CloudEvent:
     )
 
 
-async def test_an_incomplete_file_closes_at_midnight_paris_time_not_a_microsecond_before() -> None:
+async def test_an_incomplete_file_closes_at_midnight_paris_time_then_the_grace_period() -> None:
     uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    midnight_in_utc = datetime(2027, 5, 15, 22, 0, tzinfo=UTC)  # summer time: UTC+2
+    assert await run(uow, tick(midnight_in_utc)) == []
+    assert await run(uow, tick(CLOSING - timedelta(microseconds=1))) == []
+    published = await run(uow, tick(datetime(2027, 5, 15, 22, 10, tzinfo=UTC)))
+    assert isinstance(published[0], out.ApplicationRefused)
+    assert published[0].reason == "incomplete_at_deadline"
+
+
+async def test_without_a_grace_period_the_file_closes_at_midnight_not_a_microsecond_before() -> (
+    None
+):
+    uow = FakeCandidatureUoW()
+    uow.grace = timedelta(0)
     await run(uow, submitted(documents=FULL[:2]))
     last_instant = datetime(2027, 5, 15, 23, 59, 59, 999_999, tzinfo=PARIS)
     assert await run(uow, tick(last_instant)) == []
-    midnight_in_utc = datetime(2027, 5, 15, 22, 0, tzinfo=UTC)  # summer time: UTC+2
-    published = await run(uow, tick(midnight_in_utc))
-    assert isinstance(published[0], out.ApplicationRefused)
-    assert published[0].reason == "incomplete_at_deadline"
+    [refused] = await run(uow, tick(MIDNIGHT))
+    assert isinstance(refused, out.ApplicationRefused)
 
 
 async def test_lateness_is_decided_by_submitted_at_not_by_the_platform_clock() -> None:
@@ -317,7 +348,7 @@ async def test_a_deadline_extended_by_the_timeline_is_followed() -> None:
     assert isinstance(published[0], out.ApplicationReceived)
     assert published[0].submission_deadline == extended
     assert await run(uow, tick(DEADLINE + timedelta(days=1))) == []
-    closed = await run(uow, tick(extended + timedelta(minutes=1)))
+    closed = await run(uow, tick(extended + timedelta(minutes=11)))
     assert [(p.application_id, type(p)) for p in closed] == [("A-1", out.ApplicationRefused)]
 
 
@@ -343,16 +374,25 @@ async def test_a_complementary_round_opened_by_selection_accepts_that_level_only
     assert published[0].round == "complementary"
 
 
-async def test_completed_at_is_when_the_last_required_document_arrived() -> None:
+async def test_completed_at_is_when_the_candidate_uploaded_the_last_required_document() -> None:
     uow = FakeCandidatureUoW()
     await run(uow, submitted(documents=FULL[:2]))
-    arrival = datetime(2027, 5, 9, 8, 30, tzinfo=PARIS)
-    await run(uow, tick(arrival))
-    upload = new_event(DocumentUploaded(application_id="A-1", document=FULL[2]), subject="A-1")
-    [completed] = await run(uow, upload)
+    uploaded = datetime(2027, 5, 9, 8, 30, tzinfo=PARIS)
+    await run(uow, tick(uploaded + timedelta(hours=3)))
+    [completed] = await run(uow, upload_of(FULL[2], uploaded_at=uploaded))
     assert isinstance(completed, out.ApplicationCompleted)
-    assert completed.completed_at == arrival
+    assert completed.completed_at == uploaded
     assert completed.round == "main" and completed.level == "M1"
+
+
+async def test_without_uploaded_at_the_events_time_is_the_candidates_time() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    late = upload_of(FULL[2], uploaded_at=None, time=MIDNIGHT + timedelta(seconds=5))
+    [rejected] = await run(uow, late)
+    assert isinstance(rejected, out.DocumentRejected) and rejected.reason == LATE_DOCUMENT
+    on_time = upload_of(FULL[2], uploaded_at=None, time=DEADLINE + timedelta(seconds=30))
+    assert [type(p) for p in await run(uow, on_time)] == [out.ApplicationCompleted]
 
 
 async def test_a_vapp_candidate_is_complete_without_a_diploma() -> None:
@@ -381,8 +421,155 @@ async def test_a_document_for_a_closed_file_is_rejected_with_the_reason() -> Non
     uow = FakeCandidatureUoW()
     await run(uow, submitted(documents=FULL[:2]))
     await run(uow, tick(DEADLINE + timedelta(hours=1)))
-    published = await run(uow, upload_of(FULL[2]))
+    published = await run(uow, upload_of(FULL[2], uploaded_at=DEADLINE + timedelta(minutes=30)))
     assert len(published) == 1 and isinstance(published[0], out.DocumentRejected)
     assert published[0].reason == "candidature refusée : document non ajouté"
     assert uow.applications.stored["A-1"].status is Status.REFUSED
     assert uow.applications.stored["A-1"].missing_documents() == ["diploma"]
+
+
+async def test_a_document_uploaded_at_2358_read_after_the_deadline_tick_completes_the_file() -> (
+    None
+):
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    assert await run(uow, tick(MIDNIGHT)) == []  # the deadline tick: still within the grace
+    assert await run(uow, tick(MIDNIGHT + timedelta(minutes=5))) == []
+    at_2358 = datetime(2027, 5, 15, 23, 58, tzinfo=PARIS)
+    [completed] = await run(uow, upload_of(FULL[2], uploaded_at=at_2358))
+    assert isinstance(completed, out.ApplicationCompleted) and completed.completed_at == at_2358
+    assert await run(uow, tick(CLOSING)) == []
+    assert uow.applications.stored["A-1"].status is Status.COMPLETE
+
+
+async def test_a_document_uploaded_after_the_deadline_minute_never_joins_the_file() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    [rejected] = await run(uow, upload_of(FULL[2], uploaded_at=MIDNIGHT))
+    assert isinstance(rejected, out.DocumentRejected) and rejected.reason == LATE_DOCUMENT
+    [refused] = await run(uow, tick(CLOSING))
+    assert isinstance(refused, out.ApplicationRefused)
+    assert refused.missing_documents == ["diploma"]
+
+
+async def test_an_on_time_document_read_after_the_closing_is_kept_flagged_not_lost() -> None:
+    """The file is not reopened (selection and the candidate acted on its refusal): the
+    document is kept with the reason, for staff, and the candidate is told."""
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    await run(uow, tick(CLOSING))
+    at_2358 = datetime(2027, 5, 15, 23, 58, tzinfo=PARIS)
+    [rejected] = await run(uow, upload_of(FULL[2], uploaded_at=at_2358))
+    assert isinstance(rejected, out.DocumentRejected) and rejected.reason == ON_TIME_AFTER_CLOSING
+    stored = uow.applications.stored["A-1"]
+    assert stored.status is Status.REFUSED
+    assert [(d.document.kind, d.problem) for d in stored.documents][-1] == (
+        "diploma",
+        ON_TIME_AFTER_CLOSING,
+    )
+
+
+async def test_an_on_time_submission_read_within_the_grace_is_closed_only_after_it() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, tick(MIDNIGHT + timedelta(minutes=2)))
+    published = await run(uow, submitted(documents=FULL[:2], at=DEADLINE + timedelta(seconds=40)))
+    assert [type(p) for p in published] == [out.ApplicationReceived]
+    [refused] = await run(uow, tick(CLOSING))
+    assert isinstance(refused, out.ApplicationRefused)
+
+
+async def test_a_vapp_declared_with_a_diploma_uploaded_is_complete() -> None:
+    uow = FakeCandidatureUoW()
+    event = submitted(documents=FULL[:2])
+    assert isinstance(event.data, ApplicationSubmitted)
+    await run(uow, new_event(event.data.model_copy(update={"vapp": True}), subject="A-1"))
+    assert uow.applications.stored["A-1"].missing_documents() == ["vapp_decision"]
+    [completed] = await run(uow, upload_of(FULL[2]))
+    assert isinstance(completed, out.ApplicationCompleted)
+
+
+def complementary(opened: bool, level: str = "M1") -> CloudEvent:
+    data = (
+        ComplementaryRoundOpened(campaign=2027, level=level, free_places=2)
+        if opened
+        else ComplementaryRoundClosed(campaign=2027, level=level)
+    )
+    return new_event(data, subject="2027")
+
+
+async def test_a_level_takes_complementary_files_between_its_opening_and_its_closing() -> None:
+    uow = FakeCandidatureUoW()
+    july = datetime(2027, 7, 10, 10, 0, tzinfo=PARIS)
+    await run(uow, complementary(opened=True))
+    [received, _] = await run(uow, submitted("A-1", at=july, candidate_id="C-1"))
+    assert isinstance(received, out.ApplicationReceived) and received.round == "complementary"
+    await run(uow, complementary(opened=False))
+    [refused] = await run(uow, submitted("A-2", at=july, candidate_id="C-2"))
+    assert isinstance(refused, out.ApplicationRefused) and refused.reason == "no_places_left"
+    await run(uow, complementary(opened=True))  # places freed again in August
+    [received, _] = await run(uow, submitted("A-3", at=july, candidate_id="C-3"))
+    assert isinstance(received, out.ApplicationReceived)
+
+
+async def test_closing_one_level_leaves_the_other_open() -> None:
+    uow = FakeCandidatureUoW()
+    july = datetime(2027, 7, 10, 10, 0, tzinfo=PARIS)
+    await run(uow, complementary(opened=True, level="M1"))
+    await run(uow, complementary(opened=True, level="M2"))
+    await run(uow, complementary(opened=False, level="M2"))
+    [received, _] = await run(uow, submitted("A-1", at=july, candidate_id="C-1"))
+    assert isinstance(received, out.ApplicationReceived)
+    [refused] = await run(uow, submitted("A-2", at=july, candidate_id="C-2", level="M2"))
+    assert isinstance(refused, out.ApplicationRefused) and refused.reason == "no_places_left"
+
+
+def calendar_changed(**overrides: datetime) -> CloudEvent:
+    calendar = default_calendar(2027).with_overrides(overrides)
+    phases = [PhaseWindow(phase=p, starts_at=s, ends_at=e) for p, s, e in calendar.phases()]
+    return new_event(CalendarChanged(campaign=2027, phases=phases), subject="2027")
+
+
+async def test_a_calendar_change_moves_the_windows_and_the_deadlines_of_live_files() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted("A-1", documents=FULL[:2]))
+    extended = datetime(2027, 5, 22, 23, 59, tzinfo=PARIS)
+    assert await run(uow, calendar_changed(main_submissions_close=extended)) == []
+    assert uow.applications.stored["A-1"].submission_deadline == extended
+    [received, _] = await run(
+        uow, submitted("A-2", at=datetime(2027, 5, 20, 9, 0, tzinfo=PARIS), candidate_id="C-2")
+    )
+    assert isinstance(received, out.ApplicationReceived)
+    assert received.submission_deadline == extended
+    assert await run(uow, tick(CLOSING)) == []
+    [refused] = await run(uow, tick(extended + timedelta(minutes=11)))
+    assert isinstance(refused, out.ApplicationRefused) and refused.application_id == "A-1"
+
+
+async def test_the_same_calendar_announced_again_changes_nothing() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, calendar_changed())
+    assert uow.applications.announced == {}
+    shortened = datetime(2027, 5, 10, 23, 59, tzinfo=PARIS)
+    await run(uow, tick(datetime(2027, 5, 12, tzinfo=PARIS)))
+    await run(uow, submitted("A-1", documents=FULL[:2], at=datetime(2027, 5, 3, tzinfo=PARIS)))
+    [refused] = await run(uow, calendar_changed(main_submissions_close=shortened))
+    assert isinstance(refused, out.ApplicationRefused)
+    assert refused.reason == "incomplete_at_deadline"
+
+
+async def test_a_french_national_number_is_sent_on_in_e164() -> None:
+    uow = FakeCandidatureUoW()
+    [received, _] = await run(uow, submitted(phone="06 12 34 56 78"))
+    assert isinstance(received, out.ApplicationReceived) and received.candidate is not None
+    assert received.candidate.phone == "+33612345678"
+    assert received.candidate.sms_opt_in and not received.candidate.phone_unusable
+    assert uow.applications.stored["A-1"].phone_as_given is None
+
+
+async def test_an_unusable_number_keeps_the_application_without_sms() -> None:
+    uow = FakeCandidatureUoW()
+    [received, completed] = await run(uow, submitted(phone="06 12 34"))
+    assert isinstance(received, out.ApplicationReceived) and received.candidate is not None
+    assert received.candidate.phone is None and received.candidate.phone_unusable
+    assert isinstance(completed, out.ApplicationCompleted)
+    assert uow.applications.stored["A-1"].phone_as_given == "06 12 34"

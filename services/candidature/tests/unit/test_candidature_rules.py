@@ -71,6 +71,19 @@ def test_a_provided_vapp_decision_replaces_the_diploma() -> None:
     assert K.DIPLOMA not in required_documents(False, False, [K.VAPP_DECISION])
 
 
+def test_a_declared_vapp_is_satisfied_by_the_diploma_as_well() -> None:
+    """Diploma OR VAPP decision: a candidate who declared a VAPP and sent the diploma
+    has a complete file in that respect."""
+    required = required_documents(False, True, [K.CV, K.COVER_LETTER, K.DIPLOMA])
+    assert required == {K.CV, K.COVER_LETTER, K.DIPLOMA}
+
+
+def test_both_the_diploma_and_the_vapp_decision_are_fine() -> None:
+    provided = [K.CV, K.COVER_LETTER, K.DIPLOMA, K.VAPP_DECISION]
+    assert required_documents(False, True, provided) <= set(provided)
+    assert required_documents(False, False, provided) <= set(provided)
+
+
 LICENCE = Diploma(level="bac+3", field="lettres modernes", title="Licence")
 M1_EDUCATION = Diploma(level="bac+4", field="Sciences de l'éducation", title="Master 1")
 M1_HISTORY = Diploma(level="bac+4", field="histoire", title="Master 1")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from ifuno_shared.runtime import ServiceSettings
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 
@@ -32,7 +32,10 @@ class NotificationSettings(ServiceSettings):
     sms_gateway_url: str | None = Field(
         default=None, validation_alias=_env("IFUNO_SMS_GATEWAY_URL")
     )
-    sms_gateway_token: str = Field(default="", validation_alias=_env("IFUNO_SMS_GATEWAY_TOKEN"))
+    sms_gateway_token: str | None = Field(
+        default=None, validation_alias=_env("IFUNO_SMS_GATEWAY_TOKEN")
+    )
+    """The gateway's bearer token; none (or empty): requests carry no `Authorization`."""
     outbox_dir: Path | None = None
     """Also keep a copy of every email sent, as .eml files (the demo's sample emails)."""
     dispatch_interval: float = Field(default=0.2, gt=0)
@@ -43,4 +46,9 @@ class NotificationSettings(ServiceSettings):
     """Connections a batch is sent over at once (each application's messages on one,
     in order): sending is mostly waiting for the server's replies."""
     retry_hours: float = Field(default=24, gt=0)
-    """How long transient failures (server down, 4xx) are retried before giving up."""
+    """How long transient failures (a server down or busy) are retried before giving up."""
+
+    @field_validator("sms_gateway_token")
+    @classmethod
+    def _empty_is_none(cls, token: str | None) -> str | None:
+        return token or None

@@ -118,15 +118,33 @@ async def test_a_long_sms_is_sent_in_parts_each_with_its_own_key(
     assert "".join(m.text for m in parts) == "Entretien à Le Mans. " * 10
 
 
-async def test_a_gateway_failing_or_refusing_our_token_is_unavailable(
-    sms_gateway: FakeSmsGateway,
-) -> None:
-    sms_gateway.fail_next(1)
-    with pytest.raises(ServerUnavailable, match="503"):
-        await GatewaySmsSender(sms_gateway.url, sms_gateway.token).send("m-3", "+336", "x")
-    with pytest.raises(ServerUnavailable, match="401"):
-        await GatewaySmsSender(sms_gateway.url, "wrong").send("m-3", "+336", "x")
+async def test_a_gateway_down_or_busy_is_unavailable(sms_gateway: FakeSmsGateway) -> None:
+    gateway = GatewaySmsSender(sms_gateway.url, sms_gateway.token)
+    for status in (503, 429, 408):
+        sms_gateway.fail_next(1, status)
+        with pytest.raises(ServerUnavailable, match=str(status)):
+            await gateway.send("m-3", "+336", "x")
     sms_gateway.stop()
     with pytest.raises(ServerUnavailable, match="unreachable"):
-        await GatewaySmsSender(sms_gateway.url, sms_gateway.token).send("m-3", "+336", "x")
+        await gateway.send("m-3", "+336", "x")
     assert sms_gateway.messages == []
+
+
+async def test_any_other_4xx_is_a_permanent_failure_our_token_included(
+    sms_gateway: FakeSmsGateway,
+) -> None:
+    sms_gateway.fail_next(1, 400)
+    with pytest.raises(PermanentFailure, match=r"refused the request \(400\)"):
+        await GatewaySmsSender(sms_gateway.url, sms_gateway.token).send("m-4", "+336", "x")
+    with pytest.raises(PermanentFailure, match="401"):
+        await GatewaySmsSender(sms_gateway.url, "wrong").send("m-4", "+336", "x")
+    with pytest.raises(PermanentFailure, match="401"):
+        await GatewaySmsSender(sms_gateway.url, None).send("m-4", "+336", "x")
+    assert sms_gateway.messages == []
+
+
+async def test_without_a_token_no_authorization_header_is_sent() -> None:
+    with FakeSmsGateway(token=None) as open_gateway:
+        await GatewaySmsSender(open_gateway.url, None).send("m-5", "+33612345678", "x")
+        [sms] = open_gateway.messages
+    assert sms.authorization is None

@@ -8,23 +8,28 @@ mail and SMS counted then are final.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from ifuno_candidature.config import CandidatureSettings
+from ifuno_candidature.entrypoints.service import MIGRATIONS_DIR as CANDIDATURE_MIGRATIONS
+from ifuno_candidature.entrypoints.service import build_definition as candidature_definition
 from ifuno_notification.config import NotificationSettings
 from ifuno_notification.entrypoints.service import MIGRATIONS_DIR, build_definition
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import CloudEvent, EventData, Regime, Topic, new_event
+from ifuno_shared.events import CloudEvent, EventData, Regime, Topic, new_event, portal
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
-from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway
+from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway, PostgresAdmin
 from ifuno_tools.testing.kafka import kafka_consume, produce_events
 
 pytestmark = pytest.mark.integration
@@ -102,22 +107,30 @@ async def migrated(database_url: str) -> str:
     return database_url
 
 
-@pytest.fixture
-async def service(
-    migrated: str, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
+@contextlib.asynccontextmanager
+async def running(
+    database_url: str, bootstrap: str, smtp: CapturingSmtpServer, gateway: FakeSmsGateway
 ) -> AsyncIterator[ServiceRunner]:
     settings = NotificationSettings(
-        database_url=migrated,
-        kafka_bootstrap=kafka.bootstrap,
+        database_url=database_url,
+        kafka_bootstrap=bootstrap,
         http_port=0,
-        smtp_host=smtp_server.host,
-        smtp_port=smtp_server.port,
-        sms_gateway_url=sms_gateway.url,
-        sms_gateway_token=sms_gateway.token,
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        sms_gateway_url=gateway.url,
+        sms_gateway_token=gateway.token,
         api_tokens={"viewer-token": "viewer"},
         dispatch_interval=0.05,
     )
     async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner:
+        yield runner
+
+
+@pytest.fixture
+async def service(
+    migrated: str, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
+) -> AsyncIterator[ServiceRunner]:
+    async with running(migrated, kafka.bootstrap, smtp_server, sms_gateway) as runner:
         yield runner
 
 
@@ -456,3 +469,82 @@ async def test_health_readiness_metrics_and_a_staff_only_message_list(
         assert (await http.get("/v1/applications/A-1/messages", headers=wrong)).status_code == 401
         found = await http.get("/v1/applications/A-1/messages", headers=VIEWER)
         assert (found.status_code, found.json()) == (200, [])
+
+
+async def test_a_400_from_the_sms_gateway_fails_the_message_once(
+    service: ServiceRunner, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
+) -> None:
+    sms_gateway.fail_next(1, 400)
+    await produce_events(kafka.bootstrap, [received("A-12", sms=True)])
+    messages = {m["channel"]: m for m in await settled(service, "A-12", 2)}
+    sms = messages["sms"]
+    assert (sms["status"], sms["attempts"]) == ("failed", 1)
+    assert "400" in sms["last_error"] and "not retried" in sms["last_error"]
+    assert messages["email"]["status"] == "sent"
+    assert sms_gateway.messages == []
+    records = await kafka_consume(kafka.bootstrap, Topic.NOTIFICATION.value, 2)
+    failed = [json.loads(r.value) for r in records if b"failed" in r.value]
+    assert [(e["data"]["channel"], e["subject"]) for e in failed] == [("sms", "A-12")]
+    assert phone_of("A-12") not in failed[0]["data"]["error"]
+
+
+async def test_a_gateway_without_a_token_gets_no_authorization_header(
+    migrated: str, kafka, smtp_server: CapturingSmtpServer
+) -> None:
+    with FakeSmsGateway(token=None) as open_gateway:
+        async with running(migrated, kafka.bootstrap, smtp_server, open_gateway) as runner:
+            await produce_events(kafka.bootstrap, [received("A-13", sms=True)])
+            messages = await settled(runner, "A-13", 2)
+        assert {m["status"] for m in messages} == {"sent"}
+        [sms] = open_gateway.messages
+    assert sms.to == phone_of("A-13") and sms.authorization is None
+
+
+@pytest.fixture
+async def candidature_database(postgres: PostgresAdmin) -> AsyncIterator[str]:
+    """Candidature's own database, beside notification's."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = await postgres.create_database(name)
+    await upgrade_async(url, CANDIDATURE_MIGRATIONS)
+    yield url
+    await postgres.drop_database(name)
+
+
+async def test_a_national_number_from_the_portal_is_texted_in_e164(
+    service: ServiceRunner, kafka, sms_gateway: FakeSmsGateway, candidature_database: str
+) -> None:
+    """Portal -> candidature (normalizes `06 12 34 56 78`) -> notification -> gateway."""
+    submitted = portal.ApplicationSubmitted(
+        application_id="P-1",
+        campaign=2027,
+        level="M2",
+        regime="formation_continue",
+        candidate=portal.Candidate(
+            candidate_id="C-P-1",
+            first_name="Maëlle",
+            last_name="Pérez",
+            email="p-1@example.org",
+            phone="06 12 34 56 78",
+            sms_opt_in=True,
+        ),
+        employed=False,
+        highest_diploma=portal.Diploma(level="bac+4", field="histoire", title="Master 1"),
+        vapp=False,
+        training_experience_years=2,
+        documents=[],
+        submitted_at=datetime(2027, 5, 3, 10, 0, tzinfo=PARIS),
+    )
+    settings = CandidatureSettings(
+        database_url=candidature_database, kafka_bootstrap=kafka.bootstrap, http_port=0
+    )
+    async with ServiceRunner(candidature_definition(settings, session_timeout_ms=3000)):
+        await produce_events(kafka.bootstrap, [new_event(submitted, subject="P-1")])
+        messages = await settled(service, "P-1", 2)
+    assert {(m["channel"], m["address"]) for m in messages} == {
+        ("email", "p-1@example.org"),
+        ("sms", "+33612345678"),
+    }
+    [sms] = sms_gateway.messages
+    assert sms.to == "+33612345678"
+    assert sms.text.startswith("Master IFUNO : candidature M2 enregistrée.")
+    assert sms.text.endswith(" - SFC Le Mans Université")

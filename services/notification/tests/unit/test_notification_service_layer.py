@@ -297,6 +297,38 @@ async def test_every_candidate_event_tells_the_candidate(
     ]
 
 
+async def test_the_season_end_messages_each_once_per_event_and_channel(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, received("A-1", sms=True, complete=True))
+    late = about("A-1", s.Waitlisted(application_id="A-1", level="M1", rank=1, late_answer=True))
+    plan = about("A-1", s.TwoYearPlanRecorded(application_id="A-1", level="M2"))
+    closed = about("A-1", s.WaitlistClosed(application_id="A-1", level="M1", campaign=2027))
+    for event in (late, late, plan, plan, closed, closed):
+        await handle(uow, event)
+    assert uow.notifications.recorded("A-1")[2:] == [
+        ("waitlisted", "email"),
+        ("waitlisted", "sms"),
+        ("two_year_plan_recorded", "email"),
+        ("two_year_plan_recorded", "sms"),
+        ("waitlist_closed", "email"),
+        ("waitlist_closed", "sms"),
+    ]
+    late_sms = uow.notifications.messages[3].outgoing.body_text
+    assert "après l'attribution de la place" in late_sms
+    assert late_sms.endswith(" - SFC Le Mans Université")
+    stored = uow.notifications.stored["A-1"]
+    assert stored.closed and not stored.offer_open
+
+
+async def test_an_unusable_phone_gets_no_sms(uow: FakeNotificationUnitOfWork) -> None:
+    event = received("A-1", sms=True)
+    assert isinstance(event.data, c.ApplicationReceived) and event.data.candidate is not None
+    unusable = event.data.candidate.model_copy(update={"phone": None, "phone_unusable": True})
+    await handle(uow, about("A-1", event.data.model_copy(update={"candidate": unusable})))
+    assert uow.notifications.recorded() == [("application_received", "email")]
+
+
 async def test_internal_selection_events_tell_the_candidate_nothing(
     uow: FakeNotificationUnitOfWork,
 ) -> None:

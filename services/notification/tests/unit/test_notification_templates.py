@@ -88,6 +88,8 @@ def every_message(who: Recipient) -> list[Message]:
         s.OfferExpired(application_id=A),
         s.OfferAccepted(application_id=A),
         s.OfferDeclined(application_id=A),
+        s.WaitlistClosed(application_id=A, level="M2"),
+        s.TwoYearPlanRecorded(application_id=A, level="M2"),
     ]
     found = [m for event in events for m in messages_for(event, who)]
     return [*found, incomplete_reminder(who), offer_reminder(who)]
@@ -114,6 +116,16 @@ def variants(who: Recipient) -> dict[str, Message]:
         video_url="https://visio.univ-lemans.fr/ifuno?salle=7&code=<b>",
     )
     found["interview_scheduled.video"] = messages_for(by_video, who)[0]
+    short_notice = s.InterviewScheduled(
+        application_id=A,
+        starts_at=datetime(2027, 6, 8, 12, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 6, 8, 12, 30, tzinfo=UTC),
+        notice_days=4,
+        short_notice=True,
+    )
+    found["interview_scheduled.short_notice"] = messages_for(short_notice, who)[0]
+    late_answer = s.Waitlisted(application_id=A, level="M2", rank=1, late_answer=True)
+    found["waitlisted.late_answer"] = messages_for(late_answer, who)[0]
     closed = replace(who, closed=True)
     late_document = c.DocumentRejected(
         application_id=A,
@@ -214,6 +226,30 @@ def test_the_repeated_hour_of_the_october_change_reads_as_paris_time_each_time()
 def test_an_interview_across_the_october_change_is_given_in_paris_winter_time() -> None:
     text = render_email(variants(recipient(Regime.ALTERNANCE))["interview_scheduled.video"]).text
     assert "mercredi 3 novembre 2027 de 14 h 00 à 14 h 30 (heure de Paris)" in text
+
+
+def test_every_sms_is_signed_by_the_office_of_the_regime() -> None:
+    for regime, office in [
+        (Regime.FORMATION_INITIALE, "Scolarité UFR LLSH"),
+        (Regime.ALTERNANCE, "SFC Le Mans Université"),
+    ]:
+        who = recipient(regime)
+        for message in [*every_message(who), *variants(who).values()]:
+            assert render_sms(message).endswith(f" - {office}"), message.template
+
+
+def test_the_new_season_messages_say_what_happened() -> None:
+    who = recipient(Regime.FORMATION_INITIALE)
+    found = variants(who)
+    closed = messages_for(s.WaitlistClosed(application_id=A, level="M2"), who)[0]
+    assert "Aucune place ne sera proposée" in render_email(closed).text
+    assert "aucune place ne sera proposée" in render_sms(closed)
+    late = render_email(found["waitlisted.late_answer"]).text
+    assert "envoyée dans les délais" in late and "rang 1" in late
+    short = render_email(found["interview_scheduled.short_notice"]).text
+    assert "moins de 7 jours avant l'entretien (4 jours)" in short
+    usual = render_email(messages_for(s.Waitlisted(application_id=A, level="M2", rank=3), who)[0])
+    assert "délais" not in usual.text
 
 
 def test_every_sms_fits_one_message() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -67,6 +69,15 @@ def phases_in(events: list[dict]) -> list[str]:
     return [e["data"]["phase"] for e in events if e["type"].endswith("phase_started.v1")]
 
 
+def calendars_in(events: list[dict]) -> list[dict[str, dict]]:
+    """Each `calendar_changed`'s phases by name."""
+    return [
+        {p["phase"]: p for p in e["data"]["phases"]}
+        for e in events
+        if e["type"] == "ifuno.timeline.calendar_changed.v1"
+    ]
+
+
 async def test_a_simulated_campaign_emits_every_phase_once_and_in_order(
     timeline: Running, kafka
 ) -> None:
@@ -77,7 +88,9 @@ async def test_a_simulated_campaign_emits_every_phase_once_and_in_order(
         response = await timeline.move(day)
         assert response.status_code == 200, response.text
         moves += 1
-    events = await timeline_events(kafka.bootstrap, moves + 1 + len(Phase))
+    events = await timeline_events(kafka.bootstrap, moves + 2 + len(Phase))
+    assert events[0]["type"] == "ifuno.timeline.calendar_changed.v1"  # at start, once
+    assert len(calendars_in(events)) == 1
     assert phases_in(events) == [phase.value for phase in Phase]
     ticks = [e for e in events if e["type"] == "ifuno.timeline.clock_advanced.v1"]
     assert len(ticks) == moves + 1
@@ -97,9 +110,10 @@ async def test_a_jump_across_three_phases_emits_the_three_in_order(
         "main_interviews",
         "main_committee",
     ]
-    events = await timeline_events(kafka.bootstrap, 7)
+    events = await timeline_events(kafka.bootstrap, 8)
     assert [e["type"].rsplit(".", 2)[1] for e in events] == [
-        "clock_advanced",  # the start, before the campaign opens
+        "calendar_changed",  # the start: the whole calendar
+        "clock_advanced",  # then the clock, before the campaign opens
         "phase_started",
         "clock_advanced",
         "phase_started",
@@ -129,8 +143,9 @@ async def test_a_restart_mid_campaign_resumes_without_repeat_or_gap(migrated: st
         assert calendar["current_phase"] == "main_interviews"
         assert (await running.move(datetime(2027, 9, 10, tzinfo=PARIS))).status_code == 200
         await running.http.aclose()
-    events = await timeline_events(kafka.bootstrap, 3 + len(Phase))
+    events = await timeline_events(kafka.bootstrap, 5 + len(Phase))
     assert phases_in(events) == [phase.value for phase in Phase]
+    assert len(calendars_in(events)) == 2  # announced at each start
 
 
 async def test_the_clock_never_moves_back_and_needs_the_admin_role(timeline: Running) -> None:
@@ -178,3 +193,45 @@ async def test_an_accelerated_clock_moves_by_itself(migrated: str, kafka) -> Non
         events = await timeline_events(kafka.bootstrap, 4)
     ticks = [e for e in events if e["type"] == "ifuno.timeline.clock_advanced.v1"]
     assert datetime.fromisoformat(ticks[-1]["data"]["now"]) > START
+
+
+async def test_a_calendar_override_made_mid_season_is_announced_and_followed(
+    migrated: str, kafka, tmp_path: Path
+) -> None:
+    overrides = tmp_path / "calendar.toml"
+    overrides.write_text("[2027]\n", encoding="utf-8")
+    definition = build_definition(
+        settings(migrated, kafka.bootstrap, calendar_file=overrides, tick_seconds=0.05)
+    )
+    async with ServiceRunner(definition) as runner:
+        running = Running(runner)
+        assert (await running.move(datetime(2027, 5, 10, tzinfo=PARIS))).status_code == 200
+        overrides.write_text(
+            "[2027]\nmain_submissions_close = 2027-05-22T23:59:00+02:00\n", encoding="utf-8"
+        )
+        # The clock stands still (moved by hand only): the file is looked at every tick.
+        events = await timeline_events(kafka.bootstrap, 5)
+        extended = calendars_in(events)[-1]["main_submissions_open"]
+        assert extended["ends_at"] == "2027-05-22T23:59:00+02:00"
+        calendar = (await running.http.get("/v1/calendar/2027")).json()
+        assert calendar["phases"][1]["starts_at"] == "2027-05-22T23:59:00+02:00"
+        # The phases follow the new dates: 16 May is still within the main round.
+        moved = await running.move(datetime(2027, 5, 16, 12, 0, tzinfo=PARIS))
+        assert moved.json()["phases_started"] == []
+        overrides.write_text("[2027]\nmain_submissions_close = 2027-02-30\n", encoding="utf-8")
+        await asyncio.sleep(0.3)  # an invalid file: logged, the calendar in force kept
+        moved = await running.move(datetime(2027, 5, 23, tzinfo=PARIS))
+        assert moved.json()["phases_started"] == ["main_submissions_closed"]
+        await running.http.aclose()
+    events = await timeline_events(kafka.bootstrap, 8)
+    assert [e["type"].rsplit(".", 2)[1] for e in events] == [
+        "calendar_changed",
+        "clock_advanced",  # the start
+        "phase_started",
+        "clock_advanced",  # 10 May
+        "calendar_changed",  # the override, read while the clock stood still
+        "clock_advanced",  # 16 May: nothing started
+        "phase_started",  # 23 May: the new deadline passed
+        "clock_advanced",
+    ]
+    assert events[6]["data"]["starts_at"] == "2027-05-22T23:59:00+02:00"

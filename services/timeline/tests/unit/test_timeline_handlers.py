@@ -7,10 +7,10 @@ from datetime import datetime
 import pytest
 from ifuno_shared.calendar import PARIS, default_calendar
 from ifuno_shared.events import Phase
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted
 from ifuno_timeline.adapters.repository import AbstractTimelineRepository
 from ifuno_timeline.domain.clock import ClockWentBackwards
-from ifuno_timeline.service_layer.handlers import current_instant, move_clock
+from ifuno_timeline.service_layer.handlers import announce_calendar, current_instant, move_clock
 from ifuno_timeline.service_layer.unit_of_work import TimelineUnitOfWork
 from ifuno_tools.testing.fakes import FakeUnitOfWork
 
@@ -76,3 +76,31 @@ async def test_a_move_back_commits_nothing() -> None:
         await move_clock(uow, CALENDAR, datetime(2027, 6, 1, tzinfo=PARIS))
     assert uow.commits == 1
     assert await current_instant(uow, 2027) == now
+
+
+async def test_a_changed_calendar_is_announced_whole_before_the_phases_it_starts() -> None:
+    uow = FakeTimelineUnitOfWork()
+    await move_clock(uow, CALENDAR, datetime(2027, 5, 2, tzinfo=PARIS))
+    earlier = CALENDAR.with_overrides(
+        {"main_submissions_close": datetime(2027, 5, 5, 23, 59, tzinfo=PARIS)}
+    )
+    now = datetime(2027, 5, 7, tzinfo=PARIS)
+    assert await move_clock(uow, earlier, now, announce=True) == [Phase.MAIN_SUBMISSIONS_CLOSED]
+    changed, started, tick = (e.data for e in uow.committed_events[-3:])
+    assert isinstance(changed, CalendarChanged) and isinstance(started, PhaseStarted)
+    assert [p.phase for p in changed.phases] == list(Phase)
+    close = next(p for p in changed.phases if p.phase is Phase.MAIN_SUBMISSIONS_OPEN)
+    assert close.ends_at == started.starts_at == datetime(2027, 5, 5, 23, 59, tzinfo=PARIS)
+    assert tick == ClockAdvanced(
+        campaign=2027, now=now, previous=datetime(2027, 5, 2, tzinfo=PARIS)
+    )
+
+
+async def test_the_calendar_is_announced_without_moving_the_clock() -> None:
+    uow = FakeTimelineUnitOfWork()
+    await move_clock(uow, CALENDAR, datetime(2027, 5, 2, tzinfo=PARIS))
+    await announce_calendar(uow, CALENDAR)
+    assert uow.commits == 2
+    [changed] = [e for e in uow.committed_events if isinstance(e.data, CalendarChanged)]
+    assert changed.subject == "2027"
+    assert await current_instant(uow, 2027) == datetime(2027, 5, 2, tzinfo=PARIS)

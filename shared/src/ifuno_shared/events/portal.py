@@ -34,7 +34,7 @@ class Candidate(_Strict):
     first_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
     last_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
     email: EmailStr
-    phone: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    phone: Annotated[str, Field(min_length=1, max_length=40), SingleLine] | None = None
     """E.164 or French national form (`06 12 34 56 78`); candidature normalizes it, and
     an unusable number keeps the application (SMS off for it, flagged to staff)."""
     sms_opt_in: bool = False
@@ -111,7 +111,7 @@ class ErasureRequested(PortalEventData):
     event_type: ClassVar[str] = "ifuno.portal.erasure_requested.v1"
 
     application_id: ApplicationId
-    candidate_id: Annotated[str, Field(min_length=1, max_length=64)]
+    candidate_id: Annotated[str, Field(min_length=1, max_length=64), SingleLine]
 
 
 PORTAL_EVENTS: tuple[type[PortalEventData], ...] = (

@@ -10,7 +10,8 @@ The interface (what a real provider adapter must offer):
 - 202 `{"id": "..."}`: accepted. A repeated `idempotency_key` is answered 202
   with the first message's id and sends nothing again, so a sender may retry
   any request whose answer it did not get.
-- 401: wrong or missing token (permanent: a configuration error).
+- 401: wrong or missing token (permanent: a configuration error). A gateway
+  without a token (`token=None`) takes requests without `Authorization`.
 - 422: a body without `to`, `text` and `idempotency_key`, or a number the
   gateway refuses (permanent: do not retry).
 - 503 (or 429): temporarily unavailable; retry later with the same key.
@@ -41,10 +42,12 @@ class Sms:
     text: str
     idempotency_key: str
     id: str = ""
+    authorization: str | None = None
+    """The request's `Authorization` header, as sent (None: no header at all)."""
 
 
 class FakeSmsGateway:
-    def __init__(self, port: int | None = None, token: str = "sms-token") -> None:
+    def __init__(self, port: int | None = None, token: str | None = "sms-token") -> None:
         self.port = port or free_port()
         self.token = token
         self.messages: list[Sms] = []
@@ -77,7 +80,8 @@ class FakeSmsGateway:
     def _handle(self, authorization: str | None, body: bytes) -> tuple[int, dict[str, str]]:
         with self._lock:
             self.requests += 1
-            if authorization != f"Bearer {self.token}":
+            expected = None if self.token is None else f"Bearer {self.token}"
+            if authorization != expected:
                 return 401, {"error": "bad token"}
             if self._failures_left > 0:
                 self._failures_left -= 1
@@ -92,7 +96,7 @@ class FakeSmsGateway:
                 return 422, {"error": "number refused"}
             if key not in self._by_key:
                 self._by_key[key] = str(uuid.uuid4())
-                self.messages.append(Sms(to, text, key, self._by_key[key]))
+                self.messages.append(Sms(to, text, key, self._by_key[key], authorization))
             return 202, {"id": self._by_key[key]}
 
     def start(self) -> None:

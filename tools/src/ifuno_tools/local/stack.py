@@ -117,7 +117,7 @@ class LocalInfrastructure:
             "IFUNO_SMTP_HOST": self.smtp.host,
             "IFUNO_SMTP_PORT": str(self.smtp.port),
             "IFUNO_SMS_GATEWAY_URL": self.sms.url,
-            "IFUNO_SMS_GATEWAY_TOKEN": self.sms.token,
+            "IFUNO_SMS_GATEWAY_TOKEN": self.sms.token or "",
             **{
                 f"IFUNO_{name.upper()}_DATABASE_URL": url
                 for name, url in self.database_urls.items()

@@ -56,6 +56,8 @@ class ApplicationRepository(Protocol):
 
     async def open_complementary(self, campaign: int, level: Level, free_places: int) -> None: ...
 
+    async def close_complementary(self, campaign: int, level: Level) -> None: ...
+
 
 def _copy(app: Application) -> Application:
     """What a handler may change in place copied (the contact and document details are
@@ -253,6 +255,16 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
             )
         )
 
+    async def close_complementary(self, campaign: int, level: Level) -> None:
+        """A level is open while it has a row: closing removes it (a later opening adds
+        it again)."""
+        await self.execute(
+            delete(complementary_level).where(
+                complementary_level.c.campaign == campaign,
+                complementary_level.c.level == level.value,
+            )
+        )
+
 
 def _to_row(app: Application) -> dict[str, object]:
     return {
@@ -262,7 +274,10 @@ def _to_row(app: Application) -> dict[str, object]:
         "level": app.level.value,
         "regime": app.regime.value,
         "candidate_id": app.candidate.candidate_id,
-        "candidate": app.candidate.model_dump(mode="json"),
+        "candidate": {
+            **app.candidate.model_dump(mode="json"),
+            "phone_as_given": app.phone_as_given,
+        },
         "employed": app.employed,
         "highest_diploma": app.highest_diploma.model_dump() if app.highest_diploma else None,
         "vapp": app.vapp,
@@ -304,6 +319,7 @@ def _to_domain(row: object, documents: list[object]) -> Application:
         eligibility_reasons=list(r["eligibility_reasons"]),
         eligibility_overridden_by=r["eligibility_overridden_by"],
         completed_at=in_paris(r["completed_at"]),
+        phone_as_given=r["candidate"].get("phone_as_given"),
         documents=[
             FileDocument(
                 document=Document(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_candidature.adapters.tables import application, document
@@ -30,6 +30,9 @@ async def list_applications(
         application.c.eligibility_reasons,
         application.c.submitted_at,
         application.c.completed_at,
+        func.coalesce(application.c.candidate["phone_unusable"].as_boolean(), false()).label(
+            "phone_unusable"
+        ),
     )
     if campaign is not None:
         query = query.where(application.c.campaign == campaign)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ifuno_shared.calendar import late_from
@@ -12,6 +12,7 @@ from ifuno_shared.events import DocumentKind, EventData, Level, Regime, Round
 from ifuno_shared.events import candidature as out
 from ifuno_shared.events.portal import ApplicationSubmitted, Diploma, Document
 
+from ifuno_candidature.domain.contacts import contact_from
 from ifuno_candidature.domain.rules import (
     check_prerequisites,
     document_problem,
@@ -33,6 +34,15 @@ CLOSED_FILE = {
     Status.REFUSED: "candidature refusée : document non ajouté",
     Status.WITHDRAWN: "candidature retirée : document non ajouté",
 }
+LATE_DOCUMENT = "document déposé après la date limite : non ajouté"
+ON_TIME_AFTER_CLOSING = (
+    "document déposé à temps mais reçu après la clôture du dossier : non ajouté, signalé au service"
+)
+
+DEADLINE_GRACE = timedelta(minutes=10)
+"""How long after the deadline minute incomplete files wait before they are closed:
+on-time submissions and uploads still in flight (other topics, consumer lag) are read
+first (`IFUNO_CANDIDATURE_GRACE_MINUTES`)."""
 
 
 class RefusalReason(StrEnum):
@@ -78,6 +88,8 @@ class Application:
     eligibility_overridden_by: str | None = None
     completed_at: datetime | None = None
     documents: list[FileDocument] = field(default_factory=list)
+    phone_as_given: str | None = None
+    """The number as the candidate typed it, kept only when it was unusable (for staff)."""
     events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
@@ -87,12 +99,13 @@ class Application:
         prerequisites = check_prerequisites(
             data.level, data.regime, data.highest_diploma, data.vapp, data.training_experience_years
         )
+        contact = contact_from(data.candidate)
         return cls(
             application_id=data.application_id,
             campaign=data.campaign,
             level=data.level,
             regime=data.regime,
-            candidate=out.Contact(**data.candidate.model_dump()),
+            candidate=contact,
             employed=data.employed,
             highest_diploma=data.highest_diploma,
             vapp=data.vapp,
@@ -102,6 +115,7 @@ class Application:
             submission_deadline=deadline,
             eligible=prerequisites.eligible,
             eligibility_reasons=list(prerequisites.reasons),
+            phone_as_given=data.candidate.phone if contact.phone_unusable else None,
         )
 
     @property
@@ -112,6 +126,17 @@ class Application:
     def late_from(self) -> datetime | None:
         """When an incomplete file of this round closes (None: refused at the door)."""
         return None if self.submission_deadline is None else late_from(self.submission_deadline)
+
+    def closes_by(self, now: datetime, grace: timedelta) -> bool:
+        """Whether the clock at `now` is past this file's closing instant (the deadline
+        minute, then the grace period)."""
+        late = self.late_from
+        return late is not None and now >= late + grace
+
+    def on_time(self, instant: datetime) -> bool:
+        """Whether something the candidate did at `instant` counts for this file."""
+        late = self.late_from
+        return late is None or instant < late
 
     @property
     def eligibility(self) -> out.Eligibility:
@@ -146,20 +171,28 @@ class Application:
         )
         self._complete_if_ready(at)
 
-    def add_document(self, document: Document, at: datetime) -> None:
-        """A closed file takes no more documents; the portal is told why, never silence."""
+    def add_document(self, document: Document, uploaded_at: datetime) -> None:
+        """A document joins the file if the candidate uploaded it before the deadline
+        minute ended, whenever it is read; the portal is told why otherwise, never
+        silence. A closed file is never reopened (other services acted on its refusal
+        and the candidate was told): an on-time document read after the closing is kept
+        for staff, flagged, and the candidate told."""
         if not self.live:
-            self.events.append(
-                out.DocumentRejected(
-                    application_id=self.application_id,
-                    document_id=document.document_id,
-                    kind=document.kind,
-                    reason=CLOSED_FILE[self.status],
-                )
-            )
+            if self._closed_before_reading(uploaded_at):
+                self._add_document(document, uploaded_at, ON_TIME_AFTER_CLOSING)
+            else:
+                self._reject(document, CLOSED_FILE[self.status])
             return
-        self._add_document(document, at)
-        self._complete_if_ready(at)
+        if not self.on_time(uploaded_at):
+            self._add_document(document, uploaded_at, LATE_DOCUMENT)
+            return
+        self._add_document(document, uploaded_at)
+        self._complete_if_ready(uploaded_at)
+
+    def _closed_before_reading(self, uploaded_at: datetime) -> bool:
+        return self.refusal_reason == RefusalReason.INCOMPLETE_AT_DEADLINE.value and self.on_time(
+            uploaded_at
+        )
 
     def keep_unreviewed(self, submitted_documents: list[Document], at: datetime) -> None:
         """A file refused at the door keeps what was sent with it, for the record."""
@@ -222,21 +255,24 @@ class Application:
         assert self.round is not None, "a received application belongs to a round"
         return self.round
 
-    def _add_document(self, document: Document, at: datetime) -> None:
-        problem = document_problem(document)
+    def _add_document(self, document: Document, at: datetime, problem: str | None = None) -> None:
+        problem = document_problem(document) or problem
         self.documents = [
             d for d in self.documents if d.document.document_id != document.document_id
         ]
         self.documents.append(FileDocument(document, at, problem))
         if problem is not None:
-            self.events.append(
-                out.DocumentRejected(
-                    application_id=self.application_id,
-                    document_id=document.document_id,
-                    kind=document.kind,
-                    reason=problem,
-                )
+            self._reject(document, problem)
+
+    def _reject(self, document: Document, reason: str) -> None:
+        self.events.append(
+            out.DocumentRejected(
+                application_id=self.application_id,
+                document_id=document.document_id,
+                kind=document.kind,
+                reason=reason,
             )
+        )
 
     def _complete_if_ready(self, at: datetime) -> None:
         if self.status is Status.INCOMPLETE and not self.missing_documents():

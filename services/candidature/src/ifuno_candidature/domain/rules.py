@@ -35,15 +35,20 @@ def document_problem(document: Document) -> str | None:
 def required_documents(
     employed: bool, vapp: bool, kinds: Iterable[DocumentKind]
 ) -> set[DocumentKind]:
-    """CV and cover letter always; the job description only when employed; the diploma,
-    unless a VAPP decision replaces it (declared, or provided)."""
+    """CV and cover letter always; the job description only when employed; the copy of
+    the highest diploma, or instead the VAPP decision: whichever of the two is there
+    satisfies the rule (a declared VAPP with a diploma provided is complete). When
+    neither is, the one asked for is the VAPP decision if a VAPP was declared."""
+    provided = set(kinds)
     required = {DocumentKind.CV, DocumentKind.COVER_LETTER}
     if employed:
         required.add(DocumentKind.JOB_DESCRIPTION)
-    if vapp or DocumentKind.VAPP_DECISION in set(kinds):
+    if DocumentKind.VAPP_DECISION in provided:
         required.add(DocumentKind.VAPP_DECISION)
-    else:
+    elif DocumentKind.DIPLOMA in provided or not vapp:
         required.add(DocumentKind.DIPLOMA)
+    else:
+        required.add(DocumentKind.VAPP_DECISION)
     return required
 
 

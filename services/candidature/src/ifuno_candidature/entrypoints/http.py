@@ -31,6 +31,8 @@ class ApplicationSummary(BaseModel):
     eligibility_reasons: list[str]
     submitted_at: datetime
     completed_at: datetime | None
+    phone_unusable: bool
+    """The number given cannot be texted: no SMS reaches this candidate."""
 
 
 class EligibilityOverride(BaseModel):
@@ -70,7 +72,9 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get("/{application_id}", dependencies=[Depends(ANY_STAFF)])
     async def application(application_id: str) -> dict[str, Any]:
-        """The whole file, contact details included (staff only; never logged)."""
+        """The whole file, contact details included (staff only; never logged).
+
+        The phone is in E.164, or null with `phone_unusable` and `phone_as_given`."""
         async with context.session_factory() as session:
             found = await application_details(session, application_id)
         if found is None:

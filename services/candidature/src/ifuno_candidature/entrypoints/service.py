@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from ifuno_shared.events.topics import CONSUMER_GROUPS
@@ -23,7 +25,9 @@ def build_definition(
         name="candidature",
         settings=settings,
         migrations_dir=MIGRATIONS_DIR,
-        uow_class=SqlCandidatureUnitOfWork,
+        uow_class=partial(
+            SqlCandidatureUnitOfWork, grace=timedelta(minutes=settings.grace_minutes)
+        ),
         subscriptions=[
             Subscription(
                 name="candidature",

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Phase, Round, portal
-from ifuno_shared.events.selection import ComplementaryRoundOpened
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
 
-from ifuno_candidature.domain.model import Application, RefusalReason
+from ifuno_candidature.domain.model import ON_TIME_AFTER_CLOSING, Application, RefusalReason
 from ifuno_candidature.domain.windows import RoundWindow, round_for
 from ifuno_candidature.service_layer.unit_of_work import CandidatureUnitOfWork
 
@@ -23,6 +23,7 @@ ROUND_OPENING = {
     Phase.MAIN_SUBMISSIONS_OPEN: Round.MAIN,
     Phase.COMPLEMENTARY_SUBMISSIONS_OPEN: Round.COMPLEMENTARY,
 }
+"""The phases whose window (start, end) is a round's submission window."""
 
 
 class UnknownApplication(NotFound):
@@ -52,8 +53,8 @@ async def handle_application_submitted(
     if refusal is None:
         app.receive(data.documents, data.submitted_at)
         now = await uow.clock.now()
-        if window is not None and now is not None and now >= window.late_from:
-            app.close_at_deadline()  # on time, but read after the clock passed the deadline
+        if now is not None and app.closes_by(now, uow.grace):
+            app.close_at_deadline()  # on time, but read after its file's closing instant
     else:
         app.keep_unreviewed(data.documents, data.submitted_at)
         app.refuse(refusal)
@@ -77,10 +78,17 @@ async def _refusal(
 async def handle_document_uploaded(
     event: CloudEvent[portal.DocumentUploaded], uow: CandidatureUnitOfWork
 ) -> None:
+    """The candidate's upload time decides (`uploaded_at`, else the event's time)."""
     data = event.data
     app = await _load(uow, data.application_id)
-    app.add_document(data.document, await uow.clock.now() or event.time)
+    app.add_document(data.document, data.uploaded_at or event.time)
     await uow.applications.save(app)
+    if any(getattr(e, "reason", None) == ON_TIME_AFTER_CLOSING for e in app.events):
+        log.warning(
+            "application %s: a document uploaded on time was read after the file closed "
+            "(raise IFUNO_CANDIDATURE_GRACE_MINUTES?)",
+            app.application_id,
+        )
 
 
 async def handle_application_withdrawn(
@@ -97,21 +105,47 @@ async def handle_phase_started(event: CloudEvent[PhaseStarted], uow: Candidature
     data = event.data
     await uow.clock.record_phase(data)
     round_ = ROUND_OPENING.get(data.phase)
-    if round_ is None:
-        return
-    await uow.applications.set_window(
-        data.campaign, RoundWindow(round_, data.starts_at, data.ends_at)
-    )
-    await uow.applications.move_deadline(data.campaign, round_, data.ends_at)
+    if round_ is not None:
+        await _apply_windows(
+            uow, data.campaign, [RoundWindow(round_, data.starts_at, data.ends_at)]
+        )
+
+
+async def handle_calendar_changed(
+    event: CloudEvent[CalendarChanged], uow: CandidatureUnitOfWork
+) -> None:
+    """The whole calendar, at the timeline's start and after every override: the rounds'
+    windows follow it, and so do the deadlines of the files already received."""
+    data = event.data
+    windows = [
+        RoundWindow(ROUND_OPENING[p.phase], p.starts_at, p.ends_at)
+        for p in data.phases
+        if p.phase in ROUND_OPENING
+    ]
+    await _apply_windows(uow, data.campaign, windows)
+
+
+async def _apply_windows(
+    uow: CandidatureUnitOfWork, campaign: int, windows: list[RoundWindow]
+) -> None:
+    """A window that changed is stored and moves the deadline of its round's live files;
+    a deadline moved into the past closes the incomplete ones (after the grace period).
+    Files already closed stay closed."""
+    current = {w.round: w for w in await uow.applications.windows(campaign)}
+    changed = [w for w in windows if current.get(w.round) != w]
+    for window in changed:
+        await uow.applications.set_window(campaign, window)
+        await uow.applications.move_deadline(campaign, window.round, window.closes_at)
     now = await uow.clock.now()
-    if now is not None:
+    if changed and now is not None:
         await _close_late(uow, None, now)
 
 
 async def handle_clock_advanced(
     event: CloudEvent[ClockAdvanced], uow: CandidatureUnitOfWork
 ) -> None:
-    """Close every file still incomplete once its round's deadline minute has passed."""
+    """Close every file still incomplete once its round's deadline minute, then the
+    grace period, have passed."""
     data = event.data
     previous = await uow.clock.advance(data)
     if previous is not None and previous >= data.now:
@@ -120,8 +154,12 @@ async def handle_clock_advanced(
 
 
 async def _close_late(uow: CandidatureUnitOfWork, after: datetime | None, until: datetime) -> None:
-    """The late files are read (locked) together: one statement, not one per file."""
-    late = await uow.applications.incomplete_late_in(after, until)
+    """Files whose closing instant (late_from + grace) lies in (after, until]. They are
+    read (locked) together: one statement, not one per file."""
+    grace = uow.grace
+    late = await uow.applications.incomplete_late_in(
+        None if after is None else after - grace, until - grace
+    )
     for app in await uow.applications.get_many(late):
         if app.close_at_deadline():
             await uow.applications.save(app)
@@ -130,8 +168,18 @@ async def _close_late(uow: CandidatureUnitOfWork, after: datetime | None, until:
 async def handle_complementary_round_opened(
     event: CloudEvent[ComplementaryRoundOpened], uow: CandidatureUnitOfWork
 ) -> None:
+    """Selection found free places at this level with its waitlist exhausted: its
+    complementary applications are taken (it may open, close and open again)."""
     data = event.data
     await uow.applications.open_complementary(data.campaign, data.level, data.free_places)
+
+
+async def handle_complementary_round_closed(
+    event: CloudEvent[ComplementaryRoundClosed], uow: CandidatureUnitOfWork
+) -> None:
+    """The level's places are all held again: its complementary applications are
+    refused `no_places_left` from now on (as read: the two topics are read apart)."""
+    await uow.applications.close_complementary(event.data.campaign, event.data.level)
 
 
 async def override_eligibility(
@@ -153,4 +201,6 @@ HANDLERS = handlers_by_annotation(
     handle_phase_started,
     handle_clock_advanced,
     handle_complementary_round_opened,
+    handle_complementary_round_closed,
+    handle_calendar_changed,
 )

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from ifuno_shared.events import CloudEvent
 from ifuno_shared.events.portal import ApplicationSubmitted, ApplicationWithdrawn, DocumentUploaded
 from ifuno_shared.persistence import AbstractUnitOfWork, SqlUnitOfWork
+from ifuno_shared.persistence.unit_of_work import OnCommit
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ifuno_candidature.adapters.repository import (
     ApplicationRepository,
     SqlApplicationRepository,
 )
+from ifuno_candidature.domain.model import DEADLINE_GRACE
 
 
 class CandidatureUnitOfWork(AbstractUnitOfWork):
     applications: ApplicationRepository
+    grace: timedelta = DEADLINE_GRACE
+    """How long incomplete files wait past their deadline minute before closing."""
 
 
 class SqlCandidatureUnitOfWork(SqlUnitOfWork, CandidatureUnitOfWork):
     applications: SqlApplicationRepository
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_commit: OnCommit | None = None,
+        *,
+        grace: timedelta = DEADLINE_GRACE,
+    ) -> None:
+        super().__init__(session_factory, on_commit)
+        self.grace = grace
 
     async def _open_repositories(self) -> None:
         self.applications = SqlApplicationRepository(self.session)

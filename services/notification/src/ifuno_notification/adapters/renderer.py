@@ -50,4 +50,6 @@ def render_email(message: Message) -> RenderedEmail:
 
 
 def render_sms(message: Message) -> str:
-    return _text.get_template(f"sms/{message.template}.txt").render(message.context).strip()
+    """The text, signed by the office of the candidate's regime."""
+    text = _text.get_template(f"sms/{message.template}.txt").render(message.context).strip()
+    return f"{text} - {message.context['office'].sms}"

@@ -208,12 +208,18 @@ def _keep_copy(folder: Path, message_id: str, message: bytes) -> None:
 
 
 class GatewaySmsSender(AbstractSmsSender):
-    """`POST {url}/messages {"to", "text", "idempotency_key"}` with a bearer token; one
-    request per part, each keyed so that a retry never sends a part twice."""
+    """`POST {url}/messages {"to", "text", "idempotency_key"}`, with a bearer token when
+    one is configured (none: no `Authorization` header at all); one request per part,
+    each keyed so that a retry never sends a part twice.
 
-    def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
+    Only the gateway being down or busy (5xx, 408, 429, unreachable) is worth retrying.
+    Any other 4xx, or a request the HTTP client refuses to send, is our configuration
+    or our request at fault: the message fails at once, reported once (the dispatcher
+    logs it and publishes `notification.failed`), not retried for hours."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 10.0) -> None:
         self._url = url.rstrip("/")
-        self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = timeout
 
     async def send(self, message_id: str, to: str, text: str) -> None:
@@ -225,18 +231,30 @@ class GatewaySmsSender(AbstractSmsSender):
                     response = await client.post(
                         f"{self._url}/messages",
                         json={"to": to, "text": part, "idempotency_key": key},
-                        headers={"Authorization": f"Bearer {self._token}"},
+                        headers=self._headers,
                     )
+                except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+                    raise PermanentFailure(
+                        f"SMS gateway request not sendable ({type(exc).__name__}): "
+                        "check IFUNO_SMS_GATEWAY_URL and IFUNO_SMS_GATEWAY_TOKEN"
+                    ) from exc
                 except httpx.HTTPError as exc:
                     raise ServerUnavailable(
                         f"SMS gateway unreachable: {type(exc).__name__}"
                     ) from exc
                 status = response.status_code
-                if status >= 500 or status in (401, 403, 429):
-                    # Down, busy or refusing our token: no SMS gets through for now.
+                if status >= 500 or status in RETRIED_STATUSES:
+                    # Down or busy: no SMS gets through for now.
                     raise ServerUnavailable(f"SMS gateway {status}")
                 if status >= 400:
-                    raise PermanentFailure(f"SMS gateway {status}")
+                    raise PermanentFailure(
+                        f"SMS gateway refused the request ({status}): a configuration or "
+                        "request error, not retried"
+                    )
+
+
+RETRIED_STATUSES = frozenset({408, 429})
+"""The 4xx answers that mean "later" (timeout, too many requests)."""
 
 
 class NoSmsGateway(AbstractSmsSender):

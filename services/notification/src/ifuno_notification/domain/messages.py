@@ -33,6 +33,8 @@ SUBJECTS = {
     "offer_expired": "Votre proposition d'admission a expiré",
     "offer_accepted": "Confirmation de votre inscription au master IFUNO",
     "offer_declined": "Confirmation de votre renoncement au master IFUNO",
+    "waitlist_closed": "Clôture de la liste complémentaire du master IFUNO",
+    "two_year_plan_recorded": "Votre demande de M2 en deux ans est enregistrée",
 }
 TEMPLATES = tuple(SUBJECTS)
 
@@ -86,9 +88,11 @@ class Recipient:
             case s.Admitted():
                 self.offer_open = True
                 self.offer_deadline = data.offer_deadline
-            case s.OfferAccepted() | s.OfferDeclined() | s.OfferExpired():
+            case s.OfferAccepted() | s.OfferDeclined() | s.OfferExpired() | s.Waitlisted():
                 self.offer_open = False
-            case c.ApplicationRefused() | c.ApplicationWithdrawn() | s.Refused():
+            case (
+                c.ApplicationRefused() | c.ApplicationWithdrawn() | s.Refused() | s.WaitlistClosed()
+            ):
                 self.closed = True
                 self.offer_open = False
 
@@ -204,13 +208,19 @@ def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
                 short=french.short_date_fr(data.starts_at),
                 location=data.location,
                 video_url=data.video_url,
+                short_notice=data.short_notice,
+                notice_days=data.notice_days,
             )
         case s.Admitted():
             return one(
                 "promoted" if data.from_waitlist else "admitted", **_deadline(data.offer_deadline)
             )
         case s.Waitlisted():
-            return one("waitlisted", rank=data.rank)
+            return one("waitlisted", rank=data.rank, late_answer=data.late_answer)
+        case s.WaitlistClosed():
+            return one("waitlist_closed")
+        case s.TwoYearPlanRecorded():
+            return one("two_year_plan_recorded")
         case s.WaitlistRankChanged():
             return one("waitlist_rank_changed", rank=data.rank, previous_rank=data.previous_rank)
         case s.Refused():

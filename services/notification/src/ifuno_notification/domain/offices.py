@@ -14,6 +14,8 @@ class Office:
     phone: str
     by: str
     """The office in a sentence: « communiquées par {by} »."""
+    sms: str
+    """The signature of a text message: short, and GSM-7 (one SMS holds 160 of them)."""
 
 
 SCOLARITE = Office(
@@ -21,12 +23,14 @@ SCOLARITE = Office(
     "scola-let@univ-lemans.fr",
     "02 43 83 31 90",
     "la scolarité de l'UFR LLSH",
+    "Scolarité UFR LLSH",
 )
 SFC = Office(
     "Service Formation Continue (SFC), Le Mans Université",
     "sfc@univ-lemans.fr",
     "02 43 83 32 00",
     "le Service Formation Continue (SFC)",
+    "SFC Le Mans Université",
 )
 PROGRAMME_EMAIL = "contacts.ifuno@univ-lemans.fr"
 

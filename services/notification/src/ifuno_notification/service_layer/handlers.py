@@ -84,6 +84,8 @@ CandidateEvent = (
     | s.OfferAccepted
     | s.OfferDeclined
     | s.OfferExpired
+    | s.WaitlistClosed
+    | s.TwoYearPlanRecorded
 )
 """The candidature and selection events that tell the candidate something."""
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from ifuno_shared.calendar import CampaignCalendar
 from ifuno_shared.errors import InvalidValue
 from ifuno_shared.events import Phase
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted, PhaseWindow
 
 
 class ClockWentBackwards(InvalidValue):
@@ -21,6 +21,17 @@ class ClockWentBackwards(InvalidValue):
 class Move:
     phases: list[PhaseStarted]
     tick: ClockAdvanced
+
+
+def calendar_changed(calendar: CampaignCalendar) -> CalendarChanged:
+    """The whole calendar in one event: every phase with its start and end."""
+    return CalendarChanged(
+        campaign=calendar.campaign,
+        phases=[
+            PhaseWindow(phase=phase, starts_at=starts_at, ends_at=ends_at)
+            for phase, starts_at, ends_at in calendar.phases()
+        ],
+    )
 
 
 def plan_move(
