@@ -38,7 +38,9 @@ class Timeline:
         try:
             self.calendar = load_calendar(self.campaign, settings.calendar_file)
         except InvalidCalendar as exc:
-            raise ConfigurationError(f"IFUNO_TIMELINE_CALENDAR_FILE: {exc}") from exc
+            raise ConfigurationError(
+                f"IFUNO_TIMELINE_CALENDAR_FILE ({settings.calendar_file}): {exc}"
+            ) from exc
         self._context: ServiceContext | None = None
         self._lock = asyncio.Lock()
 

@@ -30,5 +30,6 @@ async def move_clock(
 
 
 async def current_instant(uow: TimelineUnitOfWork, campaign: int) -> datetime | None:
+    """Only reads (the public calendar asks it): never waits for a move in progress."""
     async with uow:
-        return await uow.timeline.lock_clock(campaign)
+        return await uow.timeline.read_clock(campaign)
