@@ -79,13 +79,11 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 def _env_name(settings_class: type[ServiceSettings], field: str) -> str:
     """The variable to name: pydantic reports a field by its name, or by the variable it
     was read from (an alias, such as IFUNO_API_TOKENS)."""
-    for info in settings_class.model_fields.values():
-        if (
-            isinstance(info.validation_alias, AliasChoices)
-            and field in info.validation_alias.choices
-        ):
-            return field
-    info = settings_class.model_fields.get(field)
+    fields = settings_class.model_fields
+    aliases = (info.validation_alias for info in fields.values())
+    if any(isinstance(alias, AliasChoices) and field in alias.choices for alias in aliases):
+        return field
+    info = fields.get(field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
         first = info.validation_alias.choices[0]
         if isinstance(first, str):
