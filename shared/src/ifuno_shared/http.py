@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
+from starlette.types import Lifespan
 
 from ifuno_shared.errors import Conflict, InvalidValue, NotFound
 from ifuno_shared.staff import Staff, staff_for
@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 1_000_000
-"""Larger request bodies are refused (413): no staff request comes near it."""
+"""Larger request bodies are refused (413, FastAPI's own limit: the announced length, or
+the bytes as they stream in): no staff request comes near it."""
 
 SESSION_COOKIE = "ifuno_session"
 _bearer = HTTPBearer(auto_error=False)
@@ -133,41 +134,6 @@ def require_role(*roles: str, session: bool = False) -> Callable[..., Awaitable[
     return dependency_or_session if session else dependency
 
 
-class BodyLimit:
-    """413 for a request body over `limit` bytes: announced by Content-Length, or counted
-    as it streams in (a chunked body has no length to check first)."""
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            too_large = JSONResponse({"detail": self.detail}, status.HTTP_413_CONTENT_TOO_LARGE)
-            await too_large(scope, receive, send)
-            return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self.detail)
-            return message
-
-        await self.app(scope, counted, send)
-
-    @property
-    def detail(self) -> str:
-        return f"request body over {self.limit} bytes"
-
-
 def operations_router(readiness: ReadinessCheck) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -222,6 +188,7 @@ def create_app(
         title=title,
         version="1",
         lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
         exception_handlers={
             NotFound: _answer(status.HTTP_404_NOT_FOUND),
             Conflict: _answer(status.HTTP_409_CONFLICT),
@@ -230,7 +197,6 @@ def create_app(
     )
     app.state.api_tokens = dict(api_tokens)
     app.state.sessions = SessionSigner()
-    app.add_middleware(BodyLimit)
     app.include_router(operations_router(readiness))
     for router in routers:
         app.include_router(router)
