@@ -59,11 +59,11 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get("", dependencies=[Depends(FILE_READERS)])
     async def applications(
-        campaign: int | None = None,
+        campaign: Annotated[int | None, Query(ge=2000, le=2100)] = None,
         level: Level | None = None,
         status_: Annotated[Status | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> list[ApplicationSummary]:
         async with context.session_factory() as session:
             rows = await list_applications(

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
@@ -38,7 +38,9 @@ def build_router(context: ServiceContext) -> APIRouter:
     router = APIRouter()
     settings: Any = context.settings
 
-    def campaign_or_default(campaign: int | None = None) -> int:
+    def campaign_or_default(
+        campaign: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    ) -> int:
         """The page and the API may leave the campaign out: IFUNO_CAMPAIGN is the default."""
         found = campaign or settings.campaign
         if found is None:

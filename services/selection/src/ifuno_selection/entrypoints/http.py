@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Level
 from ifuno_shared.http import Staff, require_role
@@ -69,7 +69,9 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get("/applications", dependencies=[file_readers])
     async def applications(
-        campaign: int | None = None, level: Level | None = None, status: Status | None = None
+        campaign: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+        level: Level | None = None,
+        status: Status | None = None,
     ) -> list[dict[str, Any]]:
         async with context.session_factory() as session:
             return await list_candidates(
@@ -115,7 +117,9 @@ def build_router(context: ServiceContext) -> APIRouter:
         "/rankings/{campaign}/{level}",
         dependencies=[Depends(require_role("committee", "admin"))],
     )
-    async def rankings(campaign: int, level: Level) -> list[dict[str, Any]]:
+    async def rankings(
+        campaign: Annotated[int, Path(ge=2000, le=2100)], level: Level
+    ) -> list[dict[str, Any]]:
         async with context.session_factory() as session:
             return await ranking(session, campaign, level.value)
 
