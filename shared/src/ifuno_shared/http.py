@@ -3,7 +3,12 @@ the HTTP answers to the refusals of `ifuno_shared.errors`."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import json
+import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
@@ -14,52 +19,119 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Lifespan
 
 from ifuno_shared.errors import Conflict, InvalidValue, NotFound
+from ifuno_shared.staff import Staff, staff_for
 
+__all__ = [
+    "MAX_BODY_BYTES",
+    "SESSION_COOKIE",
+    "SessionSigner",
+    "Staff",
+    "create_app",
+    "operations_router",
+    "require_role",
+    "staff_for",
+]
+
+MAX_BODY_BYTES = 1_000_000
+"""Larger request bodies are refused (413, FastAPI's own limit: the announced length, or
+the bytes as they stream in): no staff request comes near it."""
+
+SESSION_COOKIE = "ifuno_session"
 _bearer = HTTPBearer(auto_error=False)
+_session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False)
 
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool]]]
 ExceptionHandler = Callable[[Request, Exception], Coroutine[Any, Any, Response]]
 
 
-def _role_for(tokens: Mapping[str, str], presented: str) -> str | None:
-    for token, role in tokens.items():
-        if hmac.compare_digest(token.encode(), presented.encode()):
-            return role
-    return None
+class SessionSigner:
+    """Signed, short-lived session cookies (a staff page signs in once, then its requests
+    carry no token). The key is the process's own: a restart signs everyone out."""
+
+    def __init__(self, lifetime_seconds: int = 8 * 3600, key: bytes | None = None) -> None:
+        self.lifetime_seconds = lifetime_seconds
+        self._key = key or secrets.token_bytes(32)
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+    def issue(self, staff: Staff, now: float | None = None) -> str:
+        expires = int((time.time() if now is None else now) + self.lifetime_seconds)
+        payload = json.dumps([staff.name, staff.role, expires]).encode()
+        return ".".join(
+            base64.urlsafe_b64encode(part).decode().rstrip("=")
+            for part in (payload, self._mac(payload))
+        )
+
+    def read(self, value: str, now: float | None = None) -> Staff | None:
+        """The signed-in staff member, or None (forged, damaged or expired)."""
+        try:
+            payload, mac = (
+                base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in value.split(".")
+            )
+            if not hmac.compare_digest(self._mac(payload), mac):
+                return None
+            name, role, expires = json.loads(payload)
+        except ValueError:
+            return None
+        if (time.time() if now is None else now) >= expires:
+            return None
+        return Staff(str(name), str(role))
 
 
-def require_role(*roles: str) -> Callable[..., Awaitable[str]]:
-    """A FastAPI dependency: the caller's role, 401 without a valid token, 403 if not allowed.
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or invalid bearer token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
-    The token table is `app.state.api_tokens` (from IFUNO_API_TOKENS).
+
+def _allowed(staff: Staff | None, allowed: frozenset[str]) -> Staff:
+    if staff is None:
+        raise _unauthorized()
+    if staff.role not in allowed:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this role may not do this")
+    return staff
+
+
+def _from_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Staff | None:
+    tokens: Mapping[str, Staff] = getattr(request.app.state, "api_tokens", {})
+    return None if credentials is None else staff_for(tokens, credentials.credentials)
+
+
+def require_role(*roles: str, session: bool = False) -> Callable[..., Awaitable[Staff]]:
+    """A FastAPI dependency: who called (`Staff`: the token's name and role); 401 without
+    a valid token, 403 when the role may not call the route.
+
+    The token table is `app.state.api_tokens` (from IFUNO_API_TOKENS). With `session`,
+    a valid session cookie (`app.state.sessions`, see `SessionSigner`) does as well as a
+    token: for a page, whose requests must not carry the token in their address.
     """
     allowed = frozenset(roles)
 
     async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> str:
-        tokens: Mapping[str, str] = getattr(request.app.state, "api_tokens", {})
-        role = None if credentials is None else _role_for(tokens, credentials.credentials)
-        if role is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing or invalid bearer token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"role {role!r} may not do this; allowed: {', '.join(sorted(allowed))}",
-            )
-        return role
+    ) -> Staff:
+        return _allowed(_from_token(request, credentials), allowed)
 
-    return dependency
+    async def dependency_or_session(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        cookie: Annotated[str | None, Depends(_session_cookie)],
+    ) -> Staff:
+        staff = _from_token(request, credentials)
+        if staff is None and credentials is None and cookie:
+            staff = request.app.state.sessions.read(cookie)
+        return _allowed(staff, allowed)
+
+    return dependency_or_session if session else dependency
 
 
 def operations_router(readiness: ReadinessCheck) -> APIRouter:
@@ -107,7 +179,7 @@ def create_app(
     title: str,
     routers: list[APIRouter],
     readiness: ReadinessCheck,
-    api_tokens: Mapping[str, str],
+    api_tokens: Mapping[str, Staff],
     *,
     lifespan: Lifespan[FastAPI] | None = None,
 ) -> FastAPI:
@@ -116,6 +188,7 @@ def create_app(
         title=title,
         version="1",
         lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
         exception_handlers={
             NotFound: _answer(status.HTTP_404_NOT_FOUND),
             Conflict: _answer(status.HTTP_409_CONFLICT),
@@ -123,6 +196,7 @@ def create_app(
         },
     )
     app.state.api_tokens = dict(api_tokens)
+    app.state.sessions = SessionSigner()
     app.include_router(operations_router(readiness))
     for router in routers:
         app.include_router(router)

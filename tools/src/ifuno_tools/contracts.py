@@ -17,13 +17,14 @@ from importlib.metadata import entry_points
 from types import SimpleNamespace
 from typing import Any, cast
 
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from ifuno_shared.events import CONTENT_TYPE_HEADER, CloudEvent, Topic
 from ifuno_shared.events.asyncapi import DEAD_LETTER_HEADERS, PRODUCERS, document
 from ifuno_shared.events.registry import ALL_EVENT_MODELS
 from ifuno_shared.http import create_app
 from ifuno_shared.runtime import ServiceContext, ServiceSettings
-from ifuno_shared.runtime.settings import ROLES
+from ifuno_shared.staff import ROLES
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
@@ -49,7 +50,7 @@ ENVELOPE = {
     "data": "the fields of the event type (below)",
 }
 
-SETTING_TYPES = {"api_tokens": "`token:role,token:role`"}
+SETTING_TYPES = {"api_tokens": "`token:name:role,token:name:role`"}
 """Where the variable's text is not the field's JSON type."""
 
 SETTING_NOTES = {
@@ -57,7 +58,11 @@ SETTING_NOTES = {
     "http_port": "HTTP port",
     "http_host": "HTTP address to listen on",
     "kafka_bootstrap": "Kafka bootstrap servers, `host:port[,host:port]`",
-    "api_tokens": "staff tokens and their roles, among " + ", ".join(sorted(ROLES)),
+    "api_tokens": "staff tokens, each with the name of whom it stands for (recorded with "
+    "their reviews and overrides) and one role among "
+    + ", ".join(sorted(ROLES))
+    + "; the older `token:role` still reads, named after its role; no `:` or `,` "
+    "inside a token or name",
     "clock": "`real`, or `simulated` (moved by the timeline, `POST /v1/clock`)",
     "clock_start": "where a simulated clock starts (ISO 8601 with offset)",
     "campaign": "the campaign year (default: the current year)",
@@ -121,9 +126,17 @@ HTTP_INTRO = f"""\
 Every service serves `GET /health` (alive), `GET /ready` (database and broker
 answer; 503 otherwise) and `GET /metrics` (Prometheus), and its OpenAPI
 document at `/openapi.json`. Staff endpoints need `Authorization: Bearer
-<token>`, each token mapped to one role ({", ".join(sorted(ROLES))}) by
-`IFUNO_API_TOKENS`: 401 when the token is missing or unknown, 403 when its
-role may not call the endpoint, 422 when the body or a parameter is invalid.
+<token>`, each token standing for one named person with one role
+({", ".join(sorted(ROLES))}) in `IFUNO_API_TOKENS` (`token:name:role`): 401
+when the token is missing or unknown, 403 when its role may not call the
+endpoint ("this role may not do this"), 413 when the request body is over
+1 MB, 422 when the body or a parameter is invalid. What a staff member does
+(a file review, an eligibility override) is recorded under the token's name,
+never under a name in the body. `viewer` (the dashboard's role) sees counts
+only: no endpoint that answers with a name, an address, a diploma or a
+score of one candidate lets it through. The dashboard's page signs in once
+(`POST /v1/session`, the token in the body) and then authenticates by a
+signed HttpOnly session cookie, so no token ever appears in an address.
 Roles below are those allowed; none listed means no bearer token is asked.
 """
 
@@ -321,7 +334,7 @@ def _dead_letters() -> list[str]:
     ]
 
 
-def _roles(route: APIRoute) -> set[str]:
+def allowed_roles(route: APIRoute) -> set[str]:
     """The roles `require_role` lets through, read from the route's dependencies."""
     roles: set[str] = set()
     pending = [route.dependant]
@@ -334,26 +347,35 @@ def _roles(route: APIRoute) -> set[str]:
     return roles
 
 
-def _routes(service: str) -> Iterator[tuple[str, ...]]:
-    """Build the service's app as it runs (its own routers), without starting anything."""
+def _routers(service: str) -> list[APIRouter]:
+    """Build the service's routers as it runs them, without starting anything."""
     cls = settings_class(service)
     required = {field: "unused" for field, info in cls.model_fields.items() if info.is_required()}
     settings = cls.model_construct(**cast(dict[str, Any], required))
     definition = importlib.import_module(f"ifuno_{service}.entrypoints.service")
     factory = definition.build_definition(settings).routers
     context = cast(ServiceContext, SimpleNamespace(name=service, settings=settings, extras={}))
-    routers = factory(context) if factory else []
+    return factory(context) if factory else []
 
-    async def no_checks() -> dict[str, bool]:
-        return {}
 
-    roles = {
-        (method.lower(), route.path): _roles(route)
-        for router in routers
+def route_roles(service: str) -> dict[tuple[str, str], set[str]]:
+    """(method in lower case, path) -> the roles let through; empty: no token asked."""
+    return {
+        (method.lower(), route.path): allowed_roles(route)
+        for router in _routers(service)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     }
+
+
+def _routes(service: str) -> Iterator[tuple[str, ...]]:
+    routers = _routers(service)
+    roles = route_roles(service)
+
+    async def no_checks() -> dict[str, bool]:
+        return {}
+
     app = create_app(f"ifuno-{service}", routers, no_checks, {})
     for path, operations in app.openapi()["paths"].items():
         for method, operation in operations.items():

@@ -41,7 +41,11 @@ pytestmark = pytest.mark.integration
 DEADLINE = default_calendar(2027).main_submissions_close
 MIDNIGHT = DEADLINE + timedelta(minutes=1)  # the deadline tick: 16 May, 00:00
 CLOSING = MIDNIGHT + timedelta(minutes=10)  # the grace period over
-TOKENS = {"admin-token": "admin", "viewer-token": "viewer", "reviewer-token": "reviewer"}
+TOKENS = {
+    "admin-token": "y.chen:admin",
+    "viewer-token": "viewer",
+    "reviewer-token": "reviewer",
+}
 RECEIVED = "ifuno.candidature.application_received.v1"
 COMPLETED = "ifuno.candidature.application_completed.v1"
 REFUSED = "ifuno.candidature.application_refused.v1"
@@ -277,37 +281,49 @@ async def test_staff_read_and_override_with_token_roles(service: Service) -> Non
     received, _ = await service.events_of(app, 2)
     assert received["data"]["eligibility"]["reasons"] == ["m1_requires_bac3_or_vapp"]
     viewer = {"Authorization": "Bearer viewer-token"}
+    reviewer = {"Authorization": "Bearer reviewer-token"}
     admin = {"Authorization": "Bearer admin-token"}
     assert (await service.http.get("/v1/applications")).status_code == 401
     wrong = {"Authorization": "Bearer wrong"}
     assert (await service.http.get("/v1/applications", headers=wrong)).status_code == 401
+    for path in ("/v1/applications", f"/v1/applications/{app}"):
+        refused = await service.http.get(path, headers=viewer)
+        assert refused.json() == {"detail": "this role may not do this"}, path
+        assert refused.status_code == 403, path
     listing = await service.http.get(
-        "/v1/applications", params={"campaign": 2027, "status": "complete"}, headers=viewer
+        "/v1/applications", params={"campaign": 2027, "status": "complete"}, headers=reviewer
     )
     assert [a["application_id"] for a in listing.json()] == [app]
     bad_filter = await service.http.get(
-        "/v1/applications", params={"status": "lost"}, headers=viewer
+        "/v1/applications", params={"status": "lost"}, headers=reviewer
     )
     assert bad_filter.status_code == 422 and bad_filter.json()["detail"][0]["loc"] == [
         "query",
         "status",
     ]
-    detail = (await service.http.get(f"/v1/applications/{app}", headers=viewer)).json()
+    detail = (await service.http.get(f"/v1/applications/{app}", headers=reviewer)).json()
     assert [d["kind"] for d in detail["documents"]] == ["cv", "cover_letter", "diploma"]
     path = f"/v1/applications/{app}/eligibility-override"
-    body = {"eligible": True, "by": "y.chen", "note": "VAPP en cours"}
+    # The body's `by` (deprecated) is ignored: the override is the token's (y.chen's).
+    body = {"eligible": True, "by": "someone.else", "note": "VAPP en cours"}
     assert (await service.http.post(path, json=body, headers=viewer)).status_code == 403
-    invalid = await service.http.post(path, json={"eligible": True}, headers=admin)
-    assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == ["body", "by"]
+    invalid = await service.http.post(path, json={"note": "?"}, headers=admin)
+    assert invalid.status_code == 422 and invalid.json()["detail"][0]["loc"] == [
+        "body",
+        "eligible",
+    ]
     unknown = await service.http.post(
         "/v1/applications/nope/eligibility-override", json=body, headers=admin
     )
     assert (unknown.status_code, unknown.json()) == (404, {"detail": "no application nope"})
     overridden = await service.http.post(path, json=body, headers=admin)
     assert overridden.status_code == 200 and overridden.json()["eligible"] is True
+    assert overridden.json()["eligibility_overridden_by"] == "y.chen"
     events = await service.events_of(app, 3)
     assert events[2]["type"] == OVERRIDDEN
     assert events[2]["data"]["overridden_by"] == "y.chen"
+    without_by = await service.http.post(path, json={"eligible": True}, headers=admin)
+    assert without_by.json()["eligibility_overridden_by"] == "y.chen"
     assert (await service.http.get("/ready")).json()["status"] == "ready"
 
 

@@ -25,7 +25,8 @@ from ifuno_tools.testing.kafka import kafka_produce, produce_events
 
 pytestmark = pytest.mark.integration
 
-VIEWER = {"Authorization": "Bearer see"}
+TOKEN = "jeton-du-tableau-7f3a9c"
+VIEWER = {"Authorization": f"Bearer {TOKEN}"}
 DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
@@ -102,7 +103,7 @@ async def dashboard(database_url: str, kafka) -> AsyncIterator[httpx.AsyncClient
         database_url=database_url,
         kafka_bootstrap=kafka.bootstrap,
         http_port=0,
-        api_tokens={"see": "viewer"},
+        api_tokens={TOKEN: "écran.accueil:viewer", "rev": "r.dupont:reviewer"},
         campaign=2027,
         lag_interval=0.5,
     )
@@ -167,17 +168,43 @@ async def test_a_short_campaign_gives_the_right_summary(
     assert outcomes == {("admitted", "email", "sent"), ("waitlisted", "sms", "failed")}
     await summary_when(dashboard, lambda s: s["dead_letters"])
     assert (await dashboard.get("/v1/summary", params={"campaign": 2027})).status_code == 401
-    assert (await dashboard.get("/v1/stream", params={"token": "nope"})).status_code == 401
-    async with dashboard.stream("GET", "/v1/stream", params={"token": "see"}) as stream:
+    # No token in an address: the stream takes a bearer token or the page's session.
+    assert (await dashboard.get("/v1/stream", params={"token": TOKEN})).status_code == 401
+    odd = {"Authorization": "Bearer jéton".encode()}
+    assert (await dashboard.get("/v1/stream", headers=odd)).status_code == 401  # type: ignore[arg-type]
+    async with dashboard.stream("GET", "/v1/stream", headers=VIEWER) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         lines = stream.aiter_lines()
         assert await anext(lines) == "event: summary"
         data = await anext(lines)
     assert json.loads(data.removeprefix("data: "))["campaign"] == 2027
+    await the_page_session_is_a_signed_http_only_cookie(dashboard)
     script = await dashboard.get("/static/app.js")
     assert script.headers["content-type"].startswith("text/javascript")
     metrics = (await dashboard.get("/metrics")).text
     assert "ifuno_events_consumed_total" in metrics
+
+
+async def the_page_session_is_a_signed_http_only_cookie(dashboard: httpx.AsyncClient) -> None:
+    refused = await dashboard.post("/v1/session", json={"token": "nope"})
+    assert refused.status_code == 401 and "set-cookie" not in refused.headers
+    signed_in = await dashboard.post("/v1/session", json={"token": TOKEN})
+    assert signed_in.status_code == 204
+    cookie = signed_in.headers["set-cookie"]
+    assert TOKEN not in cookie
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+    assert {"httponly", "samesite", "max-age", "path"} <= attributes
+    assert "samesite=strict" in cookie.lower() and "secure" not in attributes  # plain HTTP
+    assert (await dashboard.get("/v1/session")).json() == {
+        "name": "écran.accueil",
+        "role": "viewer",
+    }
+    assert (await dashboard.get("/v1/summary")).status_code == 200
+    async with dashboard.stream("GET", "/v1/stream") as stream:
+        assert stream.status_code == 200
+    assert (await dashboard.delete("/v1/session")).status_code == 204
+    assert (await dashboard.get("/v1/session")).status_code == 401
+    assert (await dashboard.get("/v1/stream")).status_code == 401
 
 
 async def test_the_page_updates_live_in_a_real_browser(dashboard: httpx.AsyncClient, kafka) -> None:
@@ -204,9 +231,21 @@ async def test_the_page_updates_live_in_a_real_browser(dashboard: httpx.AsyncCli
         )
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         outside: list[str] = []
-        page.on("request", lambda r: None if r.url.startswith(base) else outside.append(r.url))
+        requested: list[str] = []
+
+        def record(request) -> None:  # type: ignore[no-untyped-def]
+            requested.append(request.url)
+            if not request.url.startswith(base):
+                outside.append(request.url)
+
+        page.on("request", record)
         await page.goto(f"{base}/")
-        await page.fill("#token", "see")
+        await page.fill("#token", "wrong")
+        await page.click("button[type=submit]")
+        await page.wait_for_function(
+            "document.getElementById('login-error').textContent === 'Jeton refusé.'"
+        )
+        await page.fill("#token", TOKEN)
         await page.click("button[type=submit]")
         received_m1 = page.locator('[data-level="M1"] [data-counter="received"]')
         await received_m1.wait_for()
@@ -223,5 +262,27 @@ async def test_the_page_updates_live_in_a_real_browser(dashboard: httpx.AsyncCli
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         await page.set_viewport_size({"width": 390, "height": 844})
         await page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+        session = next(c for c in await page.context.cookies() if c["name"] == "ifuno_session")
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        assert await page.evaluate("document.cookie") == ""  # out of the scripts' reach
+        assert await page.locator("#who-name").inner_text() == "écran.accueil"
+        await page.click("#logout")
+        await page.locator("#login").wait_for()
+        await page.reload()
+        await page.locator("#login").wait_for()
+        assert await page.locator("#board").is_hidden()
+        # An old bookmark with ?token=: signed in, and the address bar is cleaned at once.
+        requested_before = len(requested)
+        await page.goto(f"{base}/?campaign=2027&token={TOKEN}")
+        await received_m1.wait_for()
+        assert page.url == f"{base}/?campaign=2027"
+        legacy = requested[requested_before:]
+        assert legacy[0] == f"{base}/?campaign=2027&token={TOKEN}"
+        assert any("/v1/stream" in url for url in legacy[1:])
         await browser.close()
     assert outside == [], "the page must load nothing from outside the machine"
+    assert any(url.startswith(f"{base}/v1/stream") for url in requested)
+    signed_in_normally = requested[:requested_before]
+    assert not [url for url in signed_in_normally + legacy[1:] if TOKEN in url], (
+        "no request of the page may carry the token in its address"
+    )

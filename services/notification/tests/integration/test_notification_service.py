@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 
 DEADLINE = datetime(2027, 5, 15, 23, 59, tzinfo=PARIS)
 OFFER_DEADLINE = datetime(2027, 7, 5, 23, 59, tzinfo=PARIS)
+REVIEWER = {"Authorization": "Bearer reviewer-token"}
 VIEWER = {"Authorization": "Bearer viewer-token"}
 
 
@@ -119,7 +120,7 @@ async def running(
         smtp_port=smtp.port,
         sms_gateway_url=gateway.url,
         sms_gateway_token=gateway.token,
-        api_tokens={"viewer-token": "viewer"},
+        api_tokens={"viewer-token": "viewer", "reviewer-token": "reviewer"},
         dispatch_interval=0.05,
     )
     async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner:
@@ -136,7 +137,7 @@ async def service(
 
 async def listed(service: ServiceRunner, application_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
-        response = await http.get(f"/v1/applications/{application_id}/messages", headers=VIEWER)
+        response = await http.get(f"/v1/applications/{application_id}/messages", headers=REVIEWER)
     response.raise_for_status()
     return list(response.json())
 
@@ -467,7 +468,9 @@ async def test_health_readiness_metrics_and_a_staff_only_message_list(
         assert (await http.get("/v1/applications/A-1/messages")).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
         assert (await http.get("/v1/applications/A-1/messages", headers=wrong)).status_code == 401
-        found = await http.get("/v1/applications/A-1/messages", headers=VIEWER)
+        addresses = await http.get("/v1/applications/H-1/messages", headers=VIEWER)
+        assert addresses.status_code == 403  # a viewer sees counts, never an address
+        found = await http.get("/v1/applications/A-1/messages", headers=REVIEWER)
         assert (found.status_code, found.json()) == (200, [])
 
 

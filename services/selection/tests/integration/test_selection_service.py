@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator
@@ -27,8 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 pytestmark = pytest.mark.integration
 
 CALENDAR = default_calendar(2027)
-TOKENS = {"rev": "reviewer", "com": "committee", "adm": "admin", "see": "viewer"}
+TOKENS = {
+    "rev": "r.dupont:reviewer",
+    "rev-2": "r.dupont:reviewer",
+    "rev-3": "m.martin:reviewer",
+    "com": "committee",
+    "adm": "admin",
+    "see": "viewer",
+}
+"""`rev` and `rev-2` are one person's two tokens (a replaced token, a second device)."""
 REVIEWER = {"Authorization": "Bearer rev"}
+COMMITTEE = {"Authorization": "Bearer com"}
 
 
 def tick(now: datetime) -> CloudEvent:
@@ -95,7 +105,9 @@ class Selection:
                 await asyncio.sleep(0.1)
         return found
 
-    async def review(self, application_id: str, points: int) -> httpx.Response:
+    async def review(
+        self, application_id: str, points: int, token: str = "rev", claimed: str = "r.dupont"
+    ) -> httpx.Response:
         spread = [points // 4 + (1 if n < points % 4 else 0) for n in range(4)]
         scores = dict(
             zip(
@@ -106,8 +118,8 @@ class Selection:
         )
         return await self.http.post(
             f"/v1/applications/{application_id}/file-review",
-            json={"reviewer": "r.dupont", "scores": scores},
-            headers=REVIEWER,
+            json={"reviewer": claimed, "scores": scores},
+            headers={"Authorization": f"Bearer {token}"},
         )
 
     async def interview(self, application_id: str, score: float | None) -> httpx.Response:
@@ -117,18 +129,30 @@ class Selection:
         )
 
 
-@pytest.fixture
-async def selection(database_url: str, kafka) -> AsyncIterator[Selection]:
+@contextlib.asynccontextmanager
+async def running(
+    database_url: str, bootstrap: str, **settings: object
+) -> AsyncIterator[Selection]:
     await upgrade_async(database_url, MIGRATIONS_DIR)
-    settings = SelectionSettings(
-        database_url=database_url, kafka_bootstrap=kafka.bootstrap, http_port=0, api_tokens=TOKENS
+    configured = SelectionSettings(
+        database_url=database_url,
+        kafka_bootstrap=bootstrap,
+        http_port=0,
+        api_tokens=TOKENS,
+        **settings,  # type: ignore[arg-type]
     )
     engine = create_engine(database_url)
-    async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner:
-        service = Selection(runner, kafka.bootstrap, engine)
+    async with ServiceRunner(build_definition(configured, session_timeout_ms=3000)) as runner:
+        service = Selection(runner, bootstrap, engine)
         yield service
         await service.http.aclose()
     await engine.dispose()
+
+
+@pytest.fixture
+async def selection(database_url: str, kafka) -> AsyncIterator[Selection]:
+    async with running(database_url, kafka.bootstrap) as service:
+        yield service
 
 
 async def class_of_sixty(selection: Selection) -> list[str]:
@@ -157,9 +181,7 @@ async def test_sixty_complete_m1_files_make_a_class_of_exactly_twenty_and_a_rank
     await class_of_sixty(selection)
     statuses = await selection.statuses()
     assert list(statuses.values()).count("offered") == 20
-    ranking = (
-        await selection.http.get("/v1/rankings/2027/M1", headers={"Authorization": "Bearer com"})
-    ).json()
+    ranking = (await selection.http.get("/v1/rankings/2027/M1", headers=COMMITTEE)).json()
     admitted = [r for r in ranking if r["status"] == "offered"]
     waitlisted = [r for r in ranking if r["status"] == "waitlisted"]
     assert [r["waitlist_rank"] for r in waitlisted] == list(range(1, len(waitlisted) + 1))
@@ -227,7 +249,7 @@ async def test_an_offer_expires_at_its_deadline_and_promotes_the_next(selection:
         await selection.http.get(
             "/v1/applications",
             params={"status": "waitlisted"},
-            headers={"Authorization": "Bearer see"},
+            headers=COMMITTEE,
         )
     ).json()
     top = min(first_waitlisted, key=lambda r: r["waitlist_rank"])["application_id"]
@@ -253,7 +275,7 @@ async def test_a_withdrawal_after_acceptance_promotes_the_next(selection: Select
         await selection.http.get(
             "/v1/applications",
             params={"status": "waitlisted"},
-            headers={"Authorization": "Bearer see"},
+            headers=COMMITTEE,
         )
     ).json()
     top = min(waitlisted, key=lambda r: r["waitlist_rank"])["application_id"]
@@ -311,6 +333,12 @@ async def test_staff_api_answers_401_403_and_422(selection: Selection) -> None:
         "/v1/applications/X-1/interview-result", json={"attended": True}, headers=REVIEWER
     )
     assert result.status_code == 422
+    for viewer_may_not in ("/v1/rankings/2027/M1", "/v1/applications"):
+        refused = await selection.http.get(viewer_may_not, headers={"Authorization": "Bearer see"})
+        assert (refused.status_code, refused.json()) == (
+            403,
+            {"detail": "this role may not do this"},
+        )
     assert (await selection.http.get("/v1/rankings/2027/M1", headers=REVIEWER)).status_code == 403
     scheduled = [
         json.loads(r.value)
@@ -318,6 +346,33 @@ async def test_staff_api_answers_401_403_and_422(selection: Selection) -> None:
     ]
     interview = next(e for e in scheduled if e["type"].endswith("interview_scheduled.v1"))
     assert interview["data"]["starts_at"] == "2027-06-01T09:00:00+02:00"
+
+
+async def test_reviews_count_under_the_token_name_whatever_the_body_says(
+    database_url: str, kafka
+) -> None:
+    """Two reviews required: one person's two tokens count once, and the body's (ignored,
+    deprecated) `reviewer` cannot make one person two reviewers."""
+    async with running(database_url, kafka.bootstrap, reviews_required=2) as selection:
+        await produce_events(selection.bootstrap, complete_file("R-1", 0))
+        await selection.wait_for(lambda s: s.get("R-1") == "in_review")
+        first = await selection.review("R-1", 20, token="rev", claimed="a.forged.name")
+        assert first.status_code == 200 and first.json()["status"] == "in_review"
+        again = await selection.review("R-1", 16, token="rev-2", claimed="another.one")
+        assert again.status_code == 200 and again.json()["status"] == "in_review"
+        async with selection.engine.connect() as connection:
+            reviewers = await connection.execute(
+                text("SELECT reviewer, scores FROM review WHERE application_id = 'R-1'")
+            )
+            rows = reviewers.all()
+        assert [(name, sum(scores.values())) for name, scores in rows] == [("r.dupont", 16)]
+        second = await selection.review("R-1", 20, token="rev-3", claimed="r.dupont")
+        assert second.status_code == 200 and second.json()["status"] == "shortlisted"
+        async with selection.engine.connect() as connection:
+            names = await connection.scalars(
+                text("SELECT reviewer FROM review WHERE application_id = 'R-1' ORDER BY 1")
+            )
+            assert list(names) == ["m.martin", "r.dupont"]
 
 
 async def test_thirty_truly_concurrent_declines_expiries_and_withdrawals_keep_capacity(

@@ -12,11 +12,13 @@ import httpx
 import pytest
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Phase, Topic
+from ifuno_shared.persistence import create_engine
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
 from ifuno_timeline.config import TimelineSettings
 from ifuno_timeline.entrypoints.service import MIGRATIONS_DIR, build_definition
 from ifuno_tools.testing.kafka import kafka_consume
+from sqlalchemy import text
 
 pytestmark = pytest.mark.integration
 
@@ -235,3 +237,46 @@ async def test_a_calendar_override_made_mid_season_is_announced_and_followed(
         "clock_advanced",
     ]
     assert events[6]["data"]["starts_at"] == "2027-05-22T23:59:00+02:00"
+
+
+async def test_the_public_calendar_only_reads(timeline: Running, migrated: str) -> None:
+    """While the clock table is locked against every write (and `SELECT ... FOR UPDATE`),
+    the calendar still answers: reading it takes no lock and writes no row."""
+    await timeline.move(datetime(2027, 6, 2, tzinfo=PARIS))
+    engine = create_engine(migrated)
+    try:
+        async with engine.connect() as connection, connection.begin():
+            await connection.execute(text("LOCK TABLE campaign_clock IN EXCLUSIVE MODE"))
+            async with asyncio.timeout(5):
+                calendar = await timeline.http.get("/v1/calendar/2027")
+            assert calendar.status_code == 200
+            assert calendar.json()["now"] == "2027-06-02T00:00:00+02:00"
+            async with asyncio.timeout(5):
+                assert (await timeline.http.get("/v1/calendar/2031")).status_code == 200
+        async with engine.connect() as connection:
+            campaigns = await connection.scalars(text("SELECT campaign FROM campaign_clock"))
+            assert list(campaigns) == [2027]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_calendar_refusal_names_no_file(migrated: str, kafka, tmp_path: Path) -> None:
+    """The file is read again for each request: broken after the start, it answers 409
+    saying what is wrong, never where the file lives."""
+    calendar_file = tmp_path / "secret-place" / "calendar.toml"
+    calendar_file.parent.mkdir()
+    calendar_file.write_text("", encoding="utf-8")
+    definition = build_definition(settings(migrated, kafka.bootstrap, calendar_file=calendar_file))
+    async with (
+        ServiceRunner(definition) as runner,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.http_port}") as http,
+    ):
+        assert (await http.get("/v1/calendar/2028")).status_code == 200
+        for broken in ("[2028\nnot toml", '[2028]\nmain_submissions_close = "soon"'):
+            calendar_file.write_text(broken, encoding="utf-8")
+            refused = await http.get("/v1/calendar/2028")
+            assert refused.status_code == 409, refused.text
+            assert "secret-place" not in refused.text and str(tmp_path) not in refused.text
+        calendar_file.unlink()
+        missing = await http.get("/v1/calendar/2028")
+        assert missing.status_code == 409 and "secret-place" not in missing.text

@@ -27,6 +27,9 @@ class FakeTimelineRepository(AbstractTimelineRepository):
     async def lock_clock(self, campaign: int) -> datetime | None:
         return self.clocks.setdefault(campaign, None)
 
+    async def read_clock(self, campaign: int) -> datetime | None:
+        return self.clocks.get(campaign)
+
     async def set_clock(self, campaign: int, now: datetime) -> None:
         self.clocks[campaign] = now
 

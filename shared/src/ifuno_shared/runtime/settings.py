@@ -10,8 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ifuno_shared.events import Level
 from ifuno_shared.persistence.engine import DatabaseTimeouts
-
-ROLES = frozenset({"reviewer", "committee", "admin", "viewer"})
+from ifuno_shared.staff import Staff, parse_entry, parse_tokens
 
 
 def _env(name: str) -> AliasChoices:
@@ -27,7 +26,7 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
     http_host: str = "127.0.0.1"
     kafka_bootstrap: str = Field(validation_alias=_env("IFUNO_KAFKA_BOOTSTRAP"))
-    api_tokens: Annotated[dict[str, str], NoDecode] = Field(
+    api_tokens: Annotated[dict[str, Staff], NoDecode] = Field(
         default_factory=dict, validation_alias=_env("IFUNO_API_TOKENS")
     )
     clock: Literal["real", "simulated"] = Field(
@@ -69,19 +68,16 @@ class ServiceSettings(BaseSettings):
     @field_validator("api_tokens", mode="before")
     @classmethod
     def _parse_tokens(cls, value: object) -> object:
-        """`token:role,token:role`, each role one of reviewer, committee, admin, viewer."""
-        if not isinstance(value, str):
-            return value
-        tokens: dict[str, str] = {}
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            token, _, role = item.rpartition(":")
-            if not token or role not in ROLES:
-                raise ValueError(
-                    "expected token:role pairs separated by commas, "
-                    f"roles among {', '.join(sorted(ROLES))}"
-                )
-            tokens[token] = role
-        return tokens
+        """`token:name:role,...` (or the older `token:role`, named after its role); in code,
+        a mapping token -> `Staff`, `"name:role"` or `"role"`."""
+        if isinstance(value, str):
+            return parse_tokens(value)
+        if isinstance(value, dict):
+            return {
+                token: parse_entry(f"-:{staff}")[1] if isinstance(staff, str) else staff
+                for token, staff in value.items()
+            }
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -107,7 +103,13 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 def _env_name(settings_class: type[ServiceSettings], field: str) -> str:
-    info = settings_class.model_fields.get(field)
+    """The variable to name: pydantic reports a field by its name, or by the variable it
+    was read from (an alias, such as IFUNO_API_TOKENS)."""
+    fields = settings_class.model_fields
+    aliases = (info.validation_alias for info in fields.values())
+    if any(isinstance(alias, AliasChoices) and field in alias.choices for alias in aliases):
+        return field
+    info = fields.get(field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
         first = info.validation_alias.choices[0]
         if isinstance(first, str):

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nSample emails: {run_dir / 'sample-emails'}")
         print(f"Service logs:  {run_dir / 'logs'}")
         if "dashboard" in fleet.services:
-            print(f"Dashboard:     {fleet.url('dashboard')}/?token=demo-viewer")
+            print(f"Dashboard:     {fleet.url('dashboard')}/ (sign in with demo-viewer)")
         for name, service in fleet.services.items():
             print(f"  {name:<13} {service.url}")
         if args.serve:

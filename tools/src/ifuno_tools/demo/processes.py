@@ -19,11 +19,12 @@ from ifuno_tools.local.ports import free_port
 
 SERVICES = ("timeline", "candidature", "selection", "notification", "dashboard")
 TOKENS = {
-    "demo-admin": "admin",
-    "demo-reviewer": "reviewer",
-    "demo-committee": "committee",
-    "demo-viewer": "viewer",
+    "demo-admin": ("demo.admin", "admin"),
+    "demo-reviewer": ("demo.reviewer", "reviewer"),
+    "demo-committee": ("demo.committee", "committee"),
+    "demo-viewer": ("demo.dashboard", "viewer"),
 }
+"""token -> (name, role): IFUNO_API_TOKENS is `token:name:role,...`."""
 
 
 def console_script(service: str) -> str | None:
@@ -69,7 +70,7 @@ class ServiceFleet:
         return [name for name in SERVICES if console_script(name) and _built(name)]
 
     def start(self) -> None:
-        tokens = ",".join(f"{token}:{role}" for token, role in TOKENS.items())
+        tokens = ",".join(f"{token}:{name}:{role}" for token, (name, role) in TOKENS.items())
         for name in self.available():
             port = free_port()
             script = console_script(name)

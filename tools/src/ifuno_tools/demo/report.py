@@ -10,7 +10,8 @@ import httpx
 
 from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway
 
-VIEWER = {"Authorization": "Bearer demo-viewer"}
+COMMITTEE = {"Authorization": "Bearer demo-committee"}
+"""The files list names no one but holds each candidate's scores: not for a viewer."""
 
 
 @dataclass
@@ -68,14 +69,14 @@ async def build_report(
             await http.get(
                 f"{urls['selection']}/v1/applications",
                 params={"campaign": campaign},
-                headers=VIEWER,
+                headers=COMMITTEE,
             )
         ).json()
         candidature: list[dict[str, Any]] = (
             await http.get(
                 f"{urls['candidature']}/v1/applications",
                 params={"campaign": campaign, "status": "refused", "limit": 1000},
-                headers=VIEWER,
+                headers=COMMITTEE,
             )
         ).json()
     levels = {level: LevelReport(level, capacity) for level, capacity in capacities.items()}

@@ -17,7 +17,6 @@ from ifuno_tools.demo.population import Profile
 
 ADMIN = {"Authorization": "Bearer demo-admin"}
 REVIEWER = {"Authorization": "Bearer demo-reviewer"}
-VIEWER = {"Authorization": "Bearer demo-viewer"}
 
 Progress = Callable[[datetime, str, dict[str, int]], None]
 
@@ -73,7 +72,9 @@ class Season:
         return list(response.json()["phases_started"])
 
     async def selection_files(self) -> list[dict[str, Any]]:
-        response = await self.http.get(f"{self.urls['selection']}/v1/applications", headers=VIEWER)
+        response = await self.http.get(
+            f"{self.urls['selection']}/v1/applications", headers=REVIEWER
+        )
         response.raise_for_status()
         return list(response.json())
 
@@ -104,7 +105,7 @@ class Season:
                     ] += 1
 
     async def _review(self, profile: Profile) -> None:
-        body = {"reviewer": "demo.reviewer", "scores": _scores(profile.file_points)}
+        body = {"scores": _scores(profile.file_points)}  # recorded under the token's name
         response = await self.http.post(
             f"{self.urls['selection']}/v1/applications/{profile.application_id}/file-review",
             json=body,

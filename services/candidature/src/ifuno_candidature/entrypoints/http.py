@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from ifuno_shared.events import Level
-from ifuno_shared.http import require_role
+from ifuno_shared.http import Staff, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
@@ -15,7 +15,8 @@ from ifuno_candidature.adapters.views import application_details, list_applicati
 from ifuno_candidature.domain.model import Status
 from ifuno_candidature.service_layer import handlers
 
-ANY_STAFF = require_role("viewer", "reviewer", "committee", "admin")
+FILE_READERS = require_role("reviewer", "committee", "admin")
+"""Not `viewer`: a viewer (the dashboard) sees counts only, never a candidate's file."""
 DECIDERS = require_role("committee", "admin")
 
 
@@ -37,7 +38,14 @@ class ApplicationSummary(BaseModel):
 
 class EligibilityOverride(BaseModel):
     eligible: bool
-    by: Annotated[str, Field(min_length=1, max_length=200)]
+    by: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            deprecated=True,
+            description="Ignored: the override is recorded under the caller's token name.",
+        ),
+    ] = None
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
@@ -51,13 +59,13 @@ class EligibilityOut(BaseModel):
 def build_router(context: ServiceContext) -> APIRouter:
     router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
-    @router.get("", dependencies=[Depends(ANY_STAFF)])
+    @router.get("", dependencies=[Depends(FILE_READERS)])
     async def applications(
-        campaign: int | None = None,
+        campaign: Annotated[int | None, Query(ge=2000, le=2100)] = None,
         level: Level | None = None,
         status_: Annotated[Status | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> list[ApplicationSummary]:
         async with context.session_factory() as session:
             rows = await list_applications(
@@ -70,7 +78,7 @@ def build_router(context: ServiceContext) -> APIRouter:
             )
         return [ApplicationSummary.model_validate(row) for row in rows]
 
-    @router.get("/{application_id}", dependencies=[Depends(ANY_STAFF)])
+    @router.get("/{application_id}", dependencies=[Depends(FILE_READERS)])
     async def application(application_id: str) -> dict[str, Any]:
         """The whole file, contact details included (staff only; never logged).
 
@@ -81,11 +89,17 @@ def build_router(context: ServiceContext) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no application {application_id}")
         return found
 
-    @router.post("/{application_id}/eligibility-override", dependencies=[Depends(DECIDERS)])
-    async def override(application_id: str, body: EligibilityOverride) -> EligibilityOut:
-        """404 for an unknown application, 409 once it is refused or withdrawn."""
+    @router.post("/{application_id}/eligibility-override")
+    async def override(
+        application_id: str,
+        body: EligibilityOverride,
+        staff: Annotated[Staff, Depends(DECIDERS)],
+    ) -> EligibilityOut:
+        """Override the eligibility, under the caller's token name (never a body field).
+
+        404 for an unknown application, 409 once it is refused or withdrawn."""
         app = await handlers.override_eligibility(
-            context.uow_factory(), application_id, body.eligible, body.by, body.note
+            context.uow_factory(), application_id, body.eligible, staff.name, body.note
         )
         return EligibilityOut(
             application_id=app.application_id,

@@ -1,4 +1,5 @@
-// The staff page: a token (kept for this tab only), then a live summary over SSE.
+// The staff page: signs in with a token sent in a request body (the server answers with
+// an HttpOnly session cookie), then a live summary over SSE. No token in any address.
 "use strict";
 const STEPS = [
   ["received", "Reçus"], ["complete", "Complets"], ["shortlisted", "Présélectionnés"],
@@ -101,27 +102,73 @@ function render(summary) {
   $("status").textContent = `Mis à jour ${new Date().toLocaleTimeString("fr-FR")}`;
 }
 
-function connect(token) {
+let source = null;
+
+function showLogin(message) {
+  if (source) source.close();
+  source = null;
+  $("board").hidden = true;
+  $("who").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+}
+
+function connect(staff) {
   // Without ?campaign= in the page's address, the service's default campaign.
-  const query = new URLSearchParams({ token });
+  const query = new URLSearchParams();
   const campaign = new URLSearchParams(location.search).get("campaign");
   if (campaign) query.set("campaign", campaign);
-  const source = new EventSource(`/v1/stream?${query}`);
+  $("login").hidden = true;
+  $("who-name").textContent = staff.name;
+  $("who").hidden = false;
+  source = new EventSource(`/v1/stream?${query}`);
   source.addEventListener("summary", (event) => {
-    $("login").hidden = true;
     $("board").hidden = false;
     render(JSON.parse(event.data));
   });
-  source.onerror = () => { $("status").textContent = "Connexion interrompue, nouvelle tentative…"; };
+  source.onerror = () => {
+    // Closed for good (the session expired, the service restarted): ask who we are.
+    if (source.readyState === EventSource.CLOSED) resume("Session expirée : reconnectez-vous.");
+    else $("status").textContent = "Connexion interrompue, nouvelle tentative…";
+  };
 }
 
-const fromUrl = new URLSearchParams(location.search).get("token");
-if (fromUrl) sessionStorage.setItem("ifuno-token", fromUrl);
-const saved = sessionStorage.getItem("ifuno-token");
-if (saved) connect(saved);
-else $("login").hidden = false;
+async function resume(message) {
+  const response = await fetch("/v1/session", { credentials: "same-origin" });
+  if (response.ok) connect(await response.json());
+  else showLogin(message);
+}
+
+async function signIn(token) {
+  const response = await fetch("/v1/session", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token }),
+  });
+  if (response.ok) resume();
+  else showLogin(response.status === 401 ? "Jeton refusé." : "Connexion impossible, réessayez.");
+}
+
+// An old bookmark's ?token= leaves the address bar at once; it signs in from a body.
+const address = new URLSearchParams(location.search);
+const legacyToken = address.get("token");
+sessionStorage.removeItem("ifuno-token");
+if (legacyToken !== null) {
+  address.delete("token");
+  const rest = address.toString();
+  history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  signIn(legacyToken);
+} else {
+  resume();
+}
 $("login").addEventListener("submit", (event) => {
   event.preventDefault();
-  sessionStorage.setItem("ifuno-token", $("token").value);
-  connect($("token").value);
+  const token = $("token").value;
+  $("token").value = "";
+  signIn(token);
+});
+$("logout").addEventListener("click", async () => {
+  await fetch("/v1/session", { method: "DELETE", credentials: "same-origin" });
+  showLogin("Déconnecté.");
 });

@@ -39,10 +39,12 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get(
         "/applications/{application_id}/messages",
-        dependencies=[Depends(require_role("viewer", "reviewer", "committee", "admin"))],
+        dependencies=[Depends(require_role("reviewer", "committee", "admin"))],
     )
     async def messages(application_id: str) -> list[SentMessage]:
-        """Every message recorded for the application, oldest first (empty if none)."""
+        """Every message recorded for the application, oldest first (empty if none).
+
+        Not for `viewer`: it holds the candidate's addresses."""
         async with context.uow_factory() as uow:
             rows = await uow.notifications.messages_of(application_id)
         return [SentMessage.model_validate(row) for row in rows]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Level
-from ifuno_shared.http import require_role
+from ifuno_shared.http import Staff, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
@@ -27,7 +27,14 @@ class Scores(BaseModel):
 
 
 class FileReview(BaseModel):
-    reviewer: Annotated[str, Field(min_length=1, max_length=200)]
+    reviewer: Annotated[
+        str | None,
+        Field(
+            max_length=200,
+            deprecated=True,
+            description="Ignored: the review is recorded under the caller's token name.",
+        ),
+    ] = None
     scores: Scores
     interview_by_video: bool = False
 
@@ -57,23 +64,24 @@ def _decision(who: Any) -> Decision:
 
 def build_router(context: ServiceContext) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["selection"])
-    any_staff = Depends(require_role("viewer", "reviewer", "committee", "admin"))
+    # Not `viewer`: a viewer (the dashboard) sees counts only, never a named person's scores.
+    file_readers = Depends(require_role("reviewer", "committee", "admin"))
 
-    @router.get("/applications", dependencies=[any_staff])
+    @router.get("/applications", dependencies=[file_readers])
     async def applications(
-        campaign: int | None = None, level: Level | None = None, status: Status | None = None
+        campaign: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+        level: Level | None = None,
+        status: Status | None = None,
     ) -> list[dict[str, Any]]:
         async with context.session_factory() as session:
             return await list_candidates(
                 session, campaign, level.value if level else None, status.value if status else None
             )
 
-    @router.get(
-        "/applications/unfinished",
-        dependencies=[Depends(require_role("reviewer", "committee", "admin"))],
-    )
+    @router.get("/applications/unfinished", dependencies=[file_readers])
     async def unfinished_files(
-        campaign: int | None = None, level: Level | None = None
+        campaign: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+        level: Level | None = None,
     ) -> list[dict[str, Any]]:
         """Files the committee would refuse as they stand (not reviewed or interviewed).
 
@@ -82,16 +90,20 @@ def build_router(context: ServiceContext) -> APIRouter:
         async with context.session_factory() as session:
             return await unfinished(session, campaign, level.value if level else None)
 
-    @router.post(
-        "/applications/{application_id}/file-review",
-        dependencies=[Depends(require_role("reviewer", "admin"))],
-    )
-    async def file_review(application_id: str, body: FileReview) -> Decision:
-        """404 for an unknown application, 409 when the file is not in review."""
+    @router.post("/applications/{application_id}/file-review")
+    async def file_review(
+        application_id: str,
+        body: FileReview,
+        staff: Annotated[Staff, Depends(require_role("reviewer", "admin"))],
+    ) -> Decision:
+        """Score a file, under the caller's token name (never a body field).
+
+        A second review under the same name replaces the first; 404 for an unknown
+        application, 409 when the file is not in review."""
         who = await handlers.file_review(
             context.uow_factory(),
             application_id,
-            body.reviewer,
+            staff.name,
             body.scores.model_dump(),
             body.interview_by_video,
             datetime.now(PARIS),
@@ -115,9 +127,11 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get(
         "/rankings/{campaign}/{level}",
-        dependencies=[Depends(require_role("committee", "admin", "viewer"))],
+        dependencies=[Depends(require_role("committee", "admin"))],
     )
-    async def rankings(campaign: int, level: Level) -> list[dict[str, Any]]:
+    async def rankings(
+        campaign: Annotated[int, Path(ge=2000, le=2100)], level: Level
+    ) -> list[dict[str, Any]]:
         async with context.session_factory() as session:
             return await ranking(session, campaign, level.value)
 

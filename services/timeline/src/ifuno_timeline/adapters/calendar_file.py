@@ -15,18 +15,23 @@ from ifuno_shared.calendar import CampaignCalendar, InvalidCalendar, default_cal
 
 
 def load_calendar(campaign: int, path: Path | None) -> CampaignCalendar:
-    """The default calendar with the file's overrides for `campaign`, validated."""
+    """The default calendar with the file's overrides for `campaign`, validated.
+
+    The refusals never name the file: they may reach an HTTP answer (409), and where the
+    files live is the operator's business (the service names the setting at start)."""
     calendar = default_calendar(campaign)
     if path is None:
         return calendar
     try:
         text = path.read_text(encoding="utf-8")
         document = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (OSError, ValueError) as exc:
-        raise InvalidCalendar(f"cannot read the calendar file {path}: {exc}") from exc
+    except OSError as exc:
+        raise InvalidCalendar(f"cannot read the calendar file: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise InvalidCalendar(f"the calendar file is not valid TOML or JSON: {exc}") from exc
     overrides = document.get(str(campaign), {})
     if not isinstance(overrides, dict):
-        raise InvalidCalendar(f"{path}: [{campaign}] must be a table of dates")
+        raise InvalidCalendar(f"[{campaign}] must be a table of dates")
     parsed: dict[str, datetime] = {}
     for name, value in overrides.items():
         if isinstance(value, str):

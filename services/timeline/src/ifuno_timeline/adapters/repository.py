@@ -20,6 +20,10 @@ class AbstractTimelineRepository(abc.ABC):
         """The campaign's instant, locked until the transaction ends (one mover at a time)."""
 
     @abc.abstractmethod
+    async def read_clock(self, campaign: int) -> datetime | None:
+        """The campaign's instant, only read: no row written, no lock taken."""
+
+    @abc.abstractmethod
     async def set_clock(self, campaign: int, now: datetime) -> None: ...
 
     @abc.abstractmethod
@@ -43,6 +47,13 @@ class SqlTimelineRepository(AbstractTimelineRepository):
             .with_for_update()
         )
         now: datetime | None = row.scalar_one()
+        return in_paris(now)
+
+    async def read_clock(self, campaign: int) -> datetime | None:
+        row = await self._session.execute(
+            select(campaign_clock.c.now).where(campaign_clock.c.campaign == campaign)
+        )
+        now: datetime | None = row.scalar_one_or_none()
         return in_paris(now)
 
     async def set_clock(self, campaign: int, now: datetime) -> None:

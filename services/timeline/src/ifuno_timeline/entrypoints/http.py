@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from ifuno_shared.calendar import CampaignCalendar
 from ifuno_shared.events import Phase
-from ifuno_shared.http import require_role
+from ifuno_shared.http import Staff, require_role
 from pydantic import AwareDatetime, BaseModel
 
 
@@ -49,8 +49,9 @@ def build_router(
 
     @router.get("/calendar/{year}")
     async def calendar(year: int) -> CalendarOut:
-        """The campaign's phases (public information, as on the programme page); 409 when
-        the calendar configured for that year is invalid."""
+        """The campaign's phases (public information, as on the programme page).
+
+        Only reads; 409 when the calendar configured for that year is invalid."""
         if not 2000 <= year <= 2100:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no campaign {year}")
         dates = calendar_for(year)
@@ -64,7 +65,7 @@ def build_router(
 
     @router.post("/clock")
     async def move_clock(
-        body: ClockMove, _: Annotated[str, Depends(require_role("admin"))]
+        body: ClockMove, _: Annotated[Staff, Depends(require_role("admin"))]
     ) -> ClockMoved:
         """Move the simulated clock forward (never back: 422); 409 with the real clock."""
         if not simulated:

@@ -43,7 +43,9 @@ class Timeline:
         try:
             self.calendar = load_calendar(self.campaign, settings.calendar_file)
         except InvalidCalendar as exc:
-            raise ConfigurationError(f"IFUNO_TIMELINE_CALENDAR_FILE: {exc}") from exc
+            raise ConfigurationError(
+                f"IFUNO_TIMELINE_CALENDAR_FILE ({settings.calendar_file}): {exc}"
+            ) from exc
         self._announced: CampaignCalendar | None = None
         """The calendar last announced by this process (None: not yet, so at start)."""
         self._file_error: str | None = None

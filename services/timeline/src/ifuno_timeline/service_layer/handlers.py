@@ -43,5 +43,6 @@ async def announce_calendar(uow: TimelineUnitOfWork, calendar: CampaignCalendar)
 
 
 async def current_instant(uow: TimelineUnitOfWork, campaign: int) -> datetime | None:
+    """Only reads (the public calendar asks it): never waits for a move in progress."""
     async with uow:
-        return await uow.timeline.lock_clock(campaign)
+        return await uow.timeline.read_clock(campaign)
