@@ -44,3 +44,7 @@ class NotificationSettings(ServiceSettings):
     in order): sending is mostly waiting for the server's replies."""
     retry_hours: float = Field(default=24, gt=0)
     """How long transient failures (server down, 4xx) are retried before giving up."""
+    claim_lease: float = Field(default=300, gt=0)
+    """Seconds a dispatcher holds the messages it claimed: a message whose outcome is
+    not recorded by then (its dispatcher died) is sent again. A claim sends nothing
+    after half of it."""

@@ -131,11 +131,11 @@ async def listed(service: ServiceRunner, application_id: str) -> list[dict[str, 
 async def settled(
     service: ServiceRunner, application_id: str, count: int, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
-    """The application's messages once `count` are recorded and none is pending."""
+    """The application's messages once `count` are recorded and each is sent or failed."""
     async with asyncio.timeout(timeout):
         while True:
             found = await listed(service, application_id)
-            if len(found) >= count and all(m["status"] != "pending" for m in found):
+            if len(found) >= count and all(m["status"] in ("sent", "failed") for m in found):
                 return found
             await asyncio.sleep(0.1)
 
