@@ -3,6 +3,7 @@ fall due, and how each kind of delivery failure is settled."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -601,6 +602,31 @@ async def test_a_server_down_is_tried_once_per_batch_and_the_other_channel_goes_
         "a-2@example.org",
         "a-3@example.org",
     ]
+
+
+async def test_a_stopping_dispatcher_records_what_it_sent_and_releases_the_rest_untried(
+    uow: FakeNotificationUnitOfWork, email: ScriptedEmail, sms: ScriptedSms
+) -> None:
+    for application_id in ("A-1", "A-2", "A-3"):
+        await handle(uow, received(application_id))
+    stopping = asyncio.Event()
+
+    class StoppedWhileSending(ScriptedEmail):
+        async def send(self, email: Email) -> None:
+            stopping.set()  # the service's SIGTERM, during the first send
+            await super().send(email)
+
+    stopped = StoppedWhileSending()
+    assert await dispatch_due(lambda: uow, stopped, sms, connections=1, stopping=stopping) == 3
+    stored = uow.notifications.messages
+    assert [e.to for e in stopped.sent] == ["a-1@example.org"]
+    assert [(m.status, m.attempts, m.claim) for m in stored] == [
+        ("sent", 1, None),
+        ("pending", 0, None),
+        ("pending", 0, None),
+    ]
+    assert {m.next_attempt_at for m in stored[1:]} == {T0}  # due again at once
+    assert [type(d) for d in published(uow)] == [NotificationSent]
 
 
 def test_a_batch_is_split_over_connections_with_each_applications_messages_in_order() -> None:
