@@ -39,12 +39,14 @@ class NotificationSettings(ServiceSettings):
     """Seconds between two looks for due messages when there was nothing to send."""
     dispatch_batch: int = Field(default=200, ge=1)
     """Due messages claimed at a time."""
-    smtp_connections: int = Field(default=4, ge=1)
+    smtp_connections: int = Field(default=8, ge=1)
     """Connections a batch is sent over at once (each application's messages on one,
-    in order): sending is mostly waiting for the server's replies."""
+    in order): sending is mostly waiting for the server's replies, and each round of
+    acceptances is recorded in one write. A crash can send again one message per
+    connection."""
     retry_hours: float = Field(default=24, gt=0)
     """How long transient failures (server down, 4xx) are retried before giving up."""
     claim_lease: float = Field(default=300, gt=0)
     """Seconds a dispatcher holds the messages it claimed: a message whose outcome is
-    not recorded by then (its dispatcher died) is sent again. A claim sends nothing
-    after half of it."""
+    not recorded by then (its dispatcher died) is claimed and sent again. A claim
+    starts no send after half of it."""

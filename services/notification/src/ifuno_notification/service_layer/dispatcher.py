@@ -8,9 +8,9 @@ No transaction stays open while a server is talked to:
    on one connection, in order.
 3. **Settle** each outcome as soon as it is known, with its attempt and its
    `notification.sent` / `notification.failed` event in the outbox. Writes are grouped
-   (the outcomes that arrive while one write is under way go together in the next),
-   and a connection sends its next message only once the acceptance of the previous
-   one is committed.
+   (one write at a time; it waits a few milliseconds for the connections still
+   sending, and takes every outcome recorded meanwhile), and a connection sends its
+   next message only once the acceptance of the previous one is committed.
 
 What a crash can send twice: the message each connection has had accepted and whose
 acceptance is not committed yet, so at most one per connection (`connections`). It
@@ -19,8 +19,9 @@ stays `sending` until its lease lapses, then goes out again with the same Messag
 is retried until the lease lapses, so a database blip sends nothing twice. Stopping
 (`stopping` set: the service's SIGTERM) lets each connection finish and settle the
 message it is sending and releases the rest of the claim: nothing is sent twice.
-A claim sends nothing once half its lease has passed (a slow server): what is left
-is released, so no message is sent after another dispatcher may have taken it.
+A claim starts no send once half its lease has passed (a slow server): what is left
+is released, so no send outlives the lease (a send gives up after 10 s; the lease
+is 5 minutes) and none overlaps another dispatcher's.
 
 Transient failures are retried with exponential backoff for `retry_for` (24 hours
 by default, like a mail relay), then recorded as failed (`expired`: an admin may
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 
 RETRY_FOR = timedelta(hours=24)
 LEASE = timedelta(minutes=5)
+LINGER = 0.005
+"""Seconds a write waits for the connections still sending (see `_Settler._linger`)."""
 STOPPING_SETTLE_TIMEOUT = 5.0
 """Seconds a stopping dispatcher keeps trying to record its outcomes (database down)."""
 
@@ -110,6 +113,9 @@ class _Settler:
         self._until = until
         self._queue: list[tuple[PendingMessage, Settlement, asyncio.Future[None] | None]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self.sending = 0
+        """Lanes waiting for a server's answer: a write waits a little for them."""
         self.error: Exception | None = None
 
     def record(self, pending: PendingMessage, settlement: Settlement) -> None:
@@ -128,6 +134,7 @@ class _Settler:
         committed: asyncio.Future[None] | None,
     ) -> None:
         self._queue.append((pending, settlement, committed))
+        self._arrived.set()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_queued())
 
@@ -141,6 +148,7 @@ class _Settler:
     async def _write_queued(self) -> None:
         try:
             while self._queue:
+                await self._linger()
                 group, self._queue = self._queue, []
                 try:
                     await self._write_retrying(group)
@@ -155,6 +163,16 @@ class _Settler:
                             committed.set_result(None)
         finally:
             self._writer = None
+
+    async def _linger(self) -> None:
+        """Wait, up to `LINGER` seconds, for the lanes still sending: then one write
+        records an acceptance of each connection (a write costs far more CPU than the
+        wait, and a connection waits for its write anyway)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER):
+                while self.sending:
+                    self._arrived.clear()
+                    await self._arrived.wait()
 
     async def _write_retrying(
         self, group: list[tuple[PendingMessage, Settlement, asyncio.Future[None] | None]]
@@ -242,7 +260,11 @@ class _Round:
                 for rest in lane[index:]:
                     self.settler.record(rest, Settlement(rest.id, "pending", attempted=False))
                 return
-            settlement = await self._send(pending, email)
+            self.settler.sending += 1
+            try:
+                settlement = await self._send(pending, email)
+            finally:
+                self.settler.sending -= 1
             if settlement.status == "sent":
                 # The crash window: accepted, not recorded yet. Never two per connection.
                 await self.settler.record_and_wait(pending, settlement)
@@ -300,7 +322,7 @@ async def dispatch_due(
     sms: AbstractSmsSender,
     *,
     batch: int = 200,
-    connections: int = 4,
+    connections: int = 8,
     retry_for: timedelta = RETRY_FOR,
     lease: timedelta = LEASE,
     stopping: asyncio.Event | None = None,
@@ -339,7 +361,7 @@ async def run_dispatcher(
     *,
     interval: float = 0.2,
     batch: int = 200,
-    connections: int = 4,
+    connections: int = 8,
     retry_for: timedelta = RETRY_FOR,
     lease: timedelta = LEASE,
 ) -> None:
