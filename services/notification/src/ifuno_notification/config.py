@@ -44,9 +44,15 @@ class NotificationSettings(ServiceSettings):
     """Due messages claimed at a time."""
     smtp_connections: int = Field(default=4, ge=1)
     """Connections a batch is sent over at once (each application's messages on one,
-    in order): sending is mostly waiting for the server's replies."""
+    in order): sending is mostly waiting for the server's replies, and each round of
+    acceptances is recorded in one write. A crash can send again one message per
+    connection."""
     retry_hours: float = Field(default=24, gt=0)
     """How long transient failures (a server down or busy) are retried before giving up."""
+    claim_lease: float = Field(default=300, gt=0)
+    """Seconds a dispatcher holds the messages it claimed: a message whose outcome is
+    not recorded by then (its dispatcher died) is claimed and sent again. A claim
+    starts no send after half of it."""
 
     @field_validator("sms_gateway_token")
     @classmethod

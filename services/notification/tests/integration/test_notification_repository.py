@@ -156,8 +156,8 @@ async def test_two_dispatchers_never_claim_the_same_message(
         SqlNotificationUnitOfWork(sessions) as first,
         SqlNotificationUnitOfWork(sessions) as second,
     ):
-        mine = await first.notifications.claim_due(3)
-        theirs = await second.notifications.claim_due(3)
+        mine = (await first.notifications.claim_due(3, timedelta(minutes=5))).messages
+        theirs = (await second.notifications.claim_due(3, timedelta(minutes=5))).messages
     assert len(mine) == 3 and len(theirs) == 1
     assert not {m.id for m in mine} & {m.id for m in theirs}
 

@@ -145,11 +145,11 @@ async def listed(service: ServiceRunner, application_id: str) -> list[dict[str, 
 async def settled(
     service: ServiceRunner, application_id: str, count: int, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
-    """The application's messages once `count` are recorded and none is pending."""
+    """The application's messages once `count` are recorded and each is sent or failed."""
     async with asyncio.timeout(timeout):
         while True:
             found = await listed(service, application_id)
-            if len(found) >= count and all(m["status"] != "pending" for m in found):
+            if len(found) >= count and all(m["status"] in ("sent", "failed") for m in found):
                 return found
             await asyncio.sleep(0.1)
 
@@ -551,3 +551,68 @@ async def test_a_national_number_from_the_portal_is_texted_in_e164(
     assert sms.to == "+33612345678"
     assert sms.text.startswith("Master IFUNO : candidature M2 enregistrée.")
     assert sms.text.endswith(" - SFC Le Mans Université")
+
+
+async def test_messages_failed_after_the_retry_period_are_sent_once_an_admin_queues_them_again(
+    migrated: str, kafka, smtp_server: CapturingSmtpServer
+) -> None:
+    settings = NotificationSettings(
+        database_url=migrated,
+        kafka_bootstrap=kafka.bootstrap,
+        http_port=0,
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        api_tokens={"viewer-token": "viewer", "admin-token": "admin"},
+        dispatch_interval=0.05,
+        retry_hours=1 / 3600,
+    )
+    admin = {"Authorization": "Bearer admin-token"}
+    smtp_server.stop()
+    async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as service:
+        await produce_events(kafka.bootstrap, [received("Q-1"), received("Q-2")])
+        [first] = await settled(service, "Q-1", 1)
+        [second] = await settled(service, "Q-2", 1)
+        for failed in (first, second):
+            assert (failed["status"], failed["expired"]) == ("failed", True)
+            assert "SMTP unreachable" in failed["last_error"]
+        smtp_server.start()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+
+            async def requeue(body: dict[str, Any], headers: dict[str, str] = admin) -> Any:
+                return await http.post("/v1/messages/requeue", json=body, headers=headers)
+
+            assert (await requeue({}, {})).status_code == 401
+            assert (await requeue({}, VIEWER)).status_code == 403
+            refused = await requeue({"message_ids": []})
+            assert refused.status_code == 422
+            assert refused.json()["detail"][0]["loc"] == ["body", "message_ids"]
+            assert (await requeue({"channel": "fax"})).status_code == 422
+            # One by its id, then every one whose retry period ran out (the other).
+            assert (await requeue({"message_ids": [first["id"]]})).json() == {"requeued": 1}
+            [sent] = await sent_again(service, "Q-1")
+            assert [m["status"] for m in await listed(service, "Q-2")] == ["failed"]
+            assert (await requeue({"channel": "email"})).json() == {"requeued": 1}
+            await sent_again(service, "Q-2")
+            assert (await requeue({})).json() == {"requeued": 0}
+    assert (sent["expired"], [a["outcome"] for a in sent["delivery_attempts"]][-2:]) == (
+        False,
+        ["failed", "sent"],
+    )
+    for application_id in ("Q-1", "Q-2"):
+        assert len(smtp_server.to(email_of(application_id))) == 1
+    records = await kafka_consume(kafka.bootstrap, Topic.NOTIFICATION.value, 4)
+    assert sorted(json.loads(r.value)["type"] for r in records) == [
+        "ifuno.notification.failed.v1",
+        "ifuno.notification.failed.v1",
+        "ifuno.notification.sent.v1",
+        "ifuno.notification.sent.v1",
+    ]
+
+
+async def sent_again(service: ServiceRunner, application_id: str) -> list[dict[str, Any]]:
+    async with asyncio.timeout(30):
+        while True:
+            found = await listed(service, application_id)
+            if all(m["status"] == "sent" for m in found):
+                return found
+            await asyncio.sleep(0.1)

@@ -3,6 +3,7 @@ fall due, and how each kind of delivery failure is settled."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 from ifuno_notification.adapters.repository import (
     AbstractNotificationRepository,
+    Claim,
     OutgoingMessage,
     PendingMessage,
+    Settlement,
 )
 from ifuno_notification.adapters.senders import (
     AbstractEmailSender,
@@ -54,6 +57,8 @@ class StoredMessage:
     attempts: int = 0
     next_attempt_at: datetime = T0
     last_error: str | None = None
+    claim: str | None = None
+    expired: bool = False
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -89,29 +94,51 @@ class FakeNotifications(FakeRepository[str, Recipient], AbstractNotificationRepo
         self.parked = [(a, e) for a, e in self.parked if a != application_id]
         return found
 
-    async def claim_due(self, limit: int) -> list[PendingMessage]:
-        due = [m for m in self.messages if m.status == "pending" and m.next_attempt_at <= self.now]
-        return [
-            PendingMessage(m.id, m.attempts, self.now - m.created_at, m.outgoing)
-            for m in due[:limit]
-        ]
+    async def claim_due(self, limit: int, lease: timedelta) -> Claim:
+        token = str(uuid.uuid4())
+        due = [
+            m
+            for m in self.messages
+            if m.status in ("pending", "sending") and m.next_attempt_at <= self.now
+        ][:limit]
+        for stored in due:
+            if stored.status == "sending":
+                stored.attempts += 1
+                stored.outcomes.append("interrupted")
+            stored.status, stored.claim = "sending", token
+            stored.next_attempt_at = self.now + lease
+        return Claim(
+            token,
+            [PendingMessage(m.id, m.attempts, self.now - m.created_at, m.outgoing) for m in due],
+        )
 
     def _find(self, message_id: str) -> StoredMessage:
         return next(m for m in self.messages if m.id == message_id)
 
-    async def settle(
-        self, message_id: str, status: str, error: str | None, retry_in: timedelta | None
-    ) -> None:
-        stored = self._find(message_id)
-        stored.status, stored.last_error = status, error
-        stored.attempts += 1
-        stored.outcomes.append("retry" if status == "pending" else status)
-        if retry_in is not None:
-            stored.next_attempt_at = self.now + retry_in
+    async def settle(self, claim: str, settlements: Sequence[Settlement]) -> list[str]:
+        recorded = []
+        for settlement in settlements:
+            stored = self._find(settlement.message_id)
+            if stored.claim != claim:
+                continue
+            stored.status, stored.claim = settlement.status, None
+            if settlement.attempted:
+                stored.attempts += 1
+                stored.last_error = settlement.error
+                stored.outcomes.append(
+                    "retry" if settlement.status == "pending" else settlement.status
+                )
+            if settlement.status == "pending":
+                stored.next_attempt_at = self.now + settlement.retry_in
+            else:
+                stored.expired = settlement.expired
+            recorded.append(stored.id)
+        return recorded
 
-    async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
-        for message_id in message_ids:
-            self._find(message_id).next_attempt_at = self.now + delay
+    async def requeue_failed(
+        self, message_ids: Sequence[str] | None, channel: str | None
+    ) -> list[str]:
+        raise NotImplementedError("queued again on PostgreSQL, through the HTTP endpoint")
 
     async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
         raise NotImplementedError("the HTTP endpoint is tested against PostgreSQL")
@@ -607,6 +634,31 @@ async def test_a_server_down_is_tried_once_per_batch_and_the_other_channel_goes_
         "a-2@example.org",
         "a-3@example.org",
     ]
+
+
+async def test_a_stopping_dispatcher_records_what_it_sent_and_releases_the_rest_untried(
+    uow: FakeNotificationUnitOfWork, email: ScriptedEmail, sms: ScriptedSms
+) -> None:
+    for application_id in ("A-1", "A-2", "A-3"):
+        await handle(uow, received(application_id))
+    stopping = asyncio.Event()
+
+    class StoppedWhileSending(ScriptedEmail):
+        async def send(self, email: Email) -> None:
+            stopping.set()  # the service's SIGTERM, during the first send
+            await super().send(email)
+
+    stopped = StoppedWhileSending()
+    assert await dispatch_due(lambda: uow, stopped, sms, connections=1, stopping=stopping) == 3
+    stored = uow.notifications.messages
+    assert [e.to for e in stopped.sent] == ["a-1@example.org"]
+    assert [(m.status, m.attempts, m.claim) for m in stored] == [
+        ("sent", 1, None),
+        ("pending", 0, None),
+        ("pending", 0, None),
+    ]
+    assert {m.next_attempt_at for m in stored[1:]} == {T0}  # due again at once
+    assert [type(d) for d in published(uow)] == [NotificationSent]
 
 
 def test_a_batch_is_split_over_connections_with_each_applications_messages_in_order() -> None:

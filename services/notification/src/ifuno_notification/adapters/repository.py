@@ -8,13 +8,24 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ifuno_shared.calendar import in_paris
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.persistence.repository import TrackingRepository, among
-from sqlalchemy import Column, DateTime, RowMapping, delete, exists, func, literal, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    RowMapping,
+    String,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import Range, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +36,8 @@ from ifuno_notification.adapters.tables import (
     recipient,
 )
 from ifuno_notification.domain.messages import DueWindow, Recipient
+
+INTERRUPTED = "no outcome recorded before the claim lapsed: the server may have it already"
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,33 @@ class PendingMessage:
     attempts: int
     """Attempts made before this one."""
     age: timedelta
-    """Since the message was recorded: transient failures are retried for a while only."""
+    """Since the message was queued: transient failures are retried for a while only."""
     outgoing: OutgoingMessage
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Messages one dispatcher is sending: `sending` until their outcome is recorded
+    under this token, or until the lease lapses and another claim takes them."""
+
+    token: str
+    messages: list[PendingMessage]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one claimed message."""
+
+    message_id: str
+    status: Literal["sent", "failed", "pending"]
+    error: str | None = None
+    retry_in: timedelta = timedelta(0)
+    """pending: due again after this delay."""
+    attempted: bool = True
+    """False: not tried (its server was down, or the dispatcher was stopping), so no
+    attempt is counted."""
+    expired: bool = False
+    """failed: the retry period ran out (not a refusal): an admin may queue it again."""
 
 
 class AbstractNotificationRepository(abc.ABC):
@@ -80,23 +118,23 @@ class AbstractNotificationRepository(abc.ABC):
         """The events kept for an application, in arrival order, removed from the park."""
 
     @abc.abstractmethod
-    async def claim_due(self, limit: int) -> list[PendingMessage]:
-        """Pending messages due now, locked for this transaction (others skip them)."""
+    async def claim_due(self, limit: int, lease: timedelta) -> Claim:
+        """Claim due messages, and messages whose claim lapsed (their dispatcher died),
+        for `lease`: `sending` under a new token; other claims skip them."""
 
     @abc.abstractmethod
-    async def settle(
-        self, message_id: str, status: str, error: str | None, retry_in: timedelta | None
-    ) -> None:
-        """Record an attempt; `status` sent, failed, or pending (retry after `retry_in`)."""
-
-    async def mark_sent(self, message_ids: Sequence[str]) -> None:
-        """Record a successful attempt for each of these messages."""
-        for message_id in message_ids:
-            await self.settle(message_id, "sent", None, None)
+    async def settle(self, claim: str, settlements: Sequence[Settlement]) -> list[str]:
+        """Record these outcomes (each attempted one as an attempt) of messages still
+        held by `claim`; return the ids recorded (a message whose claim lapsed and was
+        taken again, or already recorded, is left alone)."""
 
     @abc.abstractmethod
-    async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
-        """Try these later without counting an attempt (their server is down)."""
+    async def requeue_failed(
+        self, message_ids: Sequence[str] | None, channel: str | None
+    ) -> list[str]:
+        """Queue failed messages again, due now, with a new retry period: these ones
+        (whatever the failure), or without ids every one whose retry period ran out.
+        Return the ids queued."""
 
     @abc.abstractmethod
     async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
@@ -252,68 +290,132 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         )
         return [decode_event(row.event) for row in sorted(rows.all(), key=lambda row: row.id)]
 
-    async def claim_due(self, limit: int) -> list[PendingMessage]:
+    async def claim_due(self, limit: int, lease: timedelta) -> Claim:
+        """One statement picks (skipping rows other claims hold), marks and returns. A
+        lapsed claim counts as an attempt, recorded `interrupted`: its dispatcher
+        stopped without recording an outcome, so the server may have it already."""
+        token = str(uuid.uuid4())
+        due = (
+            select(message.c.id, message.c.status, message.c.next_attempt_at)
+            .where(message.c.status.in_(("pending", "sending")))
+            .where(message.c.next_attempt_at <= func.now())
+            .order_by(message.c.next_attempt_at, message.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        lapsed = due.c.status == "sending"
         rows = (
             await self.execute(
-                select(message, (func.now() - message.c.created_at).label("age"))
-                .where(message.c.status == "pending", message.c.next_attempt_at <= func.now())
-                .order_by(message.c.next_attempt_at, message.c.created_at)
-                .limit(limit)
-                .with_for_update(of=message, skip_locked=True)
+                message.update()
+                .where(message.c.id == due.c.id)
+                .values(
+                    status="sending",
+                    claim=token,
+                    next_attempt_at=func.now() + lease,
+                    attempts=message.c.attempts + case((lapsed, 1), else_=0),
+                )
+                .returning(
+                    message,
+                    lapsed.label("lapsed"),
+                    due.c.next_attempt_at.label("due_at"),
+                    (func.now() - message.c.queued_at).label("age"),
+                )
             )
         ).mappings()
-        names = [f.name for f in fields(OutgoingMessage)]
-        return [
-            PendingMessage(
-                id=row["id"],
-                attempts=row["attempts"],
-                age=row["age"],
-                outgoing=OutgoingMessage(**{name: row[name] for name in names}),
-            )
-            for row in rows
+        ordered = sorted(rows, key=lambda row: (row["due_at"], row["created_at"]))
+        interrupted = [
+            {"message_id": row["id"], "outcome": "interrupted", "error": INTERRUPTED}
+            for row in ordered
+            if row["lapsed"]
         ]
-
-    async def settle(
-        self, message_id: str, status: str, error: str | None, retry_in: timedelta | None
-    ) -> None:
-        values: dict[str, object] = {
-            "status": status,
-            "attempts": message.c.attempts + 1,
-            "last_error": error,
-        }
-        if status == "sent":
-            values["sent_at"] = func.now()
-        if retry_in is not None:
-            values["next_attempt_at"] = func.now() + retry_in
-        await self.execute(message.update().where(message.c.id == message_id).values(**values))
-        outcome = "retry" if status == "pending" else status
-        await self.execute(
-            delivery_attempt.insert().values(message_id=message_id, outcome=outcome, error=error)
+        if interrupted:
+            await self.execute(delivery_attempt.insert(), interrupted)
+        names = [f.name for f in fields(OutgoingMessage)]
+        return Claim(
+            token,
+            [
+                PendingMessage(
+                    id=row["id"],
+                    attempts=row["attempts"],
+                    age=row["age"],
+                    outgoing=OutgoingMessage(**{name: row[name] for name in names}),
+                )
+                for row in ordered
+            ],
         )
 
-    async def mark_sent(self, message_ids: Sequence[str]) -> None:
-        """Two statements for a whole dispatch batch, not two per message."""
-        if not message_ids:
-            return
-        await self.execute(
-            message.update()
-            .where(message.c.id.in_(list(message_ids)))
-            .values(
-                status="sent", attempts=message.c.attempts + 1, last_error=None, sent_at=func.now()
-            )
-        )
-        await self.execute(
-            delivery_attempt.insert(),
-            [{"message_id": i, "outcome": "sent", "error": None} for i in message_ids],
-        )
-
-    async def postpone(self, message_ids: Sequence[str], delay: timedelta) -> None:
-        if message_ids:
-            await self.execute(
+    async def settle(self, claim: str, settlements: Sequence[Settlement]) -> list[str]:
+        """The acceptances (the common case) and their attempts in one statement; each
+        other outcome in its own, then their attempts in one."""
+        held = message.c.claim == claim
+        settled: list[str] = []
+        sent = [s.message_id for s in settlements if s.status == "sent"]
+        if sent:
+            marked = (
                 message.update()
-                .where(message.c.id.in_(list(message_ids)))
-                .values(next_attempt_at=func.now() + delay)
+                .where(among(message.c.id, sent), held)
+                .values(
+                    status="sent",
+                    claim=None,
+                    attempts=message.c.attempts + 1,
+                    last_error=None,
+                    sent_at=func.now(),
+                )
+                .returning(message.c.id)
+                .cte("marked")
             )
+            result = await self.execute(
+                delivery_attempt.insert()
+                .from_select(
+                    ["message_id", "outcome"], select(marked.c.id, literal("sent", String))
+                )
+                .returning(delivery_attempt.c.message_id)
+            )
+            settled += result.scalars()
+        others = [s for s in settlements if s.status != "sent"]
+        for settlement in others:
+            values: dict[str, object] = {"status": settlement.status, "claim": None}
+            if settlement.attempted:
+                values |= {"attempts": message.c.attempts + 1, "last_error": settlement.error}
+            if settlement.status == "pending":
+                values["next_attempt_at"] = func.now() + settlement.retry_in
+            else:
+                values["expired"] = settlement.expired
+            result = await self.execute(
+                message.update()
+                .where(message.c.id == settlement.message_id, held)
+                .values(**values)
+                .returning(message.c.id)
+            )
+            settled += result.scalars()
+        recorded = set(settled)
+        attempts = [
+            {
+                "message_id": s.message_id,
+                "outcome": "retry" if s.status == "pending" else s.status,
+                "error": s.error,
+            }
+            for s in others
+            if s.attempted and s.message_id in recorded
+        ]
+        if attempts:
+            await self.execute(delivery_attempt.insert(), attempts)
+        return settled
+
+    async def requeue_failed(
+        self, message_ids: Sequence[str] | None, channel: str | None
+    ) -> list[str]:
+        chosen = message.c.expired if message_ids is None else among(message.c.id, message_ids)
+        query = message.update().where(message.c.status == "failed", chosen)
+        if channel is not None:
+            query = query.where(message.c.channel == channel)
+        result = await self.execute(
+            query.values(
+                status="pending", expired=False, next_attempt_at=func.now(), queued_at=func.now()
+            ).returning(message.c.id)
+        )
+        return list(result.scalars())
 
     async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
         rows = await self.execute(
@@ -327,6 +429,7 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
                 message.c.status,
                 message.c.attempts,
                 message.c.last_error,
+                message.c.expired,
                 message.c.created_at,
                 message.c.sent_at,
             )

@@ -187,6 +187,11 @@ class _SmtpConnection(AbstractEmailSender):
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close()
             raise ServerUnavailable(f"SMTP unreachable: {type(exc).__name__}") from exc
+        except BaseException:
+            # Anything else (cancelled, or a fault of ours) may leave the session half
+            # way through a message: the next one starts on a new connection.
+            await self.close()
+            raise
         if self._sender.copy_dir is not None:
             _keep_copy(self._sender.copy_dir, email.message_id, message)
 

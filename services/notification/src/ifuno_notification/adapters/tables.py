@@ -71,11 +71,19 @@ message = Table(
     Column("subject", Text, nullable=True),
     Column("body_text", Text, nullable=False),
     Column("body_html", Text, nullable=True),
+    # pending, sending (claimed by a dispatcher), sent or failed.
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    # pending: when it is due; sending: when the claim lapses (its dispatcher died).
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The claim of the dispatcher sending it: only that claim may record the outcome.
+    Column("claim", String(36), nullable=True),
     Column("last_error", Text, nullable=True),
+    # failed: the retry period ran out (an admin may queue it again), not a refusal.
+    Column("expired", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Since when it has been waiting to go out: the retry period counts from here.
+    Column("queued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True), nullable=True),
     # One clock tick reminds many candidates: the application is part of the key.
     UniqueConstraint(
@@ -85,7 +93,11 @@ message = Table(
         "template",
         name="one_message_per_cause",
     ),
-    Index("message_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "message_to_send",
+        "next_attempt_at",
+        postgresql_where=text("status IN ('pending', 'sending')"),
+    ),
 )
 
 # Events about an application whose contact details have not arrived yet (topics are

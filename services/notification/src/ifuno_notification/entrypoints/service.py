@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,11 +18,9 @@ from ifuno_notification.adapters.senders import (
 )
 from ifuno_notification.config import NotificationSettings
 from ifuno_notification.entrypoints.http import build_router
-from ifuno_notification.service_layer.dispatcher import dispatch_due
+from ifuno_notification.service_layer.dispatcher import run_dispatcher
 from ifuno_notification.service_layer.handlers import HANDLERS
 from ifuno_notification.service_layer.unit_of_work import SqlNotificationUnitOfWork
-
-log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "adapters" / "migrations"
 
@@ -51,25 +47,19 @@ def build_definition(
     settings: NotificationSettings, **consumer_options: object
 ) -> ServiceDefinition:
     email, sms = senders(settings)
-    retry_for = timedelta(hours=settings.retry_hours)
 
     async def dispatcher(context: ServiceContext) -> None:
-        """Send due messages; a failing database only delays them."""
-        while True:
-            try:
-                sent = await dispatch_due(
-                    context.uow_factory,
-                    email,
-                    sms,
-                    batch=settings.dispatch_batch,
-                    connections=settings.smtp_connections,
-                    retry_for=retry_for,
-                )
-            except Exception as exc:  # the database is away: try again shortly
-                log.warning("dispatcher will retry: %s", type(exc).__name__)
-                sent = 0
-            if sent == 0:
-                await asyncio.sleep(settings.dispatch_interval)
+        """Send due messages; stopping, finish and record those being sent."""
+        await run_dispatcher(
+            context.uow_factory,
+            email,
+            sms,
+            interval=settings.dispatch_interval,
+            batch=settings.dispatch_batch,
+            connections=settings.smtp_connections,
+            retry_for=timedelta(hours=settings.retry_hours),
+            lease=timedelta(seconds=settings.claim_lease),
+        )
 
     return ServiceDefinition(
         name="notification",

@@ -1,18 +1,35 @@
 """Sending what the handlers recorded: each message once, as far as the servers allow.
 
-A batch of due messages is claimed (`FOR UPDATE SKIP LOCKED`, so several dispatchers
-never take the same message), sent, and settled in the transaction that stages
-`notification.sent` / `notification.failed` through the outbox. The one window
-left: a crash (or a lost database) after a server accepted a message and before
-that transaction commits sends the messages of that batch again on restart. They
-carry the same Message-ID (an SMS the same idempotency key), so a relay, a
-mailbox or the gateway can tell they are the same message.
+No transaction stays open while a server is talked to:
+1. **Claim** (a short transaction): due messages, and messages whose claim lapsed,
+   become `sending` under a new claim token, with a lease (`FOR UPDATE SKIP LOCKED`:
+   several dispatchers never take the same message).
+2. **Send** over up to `connections` connections at once, each application's messages
+   on one connection, in order.
+3. **Settle** each outcome as soon as it is known, with its attempt and its
+   `notification.sent` / `notification.failed` event in the outbox. Writes are grouped
+   (one write at a time; it waits a few milliseconds for the connections still
+   sending, and takes every outcome recorded meanwhile), and a connection sends its
+   next message only once the acceptance of the previous one is committed.
+
+What a crash can send twice: the message each connection has had accepted and whose
+acceptance is not committed yet, so at most one per connection (`connections`). It
+stays `sending` until its lease lapses, then goes out again with the same Message-ID
+(an SMS with the same idempotency key). A lost database connection during a settle
+is retried until the lease lapses, so a database blip sends nothing twice. Stopping
+(`stopping` set: the service's SIGTERM) lets each connection finish and settle the
+message it is sending and releases the rest of the claim: nothing is sent twice.
+A claim starts no send once half its lease has passed (a slow server): what is left
+is released, so no send outlives the lease (a send gives up after 10 s; the lease
+is 5 minutes) and none overlaps another dispatcher's.
 
 Transient failures are retried with exponential backoff for `retry_for` (24 hours
-by default, like a mail relay), then recorded as failed. When a server itself is
-unavailable, the rest of the batch on that channel is not tried: it waits for the
-same delay, so an outage costs one connection attempt per delay and connection,
-not one per message.
+by default, like a mail relay), then recorded as failed (`expired`: an admin may
+queue them again). When a server itself is unavailable, the rest of the claim on
+that channel is not tried: it waits for the same delay, so an outage costs one
+connection attempt per delay and connection, not one per message. An unexpected
+error while sending one message fails that message's attempt only (retried with
+the same backoff); the others go on.
 """
 
 from __future__ import annotations
@@ -20,15 +37,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ifuno_shared.events.notification import NotificationFailed, NotificationSent
 from prometheus_client import Counter
+from sqlalchemy.exc import SQLAlchemyError
 
-from ifuno_notification.adapters.repository import PendingMessage
+from ifuno_notification.adapters.repository import Claim, PendingMessage, Settlement
 from ifuno_notification.adapters.senders import (
     AbstractEmailSender,
     AbstractSmsSender,
@@ -43,12 +61,19 @@ from ifuno_notification.service_layer.unit_of_work import NotificationUnitOfWork
 log = logging.getLogger(__name__)
 
 RETRY_FOR = timedelta(hours=24)
+LEASE = timedelta(minutes=5)
+LINGER = 0.005
+"""Seconds a write waits for the connections still sending (see `_Settler._linger`)."""
+STOPPING_SETTLE_TIMEOUT = 5.0
+"""Seconds a stopping dispatcher keeps trying to record its outcomes (database down)."""
 
 DELIVERIES = Counter(
     "ifuno_notification_deliveries_total",
     "Delivery attempts committed, by channel and outcome (sent, failed, retry).",
     ["channel", "outcome"],
 )
+
+UowFactory = Callable[[], NotificationUnitOfWork]
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -75,47 +100,207 @@ async def _deliver(
         await sms.send(pending.id, outgoing.address, outgoing.body_text)
 
 
-@dataclass
-class _Attempts:
-    """What the lanes of one batch did, settled afterwards on the batch's transaction
-    (one session cannot run statements for several lanes at once)."""
+class _Settler:
+    """Records outcomes as they come, one write at a time: those recorded while a write
+    is under way go together in the next one (a group commit)."""
 
-    retry_for: timedelta
-    sent: list[PendingMessage] = field(default_factory=list)
-    failed: list[tuple[PendingMessage, str]] = field(default_factory=list)
-    retried: list[tuple[PendingMessage, str, timedelta]] = field(default_factory=list)
-    down: dict[str, tuple[str, timedelta]] = field(default_factory=dict)
-    waiting: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-
-    async def run(
-        self, lane: list[PendingMessage], email: AbstractEmailSender, sms: AbstractSmsSender
+    def __init__(
+        self, uow_factory: UowFactory, claim: str, stopping: asyncio.Event, until: float
     ) -> None:
-        for pending in lane:
-            channel = pending.outgoing.channel
-            if channel in self.down:
-                error, _ = self.down[channel]
-                if pending.age >= self.retry_for:
-                    self.failed.append(
-                        (pending, f"{error} (not sent within {_hours(self.retry_for)})")
-                    )
+        self._uow_factory = uow_factory
+        self._claim = claim
+        self._stopping = stopping
+        self._until = until
+        self._queue: list[tuple[PendingMessage, Settlement, asyncio.Future[None] | None]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self.sending = 0
+        """Lanes waiting for a server's answer: a write waits a little for them."""
+        self.error: Exception | None = None
+
+    def record(self, pending: PendingMessage, settlement: Settlement) -> None:
+        self._enqueue(pending, settlement, None)
+
+    async def record_and_wait(self, pending: PendingMessage, settlement: Settlement) -> None:
+        """Return once the outcome is committed (raise if it could not be)."""
+        committed = asyncio.get_running_loop().create_future()
+        self._enqueue(pending, settlement, committed)
+        await committed
+
+    def _enqueue(
+        self,
+        pending: PendingMessage,
+        settlement: Settlement,
+        committed: asyncio.Future[None] | None,
+    ) -> None:
+        self._queue.append((pending, settlement, committed))
+        self._arrived.set()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued())
+
+    async def close(self) -> None:
+        """Wait for every outcome recorded to be written; raise the first write error."""
+        while self._writer is not None:
+            await self._writer
+        if self.error is not None:
+            raise self.error
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queue:
+                await self._linger()
+                group, self._queue = self._queue, []
+                try:
+                    await self._write_retrying(group)
+                except Exception as exc:
+                    self.error = self.error or exc
+                    for _, _, committed in group:
+                        if committed is not None:
+                            committed.set_exception(exc)
                 else:
-                    self.waiting[channel].append(pending.id)
-                continue
+                    for _, _, committed in group:
+                        if committed is not None:
+                            committed.set_result(None)
+        finally:
+            self._writer = None
+
+    async def _linger(self) -> None:
+        """Wait, up to `LINGER` seconds, for the lanes still sending: then one write
+        records an acceptance of each connection (a write costs far more CPU than the
+        wait, and a connection waits for its write anyway)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER):
+                while self.sending:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+
+    async def _write_retrying(
+        self, group: list[tuple[PendingMessage, Settlement, asyncio.Future[None] | None]]
+    ) -> None:
+        """A lost connection or a database restart: try again while the claim holds
+        (retrying is safe: a message already recorded is not recorded twice)."""
+        delay = 0.05
+        stop_by: float | None = None
+        while True:
             try:
-                await _deliver(pending, email, sms)
-            except PermanentFailure as exc:
-                self.failed.append((pending, str(exc)))
-            except TransientFailure as exc:
-                attempts = pending.attempts + 1
-                delay = retry_delay(attempts)
-                if isinstance(exc, ServerUnavailable):
-                    self.down[channel] = (str(exc), delay)
-                if pending.age >= self.retry_for:
-                    self.failed.append((pending, f"{exc} (after {attempts} attempts)"))
-                else:
-                    self.retried.append((pending, str(exc), delay))
+                await self._write([(pending, settlement) for pending, settlement, _ in group])
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                now = time.monotonic()
+                if self._stopping.is_set() and stop_by is None:
+                    stop_by = now + STOPPING_SETTLE_TIMEOUT
+                if now + delay > min(self._until, stop_by or self._until):
+                    raise
+                log.warning(
+                    "recording %d outcomes failed (%s): trying again",
+                    len(group),
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _write(self, group: list[tuple[PendingMessage, Settlement]]) -> None:
+        async with self._uow_factory() as uow:
+            recorded = set(
+                await uow.notifications.settle(self._claim, [settlement for _, settlement in group])
+            )
+            for pending, settlement in group:
+                if pending.id in recorded:
+                    _announce(uow, pending, settlement)
+            await uow.commit()
+        for pending, settlement in group:
+            if pending.id not in recorded:
+                log.warning(
+                    "message %s was claimed again before its outcome was recorded", pending.id
+                )
+            elif settlement.attempted:
+                outcome = "retry" if settlement.status == "pending" else settlement.status
+                DELIVERIES.labels(pending.outgoing.channel, outcome).inc()
+
+
+def _announce(uow: NotificationUnitOfWork, pending: PendingMessage, settlement: Settlement) -> None:
+    outgoing = pending.outgoing
+    if settlement.status == "sent":
+        uow.publish(
+            NotificationSent(
+                application_id=outgoing.application_id,
+                channel=outgoing.channel,
+                template=outgoing.template,
+                cause_event_id=outgoing.cause_event_id,
+            ),
+            subject=outgoing.application_id,
+        )
+    elif settlement.status == "failed":
+        uow.publish(
+            NotificationFailed(
+                application_id=outgoing.application_id,
+                channel=outgoing.channel,
+                template=outgoing.template,
+                cause_event_id=outgoing.cause_event_id,
+                error=settlement.error or "",
+            ),
+            subject=outgoing.application_id,
+        )
+
+
+@dataclass
+class _Round:
+    """Sending one claim: its lanes share what they learn of the servers."""
+
+    settler: _Settler
+    sms: AbstractSmsSender
+    retry_for: timedelta
+    stopping: asyncio.Event
+    send_until: float
+    down: dict[str, tuple[str, timedelta]] = field(default_factory=dict)
+
+    async def run(self, lane: list[PendingMessage], email: AbstractEmailSender) -> None:
+        for index, pending in enumerate(lane):
+            if self.stopping.is_set() or time.monotonic() >= self.send_until:
+                for rest in lane[index:]:
+                    self.settler.record(rest, Settlement(rest.id, "pending", attempted=False))
+                return
+            self.settler.sending += 1
+            try:
+                settlement = await self._send(pending, email)
+            finally:
+                self.settler.sending -= 1
+            if settlement.status == "sent":
+                # The crash window: accepted, not recorded yet. Never two per connection.
+                await self.settler.record_and_wait(pending, settlement)
             else:
-                self.sent.append(pending)
+                self.settler.record(pending, settlement)
+
+    async def _send(self, pending: PendingMessage, email: AbstractEmailSender) -> Settlement:
+        channel = pending.outgoing.channel
+        if channel in self.down:
+            error, delay = self.down[channel]
+            if pending.age >= self.retry_for:
+                return self._failed(pending, f"{error} (not sent within {_hours(self.retry_for)})")
+            return Settlement(pending.id, "pending", retry_in=delay, attempted=False)
+        try:
+            await _deliver(pending, email, self.sms)
+        except PermanentFailure as exc:
+            return self._failed(pending, str(exc), expired=False)
+        except TransientFailure as exc:
+            if isinstance(exc, ServerUnavailable):
+                self.down[channel] = (str(exc), retry_delay(pending.attempts + 1))
+            return self._retried(pending, str(exc))
+        except Exception as exc:
+            # Ours or a library's, on this message: its attempt fails, and only its own.
+            return self._retried(pending, f"unexpected error: {type(exc).__name__}")
+        return Settlement(pending.id, "sent")
+
+    def _retried(self, pending: PendingMessage, error: str) -> Settlement:
+        attempts = pending.attempts + 1
+        if pending.age >= self.retry_for:
+            return self._failed(pending, f"{error} (after {attempts} attempts)")
+        log.info("%s message %s will be retried: %s", pending.outgoing.channel, pending.id, error)
+        return Settlement(pending.id, "pending", error, retry_in=retry_delay(attempts))
+
+    def _failed(self, pending: PendingMessage, error: str, *, expired: bool = True) -> Settlement:
+        log.warning("%s message %s failed: %s", pending.outgoing.channel, pending.id, error)
+        return Settlement(pending.id, "failed", error, expired=expired)
 
 
 def _lanes(claimed: list[PendingMessage], count: int) -> list[list[PendingMessage]]:
@@ -132,80 +317,88 @@ def _lanes(claimed: list[PendingMessage], count: int) -> list[list[PendingMessag
 
 
 async def dispatch_due(
-    uow_factory: Callable[[], NotificationUnitOfWork],
+    uow_factory: UowFactory,
     email: AbstractEmailSender,
     sms: AbstractSmsSender,
     *,
     batch: int = 200,
-    connections: int = 4,
+    connections: int = 8,
     retry_for: timedelta = RETRY_FOR,
+    lease: timedelta = LEASE,
+    stopping: asyncio.Event | None = None,
 ) -> int:
-    """Send one batch of due messages over up to `connections` connections at once
-    (sending is mostly waiting for the server's replies); return how many were
-    claimed."""
+    """Claim up to `batch` due messages, send them over up to `connections`
+    connections at once (sending is mostly waiting for the server's replies) and
+    record each outcome as it comes; return how many were claimed."""
+    stopping = stopping or asyncio.Event()
+    claimed_at = time.monotonic()
     async with uow_factory() as uow:
-        repository = uow.notifications
-        claimed = await repository.claim_due(batch)
-        attempts = _Attempts(retry_for)
-        async with contextlib.AsyncExitStack() as stack:
-            lanes = _lanes(claimed, connections)
-            senders = [await stack.enter_async_context(email.connection()) for _ in lanes]
-            await asyncio.gather(
-                *(
-                    attempts.run(lane, sender, sms)
-                    for lane, sender in zip(lanes, senders, strict=True)
-                )
-            )
-        for pending, error in attempts.failed:
-            await _fail(uow, pending, error)
-        for pending, error, delay in attempts.retried:
-            await repository.settle(pending.id, "pending", error, delay)
-            log.info(
-                "%s message %s will be retried: %s", pending.outgoing.channel, pending.id, error
-            )
-        await _succeed(uow, attempts.sent)
-        for channel, ids in attempts.waiting.items():
-            await repository.postpone(ids, attempts.down[channel][1])
+        claim: Claim = await uow.notifications.claim_due(batch, lease)
         await uow.commit()
-    for pending in attempts.sent:
-        DELIVERIES.labels(pending.outgoing.channel, "sent").inc()
-    for pending, _ in attempts.failed:
-        DELIVERIES.labels(pending.outgoing.channel, "failed").inc()
-    for pending, _, _ in attempts.retried:
-        DELIVERIES.labels(pending.outgoing.channel, "retry").inc()
-    return len(claimed)
+    if not claim.messages:
+        return 0
+    seconds = lease.total_seconds()
+    settler = _Settler(uow_factory, claim.token, stopping, claimed_at + seconds)
+    sending = _Round(settler, sms, retry_for, stopping, claimed_at + seconds / 2)
+    lanes = _lanes(claim.messages, connections)
+    async with contextlib.AsyncExitStack() as stack:
+        senders = [await stack.enter_async_context(email.connection()) for _ in lanes]
+        outcomes = await asyncio.gather(
+            *(sending.run(lane, sender) for lane, sender in zip(lanes, senders, strict=True)),
+            return_exceptions=True,
+        )
+    await settler.close()
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return len(claim.messages)
+
+
+async def run_dispatcher(
+    uow_factory: UowFactory,
+    email: AbstractEmailSender,
+    sms: AbstractSmsSender,
+    *,
+    interval: float = 0.2,
+    batch: int = 200,
+    connections: int = 8,
+    retry_for: timedelta = RETRY_FOR,
+    lease: timedelta = LEASE,
+) -> None:
+    """Dispatch until cancelled. Cancelled (the service stopping), it lets the round
+    under way finish the messages being sent and record them, then stops. A failing
+    database only delays messages: tried again after a growing pause."""
+    stopping = asyncio.Event()
+    failures = 0
+    while True:
+        dispatching = asyncio.ensure_future(
+            dispatch_due(
+                uow_factory,
+                email,
+                sms,
+                batch=batch,
+                connections=connections,
+                retry_for=retry_for,
+                lease=lease,
+                stopping=stopping,
+            )
+        )
+        try:
+            claimed = await asyncio.shield(dispatching)
+        except asyncio.CancelledError:
+            stopping.set()
+            with contextlib.suppress(Exception):
+                await dispatching
+            raise
+        except Exception as exc:
+            failures += 1
+            log.warning("dispatcher will retry: %s", type(exc).__name__)
+            await asyncio.sleep(min(interval * 2**failures, 10.0))
+            continue
+        failures = 0
+        if claimed == 0:
+            await asyncio.sleep(interval)
 
 
 def _hours(period: timedelta) -> str:
     return f"{period.total_seconds() / 3600:g} h"
-
-
-async def _succeed(uow: NotificationUnitOfWork, sent: list[PendingMessage]) -> None:
-    await uow.notifications.mark_sent([pending.id for pending in sent])
-    for pending in sent:
-        outgoing = pending.outgoing
-        uow.publish(
-            NotificationSent(
-                application_id=outgoing.application_id,
-                channel=outgoing.channel,
-                template=outgoing.template,
-                cause_event_id=outgoing.cause_event_id,
-            ),
-            subject=outgoing.application_id,
-        )
-
-
-async def _fail(uow: NotificationUnitOfWork, pending: PendingMessage, error: str) -> None:
-    outgoing = pending.outgoing
-    log.warning("%s message %s failed: %s", outgoing.channel, pending.id, error)
-    await uow.notifications.settle(pending.id, "failed", error, None)
-    uow.publish(
-        NotificationFailed(
-            application_id=outgoing.application_id,
-            channel=outgoing.channel,
-            template=outgoing.template,
-            cause_event_id=outgoing.cause_event_id,
-            error=error,
-        ),
-        subject=outgoing.application_id,
-    )
