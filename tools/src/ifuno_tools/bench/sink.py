@@ -218,20 +218,21 @@ class SinkMailbox:
         new = 0
         now = time.time()
         try:
-            folders = [entry for entry in os.scandir(self.dump_dir) if entry.is_dir()]
+            with os.scandir(self.dump_dir) as entries:
+                folders = sorted(entry.path for entry in entries if entry.is_dir())
         except FileNotFoundError:
             folders = []
-        folders.sort(key=lambda entry: entry.name)
         for position, folder in enumerate(folders):
             remaining = 0
-            for entry in os.scandir(folder.path):
-                if self._read(entry, now):
-                    new += 1
-                else:
-                    remaining += 1
+            with os.scandir(folder) as dumps:
+                for dump in dumps:
+                    if self._read(dump, now):
+                        new += 1
+                    else:
+                        remaining += 1
             if remaining == 0 and position < len(folders) - 2:
                 # Seconds long past: smtp-sink never writes there again.
-                os.rmdir(folder.path)
+                os.rmdir(folder)
         self.messages += new
         self.cpu_seconds += time.thread_time() - started
         return new
