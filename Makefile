@@ -14,7 +14,7 @@ help:
 	@echo "make test-unit   the fast tests (no I/O)"
 	@echo "make lint        ruff and mypy"
 	@echo "make contracts   regenerate docs/contracts.md and docs/asyncapi.json from the code"
-	@echo "make bench       platform vs baseline throughput and latency (BENCH_ARGS='--count 5000')"
+	@echo "make bench       platform vs baseline: burst, steady rates, CPU, memory (BENCH_ARGS='--mode burst --count 5000')"
 
 .venv/.installed: uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -56,7 +56,14 @@ format: install
 
 BENCH_ARGS ?=
 
-bench: install
+# The benchmark's mail server: Postfix's smtp-sink, unpacked from Debian's postfix
+# package into .cache/ (apt-get download + dpkg-deb -x; the MTA is never installed).
+SMTP_SINK := .cache/postfix/usr/sbin/smtp-sink
+
+$(SMTP_SINK): | .venv/.installed
+	$(RUN) python -m ifuno_tools.bench.sink fetch
+
+bench: install $(SMTP_SINK)
 	$(RUN) python -m ifuno_tools.bench $(BENCH_ARGS)
 
 contracts: install

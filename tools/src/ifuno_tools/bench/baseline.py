@@ -4,12 +4,17 @@ Each hop is its own process and keeps the platform's guarantees at the lowest
 cost: take a batch (`getmany`), insert it with asyncpg in one transaction
 (skipping event ids already seen), produce one event per input, wait for the
 broker's acknowledgement, then commit the offsets. The last hop sends one email
-per input over a single SMTP connection instead of producing.
+per input instead of producing, over as many SMTP connections as the platform's
+dispatcher uses (BENCH_SMTP_CONNECTIONS, the platform's
+IFUNO_NOTIFICATION_SMTP_CONNECTIONS), all at once, each application's mail on
+one connection. aiosmtplib sends one command at a time on a connection (no
+PIPELINING), so concurrency comes from the connections, as in the platform; the
+message is preformatted bytes, which costs less CPU than any MIME builder.
 
     python -m ifuno_tools.bench.baseline HOP   (HOP = 1, 2 or 3)
 
 configured by BENCH_KAFKA_BOOTSTRAP, BENCH_DATABASE_DSN (asyncpg DSN),
-BENCH_SMTP_HOST, BENCH_SMTP_PORT.
+BENCH_SMTP_HOST, BENCH_SMTP_PORT, BENCH_SMTP_CONNECTIONS (default 4).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import json
 import os
 import sys
-from email.message import EmailMessage
+import zlib
 
 import aiosmtplib
 import asyncpg
@@ -50,14 +55,59 @@ async def _insert_new(
     return [record["event_id"] for record in inserted]
 
 
-def _email(document: dict[str, str]) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = "contacts.ifuno@univ-lemans.fr"
-    message["To"] = document["email"]
-    message["Subject"] = "Votre candidature au master IFUNO a bien été reçue"
-    message["X-Application-Id"] = document["application_id"]
-    message.set_content("Bonjour,\n\nNous avons bien reçu votre candidature.\n")
-    return message
+SENDER = "contacts.ifuno@univ-lemans.fr"
+_SUBJECT = "=?utf-8?q?Votre_candidature_au_master_IFUNO_a_bien_=C3=A9t=C3=A9_re=C3=A7ue?="
+_BODY = (
+    "Bonjour,\r\n\r\nNous avons bien reçu votre candidature au master IFUNO. "
+    "Elle sera examinée par la commission pédagogique.\r\n"
+) * 12
+
+
+def _email(document: dict[str, str]) -> bytes:
+    """About 2 KB, like the platform's acknowledgement, formatted without a builder."""
+    return (
+        f"From: {SENDER}\r\n"
+        f"To: {document['email']}\r\n"
+        f"Subject: {_SUBJECT}\r\n"
+        f"X-Application-Id: {document['application_id']}\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n"
+        "\r\n"
+        f"{_BODY}"
+    ).encode()
+
+
+class Mailer:
+    """`connections` SMTP connections, opened once; a batch is spread over them."""
+
+    def __init__(self, host: str, port: int, connections: int) -> None:
+        self._clients = [aiosmtplib.SMTP(hostname=host, port=port) for _ in range(connections)]
+
+    async def connect(self) -> None:
+        await asyncio.gather(*(client.connect() for client in self._clients))
+
+    async def send(self, documents: list[dict[str, str]]) -> None:
+        shares: list[list[dict[str, str]]] = [[] for _ in self._clients]
+        for document in documents:
+            slot = zlib.crc32(document["application_id"].encode()) % len(self._clients)
+            shares[slot].append(document)
+        await asyncio.gather(
+            *(
+                self._send_all(client, share)
+                for client, share in zip(self._clients, shares, strict=True)
+            )
+        )
+
+    @staticmethod
+    async def _send_all(client: aiosmtplib.SMTP, documents: list[dict[str, str]]) -> None:
+        for document in documents:
+            await client.sendmail(SENDER, [document["email"]], _email(document))
+
+    async def close(self) -> None:
+        for client in self._clients:
+            if client.is_connected:
+                await client.quit()
 
 
 async def run_hop(hop: int) -> None:
@@ -76,14 +126,15 @@ async def run_hop(hop: int) -> None:
         max_poll_records=2000,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    smtp = aiosmtplib.SMTP(
-        hostname=os.environ.get("BENCH_SMTP_HOST", "127.0.0.1"),
-        port=int(os.environ.get("BENCH_SMTP_PORT", "25")),
+    mailer = Mailer(
+        os.environ.get("BENCH_SMTP_HOST", "127.0.0.1"),
+        int(os.environ.get("BENCH_SMTP_PORT", "25")),
+        int(os.environ.get("BENCH_SMTP_CONNECTIONS", "4")),
     )
     await consumer.start()
     await producer.start()
     if hop == 3:
-        await smtp.connect()
+        await mailer.connect()
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=2000)
@@ -112,14 +163,12 @@ async def run_hop(hop: int) -> None:
                     )
                 await asyncio.gather(*deliveries)
             else:
-                for event_id in fresh:
-                    await smtp.send_message(_email(documents[event_id]))
+                await mailer.send([documents[event_id] for event_id in fresh])
             await consumer.commit()
     finally:
         await consumer.stop()
         await producer.stop()
-        if smtp.is_connected:
-            await smtp.quit()
+        await mailer.close()
         await pool.close()
 
 

@@ -1,11 +1,17 @@
-"""The burst: N submissions produced as fast as the portal can send them."""
+"""The load: a burst (N submissions as fast as the portal can send them) or an open
+loop (submissions at fixed instants, whatever the system does meanwhile).
+
+Records are encoded before the clock starts, so that encoding them costs the
+measured systems no CPU; instants are the wall clock (`time.time()`), the clock
+of the mail sink's timestamps.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
@@ -69,25 +75,75 @@ def submission_record(index: int, campaign: int, submitted_at: datetime) -> byte
     return encode_event(new_event(data, subject=data.application_id))
 
 
+class Sent:
+    """How many submissions have gone out so far (the progress line reads it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 async def burst(
-    bootstrap: str, topic: str, count: int, record: Callable[[int], bytes]
+    bootstrap: str, topic: str, records: dict[int, bytes], sent: Sent | None = None
 ) -> dict[str, float]:
-    """Produce `count` records; return the send instant (perf_counter) per recipient."""
+    """Produce every record at once; return the send instant per recipient."""
+    sent = sent or Sent()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     sent_at: dict[str, float] = {}
     try:
         pending = []
-        for index in range(count):
-            sent_at[candidate_email(index)] = time.perf_counter()
-            pending.append(
-                await producer.send(topic, record(index), key=application_id(index).encode())
-            )
+        for index, value in records.items():
+            sent_at[candidate_email(index)] = time.time()
+            pending.append(await producer.send(topic, value, key=application_id(index).encode()))
+            sent.count += 1
         for delivery in pending:
             await delivery
     finally:
         await producer.stop()
     return sent_at
+
+
+def schedule(rate: float, duration: float, start: float) -> list[float]:
+    """The arrival instants of an open loop: `rate` per second for `duration` seconds,
+    evenly spaced from `start`."""
+    if rate <= 0 or duration <= 0:
+        raise ValueError("rate and duration must be positive")
+    return [start + n / rate for n in range(round(rate * duration))]
+
+
+async def open_loop(
+    bootstrap: str,
+    topic: str,
+    records: dict[int, bytes],
+    instants: list[float],
+    sent: Sent | None = None,
+) -> tuple[dict[str, float], list[float]]:
+    """Send record n at instants[n], never waiting on the system: a send late because
+    this process was busy goes at once. Returns the scheduled instant per recipient
+    (latency is counted from it: a late send does not hide the delay) and how late
+    each send went out, in seconds."""
+    if len(records) != len(instants):
+        raise ValueError("one instant per record")
+    sent = sent or Sent()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    scheduled: dict[str, float] = {}
+    lateness: list[float] = []
+    try:
+        pending = []
+        for (index, value), at in zip(records.items(), instants, strict=True):
+            delay = at - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            scheduled[candidate_email(index)] = at
+            pending.append(await producer.send(topic, value, key=application_id(index).encode()))
+            lateness.append(max(time.time() - at, 0.0))
+            sent.count += 1
+        for delivery in pending:
+            await delivery
+    finally:
+        await producer.stop()
+    return scheduled, lateness
 
 
 PORTAL_TOPIC = Topic.PORTAL.value
