@@ -248,7 +248,7 @@ async def test_a_moved_committee_fills_its_empty_places_from_the_waitlist_and_de
     refused = {e["subject"]: e["data"]["reason"] for e in by_kind["refused"]}
     assert refused == {"U": "not_ranked_in_time", "S": "not_ranked_in_time"}
 
-    listing = await selection.http.get("/v1/applications", headers=viewer)
+    listing = await selection.http.get("/v1/applications", headers=REVIEWER)
     short = {row["application_id"]: row["short_notice"] for row in listing.json()}
     assert short["S"] is True and short["A0"] is False
 

@@ -184,6 +184,8 @@ async def test_the_real_clock_cannot_be_moved(migrated: str, kafka) -> None:
         assert (await http.get("/ready")).json()["checks"] == {
             "database": True,
             "broker": True,
+            "task:relay": True,
+            "task:tick": True,
         }
 
 
