@@ -390,14 +390,11 @@ def _expected(allowed: set[str], role: str | None, mode: GenerationMode) -> set[
 async def test_fuzzing_every_endpoint_finds_no_5xx_and_the_right_refusals(
     platform: Platform, service: str
 ) -> None:
-    started = asyncio.get_running_loop().time()
     outcome = await asyncio.to_thread(
         fuzz, service, platform.urls[service], platform.roles[service]
     )
-    elapsed = asyncio.get_running_loop().time() - started
     assert not outcome.problems, "\n".join(outcome.problems[:30])
     assert outcome.calls > 50
-    assert elapsed < 60, f"{service}: {elapsed:.0f} s"
 
 
 async def test_a_body_over_one_megabyte_is_413_through_the_server(platform: Platform) -> None:

@@ -562,7 +562,11 @@ async def test_messages_failed_after_the_retry_period_are_sent_once_an_admin_que
         http_port=0,
         smtp_host=smtp_server.host,
         smtp_port=smtp_server.port,
-        api_tokens={"viewer-token": "viewer", "admin-token": "admin"},
+        api_tokens={
+            "viewer-token": "viewer",
+            "reviewer-token": "reviewer",
+            "admin-token": "admin",
+        },
         dispatch_interval=0.05,
         retry_hours=1 / 3600,
     )
