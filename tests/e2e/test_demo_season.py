@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import threading
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -12,14 +13,90 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from ifuno_shared.calendar import default_calendar
-from ifuno_shared.events import Topic
+from ifuno_shared.events import PUBLIC_TOPICS, Topic
+from ifuno_shared.events.topics import CONSUMER_GROUPS
+from ifuno_shared.persistence import create_engine
 from ifuno_tools.demo.__main__ import CAPACITIES, play
 from ifuno_tools.demo.population import population
 from ifuno_tools.local.stack import LocalInfrastructure
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 pytestmark = pytest.mark.e2e
 
 SEED, CANDIDATES, CAMPAIGN = 11, 60, 2027
+OUTBOX_KEEP, INBOX_KEEP, PASS_EVERY, SLACK = 2.0, 8.0, 1.0, 5.0
+"""Housekeeping windows and interval of the season, in seconds: each service prunes all
+season long (the inbox's window still outlives any redelivery here: offsets are committed
+within a batch's time); a pass may run late by `SLACK` on a busy machine."""
+HOUSEKEEPING = {
+    "IFUNO_OUTBOX_KEEP_DAYS": str(OUTBOX_KEEP / 86400),
+    "IFUNO_INBOX_KEEP_DAYS": str(INBOX_KEEP / 86400),
+    "IFUNO_HOUSEKEEPING_INTERVAL": str(PASS_EVERY),
+}
+SIZES = """
+SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM inbox),
+       (SELECT coalesce(max(id), 0) FROM outbox),
+       (SELECT extract(epoch FROM now() - min(published_at)) FROM outbox),
+       (SELECT extract(epoch FROM now() - min(processed_at)) FROM inbox)
+"""
+
+
+class TableSizes:
+    """Every half second while the season plays, each service's outbox and inbox: the
+    most rows each held at once, the oldest delivered row or inbox id seen (seconds), and
+    the outbox rows ever written (its last id); then the records of each topic."""
+
+    def __init__(self, infrastructure: LocalInfrastructure) -> None:
+        self._infrastructure = infrastructure
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._sample()))
+        self.peak: dict[tuple[str, str], int] = defaultdict(int)
+        self.oldest: dict[tuple[str, str], float] = defaultdict(float)
+        self.written: dict[str, int] = defaultdict(int)
+        self.records: dict[str, int] = {}
+
+    def __enter__(self) -> TableSizes:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    async def _sample(self) -> None:
+        engines = {
+            name: create_engine(url) for name, url in self._infrastructure.database_urls.items()
+        }
+        try:
+            while not self._stop.wait(0.5):
+                for name, engine in engines.items():
+                    try:
+                        async with engine.connect() as connection:
+                            row = (await connection.execute(text(SIZES))).one()
+                    except DBAPIError:
+                        continue  # not migrated yet
+                    outbox, inbox, written, oldest_sent, oldest_applied = row
+                    self.peak[name, "outbox"] = max(self.peak[name, "outbox"], outbox)
+                    self.peak[name, "inbox"] = max(self.peak[name, "inbox"], inbox)
+                    self.written[name] = max(self.written[name], written)
+                    for table, age in (("outbox", oldest_sent), ("inbox", oldest_applied)):
+                        self.oldest[name, table] = max(self.oldest[name, table], float(age or 0))
+            self.records = await records_per_topic(self._infrastructure.broker.bootstrap)
+        finally:
+            for engine in engines.values():
+                await engine.dispose()
+
+
+async def records_per_topic(bootstrap: str) -> dict[str, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(t.value, p) for t in PUBLIC_TOPICS for p in range(3)]
+        ends = await consumer.end_offsets(partitions)
+        return {t.value: sum(ends[p] for p in partitions if p.topic == t.value) for t in Topic}
+    finally:
+        await consumer.stop()
 
 
 async def read_all(bootstrap: str, topic: str) -> list[dict]:
@@ -51,14 +128,17 @@ def season(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     infrastructure.start()
     args = argparse.Namespace(candidates=CANDIDATES, seed=SEED, campaign=CAMPAIGN)
     try:
-        report, fleet = asyncio.run(play(args, infrastructure, run_dir))
+        with pytest.MonkeyPatch.context() as environment, TableSizes(infrastructure) as sizes:
+            for name, value in HOUSEKEEPING.items():
+                environment.setenv(name, value)
+            report, fleet = asyncio.run(play(args, infrastructure, run_dir))
         fleet.stop()
         selection = asyncio.run(read_all(infrastructure.broker.bootstrap, Topic.SELECTION.value))
         candidature = asyncio.run(
             read_all(infrastructure.broker.bootstrap, Topic.CANDIDATURE.value)
         )
         dead = asyncio.run(read_all_raw_count(infrastructure.broker.bootstrap))
-        yield report, selection, candidature, dead, infrastructure
+        yield report, selection, candidature, dead, infrastructure, sizes
     finally:
         infrastructure.stop()
 
@@ -101,7 +181,7 @@ def test_every_waitlist_promotion_filled_a_free_place(season) -> None:  # type: 
 
 
 def test_every_candidate_received_the_messages_their_path_implies(season) -> None:  # type: ignore[no-untyped-def]
-    _, selection, candidature, _, infrastructure = season
+    _, selection, candidature, _, infrastructure, _ = season
     subjects: dict[str, list[str]] = defaultdict(list)
     for mail in infrastructure.smtp.messages:
         for recipient in mail.recipients:
@@ -140,7 +220,7 @@ def test_every_candidate_received_the_messages_their_path_implies(season) -> Non
 
 
 def test_no_dead_letters(season) -> None:  # type: ignore[no-untyped-def]
-    *_, dead, _ = season
+    _, _, _, dead, *_ = season
     assert dead == 0
 
 
@@ -149,3 +229,25 @@ def test_the_season_ran_on_the_simulated_clock_to_the_academic_year(season) -> N
     admitted = [e for e in selection if e["type"].endswith("admitted.v1")]
     deadlines = {datetime.fromisoformat(e["data"]["offer_deadline"]).year for e in admitted}
     assert deadlines == {CAMPAIGN}
+
+
+def test_housekeeping_kept_the_outbox_and_inbox_small_all_season(season) -> None:  # type: ignore[no-untyped-def]
+    """With windows of seconds, no table ever held more than a fraction of what went through
+    it, and no row outlived its window by more than a pass or two, yet the season above lost
+    nothing and applied nothing twice."""
+    *_, sizes = season
+    assert sum(sizes.written.values()) > 500
+    for service, written in sizes.written.items():
+        if written >= 100:
+            assert sizes.peak[service, "outbox"] <= written / 2, service
+        assert sizes.oldest[service, "outbox"] <= OUTBOX_KEEP + PASS_EVERY + SLACK, service
+    for service in ("candidature", "selection", "notification", "dashboard"):
+        read = sum(
+            sizes.records[topic]
+            for group, topics in CONSUMER_GROUPS.items()
+            if group.split("-")[0] == service
+            for topic in topics
+        )
+        assert read >= 300, service
+        assert 0 < sizes.peak[service, "inbox"] <= read / 2, service
+        assert sizes.oldest[service, "inbox"] <= INBOX_KEEP + PASS_EVERY + SLACK, service

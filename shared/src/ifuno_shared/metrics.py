@@ -29,3 +29,19 @@ OUTBOX_FAILURES = Counter(
     "Relay batches that failed and will be retried.",
     ["service"],
 )
+HOUSEKEEPING_PRUNED = Counter(
+    "ifuno_housekeeping_pruned_total",
+    "Rows deleted by housekeeping: delivered outbox rows, inbox rows past their window.",
+    ["service", "table"],
+)
+HOUSEKEEPING_OLDEST = Gauge(
+    "ifuno_housekeeping_oldest_row_seconds",
+    "Age of the oldest row left after a housekeeping pass (0: none); an outbox row older"
+    " than its window is one still waiting to be published.",
+    ["service", "table"],
+)
+HOUSEKEEPING_LAST_RUN = Gauge(
+    "ifuno_housekeeping_last_run_timestamp_seconds",
+    "When the last housekeeping pass finished (Unix time).",
+    ["service"],
+)

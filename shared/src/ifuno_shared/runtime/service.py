@@ -38,6 +38,7 @@ from ifuno_shared.messaging import (
 from ifuno_shared.messaging.faults import describe, traceback_without_values
 from ifuno_shared.persistence import create_engine, create_session_factory
 from ifuno_shared.persistence.unit_of_work import AbstractUnitOfWork, OnCommit
+from ifuno_shared.runtime.housekeeping import run_housekeeping
 from ifuno_shared.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,15 @@ class ServiceRunner:
         await start_with_retry(context.broker, self.definition.name)
         relay = self.relay
         self._supervise(relay.run, "relay")
+        settings = context.settings
+        housekeeping = partial(
+            run_housekeeping,
+            context.name,
+            context.engine,
+            settings.housekeeping_windows,
+            settings.housekeeping_interval,
+        )
+        self._supervise(housekeeping, "housekeeping")
         for task in self.definition.background:
             self._supervise(partial(task, context), getattr(task, "__name__", "task"))
         try:

