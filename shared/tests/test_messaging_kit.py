@@ -379,3 +379,51 @@ async def test_a_batch_mixing_partitions_with_a_poison_record_in_one_loses_nothi
         await asyncio.wait_for(again.wait_until_consuming(), 30)
         await asyncio.sleep(1)
     assert set((await effects(engine)).values()) == {1}, "offsets were committed: no replay"
+
+
+async def test_one_relay_publishes_at_a_time_and_none_holds_a_transaction_open(
+    engine: AsyncEngine, kafka
+) -> None:
+    """The publishing lock is a session lock on an idle connection: a second relay of
+    the service publishes nothing while the first holds it, and no connection sits
+    idle in a transaction between (or during) batches."""
+    session_factory = create_session_factory(engine)
+    first = OutboxRelay("probe", engine, lambda: make_broker(kafka.bootstrap, client_id="a"))
+    second = OutboxRelay("probe", engine, lambda: make_broker(kafka.bootstrap, client_id="b"))
+    for n in range(3):
+        async with ProbeUnitOfWork(session_factory) as uow:
+            uow.publish(
+                DocumentRejected(application_id="A-1", document_id=f"D-{n}", kind="cv", reason="x"),
+                subject="A-1",
+            )
+            await uow.commit()
+        if n == 0:
+            assert await first.publish_pending() == 1  # takes the lock, keeps it
+        else:
+            assert await second.publish_pending() == 0, "the first relay holds the lock"
+            assert await first.publish_pending() == 1
+        async with engine.connect() as connection:
+            states = await connection.scalars(
+                text(
+                    "SELECT state FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            assert "idle in transaction" not in set(states)
+    await first.drain(timeout=5.0)
+    await second.stop()
+    async with ProbeUnitOfWork(session_factory) as uow:
+        uow.publish(
+            DocumentRejected(application_id="A-1", document_id="D-9", kind="cv", reason="x"),
+            subject="A-1",
+        )
+        await uow.commit()
+    assert await second.publish_pending() == 1, "the lock is free once the first relay left"
+    await second.drain(timeout=5.0)
+    records = await consume(kafka.bootstrap, Topic.CANDIDATURE, 4)
+    assert [json.loads(r.value)["data"]["document_id"] for r in records] == [
+        "D-0",
+        "D-1",
+        "D-2",
+        "D-9",
+    ]

@@ -1,10 +1,14 @@
 """The outbox relay: publishes committed events in order, retrying through outages.
 
-Only one relay of a service publishes at a time (a transaction-scoped advisory
-lock), rows go out in `id` order with the application id as the Kafka key, so
-one application's events keep their order on their partition. A row is marked
-published only after the broker acknowledged the whole batch; on any failure
-the batch is retried later (consumers deduplicate by event id).
+Only one relay of a service publishes at a time (a session-level advisory lock,
+held on a connection of its own that sits idle, outside any transaction, between
+batches), rows go out in `id` order with the application id as the Kafka key, so
+one application's events keep their order on their partition. No transaction is
+open while the broker is talked to: the batch is read, published, then marked
+published in a second short transaction, only after the broker acknowledged the
+whole batch; on any failure the batch is retried later (consumers deduplicate by
+event id). If the lock's connection is lost, the lock goes with it and is taken
+again before the next batch.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never
 
 from ifuno_shared.events import CONTENT_TYPE_HEADER
@@ -55,6 +59,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._lock_key = zlib.crc32(f"ifuno-outbox-relay:{service}".encode())
+        self._lock_connection: AsyncConnection | None = None
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows: publish without waiting for the poll."""
@@ -95,6 +100,38 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
         await self._drop_publisher()
+        await self._release_lock()
+
+    async def _hold_lock(self) -> bool:
+        """Whether this relay holds its service's publishing lock (taken if free). The
+        lock's connection is checked before each batch: a lost connection lost the lock."""
+        if self._lock_connection is not None:
+            try:
+                await self._lock_connection.scalar(select(1))
+                return True
+            except Exception:
+                await self._release_lock()
+                raise
+        connection = await self._engine.connect()
+        try:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            locked = await connection.scalar(select(func.pg_try_advisory_lock(self._lock_key)))
+        except BaseException:
+            await connection.close()
+            raise
+        if not locked:
+            await connection.close()
+            return False
+        self._lock_connection = connection
+        return True
+
+    async def _release_lock(self) -> None:
+        connection, self._lock_connection = self._lock_connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.scalar(select(func.pg_advisory_unlock(self._lock_key)))
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def drain(self, timeout: float) -> None:
         """At shutdown: publish what is left, if the broker answers in time (else the rows
@@ -107,14 +144,14 @@ class OutboxRelay:
             log.warning("outbox of %s not drained at shutdown: %s", self.service, describe(exc))
         finally:
             await self._drop_publisher()
+            await self._release_lock()
 
     async def publish_pending(self) -> int:
         """Publish one batch; return how many rows went out (0: nothing to do)."""
         table = outbox_table
-        async with self._engine.begin() as connection:
-            locked = await connection.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
-            if not locked:
-                return 0
+        if not await self._hold_lock():
+            return 0
+        async with self._engine.connect() as connection:
             rows = (
                 await connection.execute(
                     select(table.c.id, table.c.topic, table.c.key, table.c.value)
@@ -123,20 +160,21 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
-            if not rows:
-                return 0
-            publisher = await self._ensure_publisher()
-            deliveries = [
-                await publisher.publish(
-                    row.value.encode(),
-                    row.topic,
-                    key=row.key.encode(),
-                    headers=_HEADERS,
-                    no_confirm=True,
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*deliveries)
+        if not rows:
+            return 0
+        publisher = await self._ensure_publisher()
+        deliveries = [
+            await publisher.publish(
+                row.value.encode(),
+                row.topic,
+                key=row.key.encode(),
+                headers=_HEADERS,
+                no_confirm=True,
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*deliveries)
+        async with self._engine.begin() as connection:
             await connection.execute(
                 update(table)
                 .where(table.c.id.in_([row.id for row in rows]))
