@@ -3,6 +3,9 @@ and an SMTP outage during a season; nothing lost, capacity kept, every view agre
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +15,21 @@ from ifuno_tools.chaos.season import SeasonOptions, run_season
 pytestmark = pytest.mark.e2e
 
 
-def test_a_short_chaos_season_loses_nothing_and_keeps_capacity(tmp_path: Path) -> None:
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    """Not under pytest's tmp_path: PostgreSQL runs as its own system user when the
+    tests run as root, and `pg_ctl restart` must reach the data directory."""
+    folder = Path(tempfile.mkdtemp(prefix="ifuno-chaos-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_short_chaos_season_loses_nothing_and_keeps_capacity(run_dir: Path) -> None:
     evidence = run_season(
-        SeasonOptions(seed=11, candidates=30, short=True, quiet=True), tmp_path / "chaos"
+        SeasonOptions(seed=11, candidates=30, short=True, quiet=True), run_dir / "chaos"
     )
     verdict = judge(evidence, None)
     report = "\n".join(verdict.lines)
