@@ -3,7 +3,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 
-.PHONY: help install demo up test test-unit test-integration lint format contracts bench clean
+.PHONY: help install demo up chaos test test-unit test-integration lint format contracts bench clean
 
 DEMO_ARGS ?=
 
@@ -14,6 +14,7 @@ help:
 	@echo "make test-unit   the fast tests (no I/O)"
 	@echo "make lint        ruff and mypy"
 	@echo "make contracts   regenerate docs/contracts.md and docs/asyncapi.json from the code"
+	@echo "make chaos       the season under faults: nothing lost, nothing sent twice (CHAOS_ARGS='--seed 7 --short')"
 	@echo "make bench       platform vs baseline: burst, steady rates, CPU, memory (BENCH_ARGS='--mode burst --count 5000')"
 
 .venv/.installed: uv.lock pyproject.toml shared/pyproject.toml $(wildcard services/*/pyproject.toml)
@@ -53,6 +54,11 @@ lint: install
 format: install
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
+
+CHAOS_ARGS ?=
+
+chaos: install
+	$(RUN) python -m ifuno_tools.chaos $(CHAOS_ARGS)
 
 BENCH_ARGS ?=
 

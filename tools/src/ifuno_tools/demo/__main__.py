@@ -15,7 +15,7 @@ from ifuno_shared.messaging.edge import SUBSCRIPTIONS
 from ifuno_tools.demo.observe import Quiescence
 from ifuno_tools.demo.population import population
 from ifuno_tools.demo.portal import Portal
-from ifuno_tools.demo.processes import ServiceFleet
+from ifuno_tools.demo.processes import ServiceFleet, parse_instances
 from ifuno_tools.demo.report import SeasonReport, build_report
 from ifuno_tools.demo.season import Season
 from ifuno_tools.local.signals import wait_for_stop_signal
@@ -31,6 +31,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--campaign", type=int, default=2027, help="the campaign year")
     parser.add_argument("--serve", action="store_true", help="keep serving after the season")
     parser.add_argument("--run-dir", type=Path, help="where logs and sample emails go")
+    parser.add_argument(
+        "--instances",
+        type=parse_instances,
+        default={},
+        help="instances per service, e.g. candidature=2,notification=2 (one group each)",
+    )
     parser.add_argument(
         "--up", action="store_true", help="no season: the stack with the real clock, serving"
     )
@@ -49,7 +55,7 @@ async def play(
         "IFUNO_CAMPAIGN": str(args.campaign),
         "IFUNO_NOTIFICATION_OUTBOX_DIR": str(run_dir / "sample-emails"),
     }
-    fleet = ServiceFleet(run_dir, environment)
+    fleet = ServiceFleet(run_dir, environment, instances=getattr(args, "instances", {}))
     fleet.start()
     await fleet.wait_ready()
     urls = {name: fleet.url(name) for name in fleet.services}
@@ -86,14 +92,16 @@ async def play(
     return report, fleet
 
 
-def serve_real_clock(infrastructure: LocalInfrastructure, run_dir: Path) -> None:
+def serve_real_clock(
+    infrastructure: LocalInfrastructure, run_dir: Path, instances: dict[str, int]
+) -> None:
     """`make up`: every service with the real clock, for a programme to use."""
     environment = {
         **infrastructure.environment(),
         "IFUNO_CLOCK": "real",
         "IFUNO_NOTIFICATION_OUTBOX_DIR": str(run_dir / "sent-emails"),
     }
-    fleet = ServiceFleet(run_dir, environment)
+    fleet = ServiceFleet(run_dir, environment, instances=instances)
     try:
         fleet.start()
         asyncio.run(fleet.wait_ready())
@@ -117,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     infrastructure.start()
     if args.up:
         try:
-            serve_real_clock(infrastructure, run_dir)
+            serve_real_clock(infrastructure, run_dir, args.instances)
         finally:
             infrastructure.stop()
         return

@@ -110,6 +110,10 @@ class LocalInfrastructure:
             self.s3.stop()
         self.postgres.stop()
 
+    def dsn(self, service: str) -> str:
+        """The plain `postgresql://` URL of a service's database (asyncpg, psql)."""
+        return self.database_urls[service].replace("postgresql+asyncpg://", "postgresql://", 1)
+
     def environment(self) -> dict[str, str]:
         """The settings a service process needs to use these servers."""
         return {
