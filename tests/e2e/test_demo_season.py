@@ -163,6 +163,13 @@ def test_every_level_ends_within_capacity(season) -> None:  # type: ignore[no-un
     assert sum(r.accepted for r in report.levels.values()) > 0
 
 
+def test_the_report_shows_no_empty_place_while_a_waitlist_remains(season) -> None:  # type: ignore[no-untyped-def]
+    report, *_ = season
+    for level in report.levels.values():
+        assert not level.empty_places_while_waiting, level
+    assert "Empty places while a waitlist remains: none" in report.render()
+
+
 def test_every_waitlist_promotion_filled_a_free_place(season) -> None:  # type: ignore[no-untyped-def]
     """A candidate leaves the waitlist only for a place free at that moment: left empty
     by the committee, or freed since (decline, expiry, withdrawal)."""

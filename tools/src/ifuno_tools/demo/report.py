@@ -21,7 +21,18 @@ class LevelReport:
     offered: int = 0
     accepted: int = 0
     waitlisted: int = 0
+    complementary: int = 0
+    """Files of the complementary round: it opened for this level if any."""
     refusals: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.accepted - self.offered
+
+    @property
+    def empty_places_while_waiting(self) -> bool:
+        """The rule: a free place is offered at once while anyone waits for one."""
+        return self.free > 0 and self.waitlisted > 0
 
 
 @dataclass
@@ -35,13 +46,20 @@ class SeasonReport:
     def render(self) -> str:
         lines = ["", "Season report", "=" * 13, ""]
         lines.append(
-            f"{'level':<6}{'capacity':>9}{'accepted':>10}{'offers open':>13}{'waitlist':>10}"
+            f"{'level':<6}{'capacity':>9}{'accepted':>10}{'offers open':>13}{'free':>6}"
+            f"{'waitlist':>10}  complementary round"
         )
         for report in self.levels.values():
+            opened = f"opened ({report.complementary} files)" if report.complementary else "-"
             lines.append(
                 f"{report.level:<6}{report.capacity:>9}{report.accepted:>10}"
-                f"{report.offered:>13}{report.waitlisted:>10}"
+                f"{report.offered:>13}{report.free:>6}{report.waitlisted:>10}  {opened}"
             )
+        waiting = [r.level for r in self.levels.values() if r.empty_places_while_waiting]
+        lines.append(
+            "Empty places while a waitlist remains: "
+            + (", ".join(waiting) + " (a rule broken)" if waiting else "none")
+        )
         lines += ["", "Refusals by reason:"]
         for report in self.levels.values():
             for reason, count in sorted(report.refusals.items()):
@@ -82,6 +100,8 @@ async def build_report(
     levels = {level: LevelReport(level, capacity) for level, capacity in capacities.items()}
     for row in selection:
         report = levels[row["level"]]
+        if row["round"] == "complementary":
+            report.complementary += 1
         match row["status"]:
             case "offered":
                 report.offered += 1
