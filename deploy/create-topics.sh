@@ -9,3 +9,7 @@ for topic in ifuno.portal.v1 ifuno.candidature.v1 ifuno.selection.v1 \
   /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
     --topic "$topic" --partitions "$PARTITIONS" --replication-factor "$REPLICATION"
 done
+# Contact details: compacted (latest per application; an erasure's tombstone removes it).
+/opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
+  --topic ifuno.contacts.v1 --partitions "$PARTITIONS" --replication-factor "$REPLICATION" \
+  --config cleanup.policy=compact --config delete.retention.ms=86400000

@@ -36,6 +36,7 @@ READERS = {
     Topic.NOTIFICATION: "dashboard",
     Topic.TIMELINE: "every service",
     Topic.DEADLETTER: "operators, dashboard",
+    Topic.CONTACTS: "notification (a tombstone, key without value, is an erasure)",
 }
 
 ENVELOPE = {

@@ -4,7 +4,8 @@ Only one relay of a service publishes at a time (a transaction-scoped advisory
 lock), rows go out in `id` order with the application id as the Kafka key, so
 one application's events keep their order on their partition. A row is marked
 published only after the broker acknowledged the whole batch; on any failure
-the batch is retried later (consumers deduplicate by event id).
+the batch is retried later (consumers deduplicate by event id). A row with no
+value is a tombstone: published as the key with a null value (an erasure).
 """
 
 from __future__ import annotations
@@ -128,10 +129,10 @@ class OutboxRelay:
             publisher = await self._ensure_publisher()
             deliveries = [
                 await publisher.publish(
-                    row.value.encode(),
+                    None if row.value is None else row.value.encode(),
                     row.topic,
                     key=row.key.encode(),
-                    headers=_HEADERS,
+                    headers={} if row.value is None else _HEADERS,
                     no_confirm=True,
                 )
                 for row in rows

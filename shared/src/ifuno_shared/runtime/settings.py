@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ifuno_shared.events import Level
 from ifuno_shared.persistence.engine import DatabaseTimeouts
+from ifuno_shared.retention import DEFAULT_RETENTION_UNTIL, parse_month_day
 
 ROLES = frozenset({"reviewer", "committee", "admin", "viewer"})
 
@@ -56,6 +57,11 @@ class ServiceSettings(BaseSettings):
         default=60.0, gt=0, validation_alias=_env("IFUNO_DB_IDLE_IN_TRANSACTION_TIMEOUT")
     )
     """Seconds a transaction may stay open doing nothing before PostgreSQL ends it."""
+    retention_until: str = Field(
+        default=DEFAULT_RETENTION_UNTIL, validation_alias=_env("IFUNO_RETENTION_UNTIL")
+    )
+    """`MM-DD`: a campaign Y's personal data is erased everywhere on that day of Y+1,
+    00:00 Paris time (platform clock). One platform-wide setting: set it alike for all."""
 
     @property
     def database_timeouts(self) -> DatabaseTimeouts:
@@ -82,6 +88,12 @@ class ServiceSettings(BaseSettings):
                 )
             tokens[token] = role
         return tokens
+
+    @field_validator("retention_until")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        parse_month_day(value)
+        return value
 
     @field_validator("database_url")
     @classmethod

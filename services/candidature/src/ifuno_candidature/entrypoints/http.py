@@ -17,6 +17,7 @@ from ifuno_candidature.service_layer import handlers
 
 ANY_STAFF = require_role("viewer", "reviewer", "committee", "admin")
 DECIDERS = require_role("committee", "admin")
+ADMIN = require_role("admin")
 
 
 class ApplicationSummary(BaseModel):
@@ -39,6 +40,12 @@ class EligibilityOverride(BaseModel):
     eligible: bool
     by: Annotated[str, Field(min_length=1, max_length=200)]
     note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ErasureOut(BaseModel):
+    application_id: str
+    erased_now: bool
+    """False: it had been erased before (nothing left to erase)."""
 
 
 class EligibilityOut(BaseModel):
@@ -93,5 +100,13 @@ def build_router(context: ServiceContext) -> APIRouter:
             eligibility_reasons=app.eligibility_reasons,
             eligibility_overridden_by=app.eligibility_overridden_by,
         )
+
+    @router.post("/{application_id}/erasure", dependencies=[Depends(ADMIN)])
+    async def erasure(application_id: str) -> ErasureOut:
+        """Erase the application's personal data everywhere (admin): candidature at once,
+        the other services on `application_erased`; see `GET /v1/erasures` on the
+        dashboard for their confirmations. Repeating it is harmless."""
+        erased_now = await handlers.request_erasure(context.uow_factory(), application_id)
+        return ErasureOut(application_id=application_id, erased_now=erased_now)
 
     return router
