@@ -8,7 +8,7 @@ the value itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ _TEXT_COLUMNS = text(
 @dataclass(frozen=True)
 class Found:
     where: str
-    """`database/table.column`, a file's path, or `topic[key]`."""
+    """`service/table.column`, a file's path, or `topic[key]`."""
     needle_index: int
     """Which of the needles (by position), so the value itself is never printed."""
 
@@ -38,12 +38,11 @@ def _hits(haystack: str, needles: Sequence[str], where: str) -> list[Found]:
     return [Found(where, i) for i, needle in enumerate(needles) if needle.casefold() in folded]
 
 
-async def scan_database(database_url: str, needles: Sequence[str]) -> list[Found]:
+async def scan_database(database_url: str, needles: Sequence[str], label: str) -> list[Found]:
     """Every text, varchar and JSON column of every table, with a case-insensitive
     substring search (JSON as its text, so keys and nested values are searched too)."""
     engine = create_engine(database_url)
     found: list[Found] = []
-    name = database_url.rsplit("/", 1)[-1]
     try:
         async with engine.connect() as connection:
             columns = (await connection.execute(_TEXT_COLUMNS)).all()
@@ -57,7 +56,7 @@ async def scan_database(database_url: str, needles: Sequence[str]) -> list[Found
                         {"needle": needle},
                     )
                     if hit:
-                        found.append(Found(f"{name}/{table}.{column}", index))
+                        found.append(Found(f"{label}/{table}.{column}", index))
     finally:
         await engine.dispose()
     return found
@@ -120,16 +119,16 @@ async def scan_topic(bootstrap: str, topic: str, needles: Sequence[str]) -> list
 
 async def scan_everywhere(
     *,
-    database_urls: Sequence[str],
+    databases: Mapping[str, str],
     bootstrap: str,
     topics: Sequence[str],
     folders: Sequence[Path | None],
     needles: Sequence[str],
 ) -> list[Found]:
-    """Every database, folder and topic given, for every needle."""
+    """Every database (by label), folder and topic given, for every needle."""
     found: list[Found] = []
-    for url in database_urls:
-        found += await scan_database(url, needles)
+    for label, url in databases.items():
+        found += await scan_database(url, needles, label)
     for folder in folders:
         found += scan_files(folder, needles)
     for topic in topics:
