@@ -254,6 +254,10 @@ async def test_an_erasure_request_leaves_nothing_of_the_candidate_anywhere(
         "/v1/summary", params={"campaign": 2027}, headers=ADMIN
     )
     assert summary.json()["erasures"] == 1
+    tombstones_refused = await platform.scalar(
+        "dashboard", "SELECT count(*) FROM dead_letter WHERE topic = :t", t=Topic.CONTACTS.value
+    )
+    assert tombstones_refused == 0  # the contact's tombstone is skipped, not dead-lettered
     assert summary.json()["levels"]["M1"]["funnel"]["received"] == 2  # counts stay
 
     # The portal topic replayed (the same record, and a copy under a new id): nothing
