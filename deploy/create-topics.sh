@@ -38,6 +38,9 @@ topic ifuno.candidature.v1 retention.ms=34128000000 segment.ms=86400000
 topic ifuno.selection.v1 retention.ms=34128000000 segment.ms=86400000
 topic ifuno.notification.v1 retention.ms=34128000000 segment.ms=86400000
 topic ifuno.timeline.v1 retention.ms=34128000000 segment.ms=86400000
-topic ifuno.deadletter.v1 retention.ms=2592000000 segment.ms=86400000
+# Dead letters compacted too: an erasure's tombstone removes an application's.
+topic ifuno.deadletter.v1 retention.ms=2592000000 segment.ms=86400000 \
+  cleanup.policy=compact,delete delete.retention.ms=2592000000 max.compaction.lag.ms=86400000
+# Contact details: the latest per application; an erasure's tombstone removes it.
 topic ifuno.contacts.v1 retention.ms=34128000000 segment.ms=86400000 \
   cleanup.policy=compact,delete delete.retention.ms=2592000000 max.compaction.lag.ms=86400000

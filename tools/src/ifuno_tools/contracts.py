@@ -37,6 +37,7 @@ READERS = {
     Topic.NOTIFICATION: "dashboard",
     Topic.TIMELINE: "every service",
     Topic.DEADLETTER: "operators, dashboard",
+    Topic.CONTACTS: "notification (a tombstone, key without value, is an erasure)",
 }
 
 ENVELOPE = {

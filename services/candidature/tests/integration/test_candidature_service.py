@@ -31,10 +31,10 @@ from ifuno_shared.events.portal import (
 from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
 from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted, PhaseWindow
 from ifuno_shared.persistence.migrations import upgrade_async
-from ifuno_shared.persistence.tables import platform_clock_table
+from ifuno_shared.persistence.tables import outbox_table, platform_clock_table
 from ifuno_shared.runtime import ServiceRunner
 from ifuno_tools.testing.kafka import Record, kafka_produce, kafka_read_until, produce_events
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,8 @@ TOKENS = {
     "viewer-token": "viewer",
     "reviewer-token": "reviewer",
 }
+ADMIN = {"Authorization": "Bearer admin-token"}
+VIEWER = {"Authorization": "Bearer viewer-token"}
 RECEIVED = "ifuno.candidature.application_received.v1"
 COMPLETED = "ifuno.candidature.application_completed.v1"
 REFUSED = "ifuno.candidature.application_refused.v1"
@@ -156,6 +158,20 @@ class Service:
         async with self.engine.connect() as connection:
             return await connection.scalar(query)
 
+    async def contact_records(self, application_id: str, count: int) -> list[Record]:
+        """The application's records on the contacts topic (events, then tombstones)."""
+        return await kafka_read_until(
+            self.bootstrap,
+            Topic.CONTACTS.value,
+            lambda kept: len(kept) >= count,
+            lambda r: r.key == application_id.encode(),
+        )
+
+    async def contact_of(self, application_id: str) -> dict[str, Any]:
+        [record] = await self.contact_records(application_id, 1)
+        contact: dict[str, Any] = json.loads(record.value or b"")["data"]["candidate"]
+        return contact
+
     async def events_of(self, application_id: str, count: int) -> list[dict[str, Any]]:
         events = await self.events(
             lambda found: sum(e["subject"] == application_id for e in found) >= count
@@ -187,7 +203,8 @@ async def test_a_complete_portal_application_is_received_and_completed(service: 
     assert received["data"]["missing_documents"] == []
     assert received["data"]["eligibility"] == {"eligible": True, "reasons": []}
     assert received["data"]["round"] == "main"
-    assert received["data"]["candidate"]["email"] == f"{app.lower()}@example.org"
+    assert received["data"]["candidate"] is None  # on the contacts topic only
+    assert (await service.contact_of(app))["email"] == f"{app.lower()}@example.org"
     assert completed["data"]["completed_at"] == received["data"]["submitted_at"]
 
 
@@ -197,7 +214,8 @@ async def test_a_late_submission_is_refused_as_campaign_closed(service: Service)
     [refused] = await service.events_of(app, 1)
     assert refused["type"] == REFUSED
     assert refused["data"]["reason"] == "campaign_closed"
-    assert refused["data"]["candidate"]["candidate_id"] == f"C-{app}"
+    assert refused["data"]["candidate"] is None
+    assert (await service.contact_of(app))["candidate_id"] == f"C-{app}"
 
 
 async def test_an_incomplete_file_is_completed_by_a_later_upload(service: Service) -> None:
@@ -442,13 +460,14 @@ async def test_phone_numbers_are_made_e164_and_an_unusable_one_is_shown_to_staff
         service.bootstrap,
         [submitted(national, phone="06 12 34 56 78"), submitted(unusable, phone="06 12 34")],
     )
-    received, _ = await service.events_of(national, 2)
-    assert received["data"]["candidate"]["phone"] == "+33612345678"
-    assert received["data"]["candidate"]["phone_unusable"] is False
-    received, completed = await service.events_of(unusable, 2)
+    contact = await service.contact_of(national)
+    assert contact["phone"] == "+33612345678"
+    assert contact["phone_unusable"] is False
+    completed = (await service.events_of(unusable, 2))[1]
     assert completed["type"] == COMPLETED  # the application is kept
-    assert received["data"]["candidate"]["phone"] is None
-    assert received["data"]["candidate"]["phone_unusable"] is True
+    contact = await service.contact_of(unusable)
+    assert contact["phone"] is None
+    assert contact["phone_unusable"] is True
     reviewer = {"Authorization": "Bearer reviewer-token"}
     detail = (await service.http.get(f"/v1/applications/{unusable}", headers=reviewer)).json()
     assert detail["candidate"]["phone_unusable"] is True
@@ -464,3 +483,41 @@ async def test_a_vapp_declared_with_the_diploma_sent_is_complete(service: Servic
     received, completed = await service.events_of(app, 2)
     assert received["data"]["missing_documents"] == []
     assert completed["type"] == COMPLETED
+
+
+async def test_an_admin_erasure_anonymizes_the_file_and_tombstones_its_contact(
+    service: Service,
+) -> None:
+    app = service.id("erased")
+    await produce_events(service.bootstrap, [submitted(app)])
+    await service.events_of(app, 2)
+    viewer = await service.http.post(f"/v1/applications/{app}/erasure", headers=VIEWER)
+    assert viewer.status_code == 403
+    answer = await service.http.post(f"/v1/applications/{app}/erasure", headers=ADMIN)
+    assert answer.status_code == 200 and answer.json()["erased_now"] is True
+    again = await service.http.post(f"/v1/applications/{app}/erasure", headers=ADMIN)
+    assert again.json()["erased_now"] is False
+    *_, erased = await service.events_of(app, 3)
+    assert erased["type"] == "ifuno.candidature.application_erased.v1"
+    recorded, tombstone = await service.contact_records(app, 2)
+    assert recorded.value is not None and tombstone.value is None
+    async with service.engine.connect() as connection:
+        row = (
+            await connection.execute(select(application).where(application.c.application_id == app))
+        ).one()
+        assert row.candidate == {} and row.highest_diploma is None
+        assert row.status == "withdrawn" and row.level == "M1"
+        left = await connection.scalar(
+            select(func.count()).select_from(outbox_table).where(outbox_table.c.key == app)
+        )
+    assert left == 2  # the tombstone and `application_erased`, nothing older
+    # The portal topic replayed: the submission is not taken in again.
+    await produce_events(service.bootstrap, [submitted(app)])
+    await asyncio.sleep(1.0)
+    async with service.engine.connect() as connection:
+        assert (
+            await connection.scalar(
+                select(application.c.candidate).where(application.c.application_id == app)
+            )
+            == {}
+        )

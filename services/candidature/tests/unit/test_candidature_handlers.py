@@ -16,7 +16,7 @@ from ifuno_candidature.domain.windows import RoundWindow, default_windows
 from ifuno_candidature.service_layer import handlers
 from ifuno_candidature.service_layer.unit_of_work import CandidatureUnitOfWork
 from ifuno_shared.calendar import PARIS, default_calendar
-from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, new_event
+from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, Topic, new_event
 from ifuno_shared.events import candidature as out
 from ifuno_shared.events.portal import (
     ApplicationSubmitted,
@@ -25,6 +25,7 @@ from ifuno_shared.events.portal import (
     Diploma,
     Document,
     DocumentUploaded,
+    ErasureRequested,
 )
 from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
 from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted, PhaseWindow
@@ -44,6 +45,7 @@ class FakeApplications(FakeRepository[str, Application]):
         super().__init__(lambda app: app.application_id)
         self.opened: set[tuple[int, Level]] = set()
         self.announced: dict[tuple[int, Round], RoundWindow] = {}
+        self.erasures: dict[str, str] = {}
 
     async def save(self, aggregate: Application) -> None:
         """Stored as the table keeps it, without the events: a later unit of work must
@@ -93,6 +95,28 @@ class FakeApplications(FakeRepository[str, Application]):
 
     async def close_complementary(self, campaign: int, level: Level) -> None:
         self.opened.discard((campaign, level))
+
+    async def erased(self, application_id: str) -> bool:
+        return application_id in self.erasures
+
+    async def erase(
+        self, application_ids: list[str], cause: str, at: datetime
+    ) -> list[tuple[str, int | None]]:
+        fresh = [i for i in sorted(set(application_ids)) if i not in self.erasures]
+        erased = []
+        for application_id in fresh:
+            app = self.stored.pop(application_id, None)
+            self.erasures[application_id] = cause
+            erased.append((application_id, app.campaign if app else None))
+        return erased
+
+    async def campaigns_holding_data(self, up_to: int) -> list[int]:
+        return sorted({a.campaign for a in self.stored.values() if a.campaign <= up_to})
+
+    async def not_erased_in(self, campaign: int, limit: int) -> list[str]:
+        return sorted(a.application_id for a in self.stored.values() if a.campaign == campaign)[
+            :limit
+        ]
 
 
 class FakeCandidatureUoW(FakeUnitOfWork, CandidatureUnitOfWork):
@@ -164,10 +188,16 @@ def upload_of(
 
 
 async def run(uow: FakeCandidatureUoW, event: CloudEvent) -> list[EventData]:
+    """What the handler published on the candidature topic (contacts: `contacts`)."""
     async with uow:
         await handlers.HANDLERS[type(event.data)](event, uow)
         await uow.commit()
-    return [e.data for e in uow.published]
+    return [e.data for e in uow.published if e.data.topic is Topic.CANDIDATURE]
+
+
+def contacts(uow: FakeCandidatureUoW) -> list[out.Contact]:
+    """The contact details published on the contacts topic by the last unit of work."""
+    return [e.data.candidate for e in uow.published if isinstance(e.data, out.ContactRecorded)]
 
 
 async def test_a_complete_file_is_received_then_completed() -> None:
@@ -208,7 +238,8 @@ async def test_a_late_submission_is_refused_campaign_closed_and_kept() -> None:
     published = await run(uow, late)
     assert len(published) == 1 and isinstance(published[0], out.ApplicationRefused)
     assert published[0].reason == "campaign_closed"
-    assert published[0].candidate is not None
+    assert published[0].candidate is None  # the contact goes on its own topic
+    assert [c.email for c in contacts(uow)] == ["zoe@example.org"]
     assert uow.applications.stored["A-1"].documents
 
 
@@ -560,16 +591,73 @@ async def test_the_same_calendar_announced_again_changes_nothing() -> None:
 async def test_a_french_national_number_is_sent_on_in_e164() -> None:
     uow = FakeCandidatureUoW()
     [received, _] = await run(uow, submitted(phone="06 12 34 56 78"))
-    assert isinstance(received, out.ApplicationReceived) and received.candidate is not None
-    assert received.candidate.phone == "+33612345678"
-    assert received.candidate.sms_opt_in and not received.candidate.phone_unusable
+    assert isinstance(received, out.ApplicationReceived) and received.candidate is None
+    [contact] = contacts(uow)
+    assert contact.phone == "+33612345678"
+    assert contact.sms_opt_in and not contact.phone_unusable
     assert uow.applications.stored["A-1"].phone_as_given is None
 
 
 async def test_an_unusable_number_keeps_the_application_without_sms() -> None:
     uow = FakeCandidatureUoW()
     [received, completed] = await run(uow, submitted(phone="06 12 34"))
-    assert isinstance(received, out.ApplicationReceived) and received.candidate is not None
-    assert received.candidate.phone is None and received.candidate.phone_unusable
+    assert isinstance(received, out.ApplicationReceived)
+    [contact] = contacts(uow)
+    assert contact.phone is None and contact.phone_unusable
     assert isinstance(completed, out.ApplicationCompleted)
     assert uow.applications.stored["A-1"].phone_as_given == "06 12 34"
+
+
+def erasure_requested(application_id: str = "A-1") -> CloudEvent:
+    return new_event(
+        ErasureRequested(application_id=application_id, candidate_id="C-1"),
+        subject=application_id,
+    )
+
+
+async def test_an_erasure_request_tombstones_the_contact_and_tells_the_other_services() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    published = await run(uow, erasure_requested())
+    assert published == [out.ApplicationErased(application_id="A-1", campaign=2027)]
+    assert uow.tombstones == [(Topic.CONTACTS, "A-1")]
+    assert "A-1" not in uow.applications.stored
+
+
+async def test_a_repeated_erasure_request_changes_nothing() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    await run(uow, erasure_requested())
+    assert await run(uow, erasure_requested()) == []
+    assert uow.tombstones == []
+
+
+async def test_an_erased_application_is_never_taken_in_again() -> None:
+    """A replay of the portal topic after an erasure brings nothing back."""
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    await run(uow, erasure_requested())
+    assert await run(uow, submitted()) == []
+    assert await run(uow, upload_of(document("cv", 9))) == []
+    assert contacts(uow) == []
+    assert "A-1" not in uow.applications.stored
+
+
+async def test_an_erasure_asked_before_the_submission_is_read_keeps_it_out() -> None:
+    uow = FakeCandidatureUoW()
+    assert await run(uow, erasure_requested()) == [
+        out.ApplicationErased(application_id="A-1", campaign=None)
+    ]
+    assert await run(uow, submitted()) == []
+
+
+async def test_the_end_of_the_keeping_time_erases_the_campaign_without_announcing_it() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted("A-1"))
+    await run(uow, submitted("A-2", candidate_id="C-2"))
+    await run(uow, tick(datetime(2028, 8, 31, 23, 59, tzinfo=PARIS)))
+    assert set(uow.applications.stored) == {"A-1", "A-2"}
+    published = await run(uow, tick(datetime(2028, 9, 1, 0, 0, tzinfo=PARIS)))
+    assert not any(isinstance(p, out.ApplicationErased) for p in published)
+    assert sorted(uow.tombstones) == [(Topic.CONTACTS, "A-1"), (Topic.CONTACTS, "A-2")]
+    assert uow.applications.stored == {}

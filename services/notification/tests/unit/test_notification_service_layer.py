@@ -29,15 +29,17 @@ from ifuno_notification.adapters.senders import (
 from ifuno_notification.domain.messages import Recipient
 from ifuno_notification.service_layer.dispatcher import _lanes, dispatch_due
 from ifuno_notification.service_layer.handlers import (
+    handle_application_erased,
     handle_candidate_event,
     handle_clock_advanced,
+    handle_contact_recorded,
 )
 from ifuno_notification.service_layer.unit_of_work import NotificationUnitOfWork
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, EventData, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
-from ifuno_shared.events.notification import NotificationFailed, NotificationSent
+from ifuno_shared.events.notification import ErasureConfirmed, NotificationFailed, NotificationSent
 from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_tools.testing.fakes import FakeRepository, FakeUnitOfWork
 
@@ -71,6 +73,7 @@ class FakeNotifications(FakeRepository[str, Recipient], AbstractNotificationRepo
         self.now = T0
         self.messages: list[StoredMessage] = []
         self.parked: list[tuple[str, CloudEvent]] = []
+        self.erasures: set[str] = set()
 
     async def get_many(self, application_ids: Iterable[str]) -> list[Recipient]:
         return [who for key in application_ids if (who := await self.get(key)) is not None]
@@ -149,6 +152,25 @@ class FakeNotifications(FakeRepository[str, Recipient], AbstractNotificationRepo
     async def offer_reminders_due(self, now: datetime) -> list[str]:
         return [a for a, who in self.stored.items() if who.offer_reminder_due(now)]
 
+    async def erased(self, application_id: str) -> bool:
+        return application_id in self.erasures
+
+    async def erase(self, application_ids: Sequence[str]) -> list[str]:
+        ids = set(application_ids)
+        self.erasures |= ids
+        gone = [m.id for m in self.messages if m.outgoing.application_id in ids]
+        self.messages = [m for m in self.messages if m.outgoing.application_id not in ids]
+        self.parked = [(a, e) for a, e in self.parked if a not in ids]
+        for application_id in ids:
+            self.stored.pop(application_id, None)
+        return gone
+
+    async def campaigns_holding_data(self, up_to: int) -> list[int]:
+        return sorted({who.campaign for who in self.stored.values() if who.campaign <= up_to})
+
+    async def recipients_in(self, campaign: int, limit: int) -> list[str]:
+        return sorted(a for a, who in self.stored.items() if who.campaign == campaign)[:limit]
+
     def recorded(self, application_id: str | None = None) -> list[tuple[str, str]]:
         """(template, channel) of the recorded messages, in order."""
         return [
@@ -175,6 +197,10 @@ async def handle(uow: FakeNotificationUnitOfWork, event: CloudEvent) -> None:
     async with uow:
         if isinstance(event.data, ClockAdvanced):
             await handle_clock_advanced(event, uow)
+        elif isinstance(event.data, c.ContactRecorded):
+            await handle_contact_recorded(event, uow)
+        elif isinstance(event.data, c.ApplicationErased):
+            await handle_application_erased(event, uow)
         else:
             await handle_candidate_event(event, uow)
         await uow.commit()
@@ -684,3 +710,61 @@ def test_a_batch_is_split_over_connections_with_each_applications_messages_in_or
     ]
     assert [[p.id for p in lane] for lane in _lanes(claimed[:1], 4)] == [["A-1/received"]]
     assert _lanes([], 4) == []
+
+
+def contact_recorded(application_id: str, *, sms: bool = False, campaign: int = 2027) -> CloudEvent:
+    return about(
+        application_id,
+        c.ContactRecorded(
+            application_id=application_id,
+            campaign=campaign,
+            level="M1",
+            regime="alternance",
+            candidate=contact(application_id, sms=sms),
+        ),
+    )
+
+
+def without_contact(event: CloudEvent) -> CloudEvent:
+    """The event as candidature sends it now: the contact is on the contacts topic."""
+    data = event.data.model_copy(update={"candidate": None})
+    return new_event(data, subject=event.subject or "")
+
+
+async def test_an_event_read_before_the_contact_is_told_once_the_contact_arrives(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, without_contact(received("A-1", sms=True)))
+    assert uow.notifications.recorded() == []
+    await handle(uow, contact_recorded("A-1", sms=True))
+    assert uow.notifications.recorded("A-1") == [
+        ("application_received", "email"),
+        ("application_received", "sms"),
+    ]
+
+
+async def test_an_erasure_leaves_nothing_and_is_confirmed(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, contact_recorded("A-1"))
+    await handle(uow, without_contact(received("A-1")))
+    await handle(uow, contact_recorded("A-2"))
+    await handle(uow, about("A-1", c.ApplicationErased(application_id="A-1", campaign=2027)))
+    assert uow.notifications.recorded("A-1") == []
+    assert "A-1" not in uow.notifications.stored and "A-2" in uow.notifications.stored
+    assert published(uow)[-1] == ErasureConfirmed(application_id="A-1")
+    # A late or replayed record brings nothing back.
+    await handle(uow, contact_recorded("A-1"))
+    await handle(uow, without_contact(received("A-1")))
+    assert "A-1" not in uow.notifications.stored
+    assert uow.notifications.parked == [] and uow.notifications.recorded("A-1") == []
+
+
+async def test_the_end_of_the_keeping_time_erases_the_campaigns_recipients(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    await handle(uow, contact_recorded("A-1"))
+    await handle(uow, tick(datetime(2028, 8, 31, 23, 0, tzinfo=PARIS)))
+    assert "A-1" in uow.notifications.stored
+    await handle(uow, tick(datetime(2028, 9, 1, 0, 0, tzinfo=PARIS)))
+    assert uow.notifications.stored == {}

@@ -3,7 +3,7 @@ publishes the events the aggregates raised, in their order, keyed by application
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -86,6 +86,20 @@ class FakeCandidates(FakeRepository[str, Candidate]):
 
     async def fresh(self, key: str) -> Candidate | None:
         return await super().get(key)
+
+    async def campaigns_up_to(self, up_to: int) -> list[int]:
+        return sorted({who.campaign for who in self.stored.values() if who.campaign <= up_to})
+
+    async def anonymize(self, application_ids: Sequence[str]) -> None:
+        for application_id in application_ids:
+            who = self.stored.get(application_id)
+            if who is not None:
+                who.file_score = who.interview_score = None
+            self.reviews.pop(application_id, None)
+            self.slots = {at: s for at, s in self.slots.items() if s[0] != application_id}
+
+    async def anonymize_campaign(self, campaign: int) -> None:
+        await self.anonymize([a for a, who in self.stored.items() if who.campaign == campaign])
 
     async def for_committee(self, campaign: int, level: Level, round_: Round) -> list[Candidate]:
         return [
@@ -523,3 +537,23 @@ async def test_a_two_year_plan_is_recorded_for_an_accepted_m2_candidate_only() -
     assert [kind for _, kind in published].count("two_year_plan_recorded") == 1
     level = uow.places.stored[(2027, Level.M2)]
     assert level.seats["M2-O0"].two_year_plan and level.free_places == 0
+
+
+async def test_an_erased_candidate_holding_an_offer_frees_it_for_the_waitlist() -> None:
+    files, places = full_level()
+    scored = candidate("R-1", Status.IN_REVIEW, file_score=12.0)
+    uow = FakeSelectionUnitOfWork([*files, scored], [places])
+    uow.candidates.reviews["R-1"] = {"staff": {"cv": 3}}
+    published = await apply(
+        uow,
+        c.ApplicationErased(application_id="O0", campaign=2027),
+        c.ApplicationErased(application_id="R-1", campaign=2027),
+    )
+    assert ("O0", "erasure_confirmed") in published and ("R-1", "erasure_confirmed") in published
+    assert ("O0", "place_released") in published
+    assert ("W0", "admitted") in published  # promoted into the freed place
+    level = uow.places.stored[(2027, Level.M1)]
+    assert "O0" not in level.seats and "W0" in level.seats
+    assert uow.candidates.stored["R-1"].status is Status.WITHDRAWN
+    assert uow.candidates.stored["R-1"].file_score is None
+    assert "R-1" not in uow.candidates.reviews

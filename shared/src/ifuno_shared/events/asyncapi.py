@@ -17,7 +17,8 @@ PRODUCERS = {
     Topic.SELECTION: "selection",
     Topic.NOTIFICATION: "notification",
     Topic.TIMELINE: "timeline",
-    Topic.DEADLETTER: "any consumer",
+    Topic.DEADLETTER: "any consumer (and the dashboard's erasure tombstones)",
+    Topic.CONTACTS: "candidature (compacted; an erasure writes a tombstone)",
 }
 
 DEAD_LETTER_HEADERS = {

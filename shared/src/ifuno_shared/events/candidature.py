@@ -24,6 +24,14 @@ class CandidatureEventData(EventData):
     source: ClassVar[str] = "/ifuno/candidature"
 
 
+class ContactEventData(EventData):
+    """Candidature's events on the compacted `ifuno.contacts.v1`: contact details live
+    there only, so that one tombstone per application erases them from the topics."""
+
+    topic: ClassVar[Topic] = Topic.CONTACTS
+    source: ClassVar[str] = "/ifuno/candidature"
+
+
 class Contact(BaseModel):
     """What notification needs to reach and address a candidate (kept off logs)."""
 
@@ -57,6 +65,7 @@ class ApplicationReceived(CandidatureEventData):
     missing_documents: list[DocumentKind]
     eligibility: Eligibility
     candidate: Contact | None = None
+    """Always null now: the contact is on `ifuno.contacts.v1` (`contact_recorded`)."""
     submitted_at: Timestamp | None = None
     submission_deadline: Timestamp | None = None
     complete: bool = False
@@ -108,6 +117,7 @@ class ApplicationRefused(CandidatureEventData):
     regime: Regime | None = None
     round: Round | None = None
     candidate: Contact | None = None
+    """Always null now: the contact is on `ifuno.contacts.v1` (`contact_recorded`)."""
     missing_documents: list[DocumentKind] = Field(default_factory=list)
 
 
@@ -120,11 +130,36 @@ class ApplicationWithdrawn(CandidatureEventData):
     reason: str | None = None
 
 
-CANDIDATURE_EVENTS: tuple[type[CandidatureEventData], ...] = (
+class ApplicationErased(CandidatureEventData):
+    """Candidature erased the application's personal data (on request): every other
+    service erases what it holds about it and confirms. Also candidature's own
+    confirmation."""
+
+    event_type: ClassVar[str] = "ifuno.candidature.application_erased.v1"
+
+    application_id: ApplicationId
+    campaign: Campaign | None = None
+
+
+class ContactRecorded(ContactEventData):
+    """The contact details of an application (key = application id; latest wins)."""
+
+    event_type: ClassVar[str] = "ifuno.candidature.contact_recorded.v1"
+
+    application_id: ApplicationId
+    campaign: Campaign
+    level: Level
+    regime: Regime
+    candidate: Contact
+
+
+CANDIDATURE_EVENTS: tuple[type[EventData], ...] = (
     ApplicationReceived,
     ApplicationCompleted,
     DocumentRejected,
     EligibilityOverridden,
     ApplicationRefused,
     ApplicationWithdrawn,
+    ApplicationErased,
+    ContactRecorded,
 )

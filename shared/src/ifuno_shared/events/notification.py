@@ -34,7 +34,17 @@ class NotificationFailed(NotificationEventData):
     error: str
 
 
+class ErasureConfirmed(NotificationEventData):
+    """The notification service holds no personal data about this application any more."""
+
+    event_type: ClassVar[str] = "ifuno.notification.erasure_confirmed.v1"
+
+    application_id: ApplicationId
+    service: str = "notification"
+
+
 NOTIFICATION_EVENTS: tuple[type[NotificationEventData], ...] = (
     NotificationSent,
     NotificationFailed,
+    ErasureConfirmed,
 )

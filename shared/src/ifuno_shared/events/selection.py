@@ -161,6 +161,15 @@ class TwoYearPlanRecorded(SelectionEventData):
     level: Level
 
 
+class ErasureConfirmed(SelectionEventData):
+    """The selection service holds no personal data about this application any more."""
+
+    event_type: ClassVar[str] = "ifuno.selection.erasure_confirmed.v1"
+
+    application_id: ApplicationId
+    service: str = "selection"
+
+
 SELECTION_EVENTS: tuple[type[SelectionEventData], ...] = (
     Shortlisted,
     InterviewScheduled,
@@ -177,4 +186,5 @@ SELECTION_EVENTS: tuple[type[SelectionEventData], ...] = (
     ComplementaryRoundClosed,
     WaitlistClosed,
     TwoYearPlanRecorded,
+    ErasureConfirmed,
 )

@@ -12,6 +12,9 @@ class Topic(StrEnum):
     NOTIFICATION = "ifuno.notification.v1"
     TIMELINE = "ifuno.timeline.v1"
     DEADLETTER = "ifuno.deadletter.v1"
+    CONTACTS = "ifuno.contacts.v1"
+    """Compacted: each application's contact details (key = application id), written by
+    candidature only; erasure writes a tombstone (the key with no value)."""
 
 
 PUBLIC_TOPICS: tuple[Topic, ...] = tuple(Topic)
@@ -19,16 +22,13 @@ PUBLIC_TOPICS: tuple[Topic, ...] = tuple(Topic)
 CONSUMER_GROUPS: dict[str, tuple[Topic, ...]] = {
     "candidature": (Topic.PORTAL, Topic.TIMELINE, Topic.SELECTION),
     "selection": (Topic.CANDIDATURE, Topic.PORTAL, Topic.TIMELINE),
-    "notification": (Topic.CANDIDATURE, Topic.SELECTION, Topic.TIMELINE),
+    "notification": (Topic.CANDIDATURE, Topic.SELECTION, Topic.TIMELINE, Topic.CONTACTS),
     "dashboard": (Topic.CANDIDATURE, Topic.SELECTION, Topic.NOTIFICATION, Topic.TIMELINE),
     "dashboard-deadletters": (Topic.DEADLETTER,),
 }
 """Every consumer group of the platform and the topics it reads, declared once: the
 services subscribe with these, and the dashboard measures their lag from them."""
 
-
-CONTACTS_TOPIC = "ifuno.contacts.v1"
-"""Each application's contact details, compacted by key (the privacy work adds its events)."""
 
 THIRTEEN_MONTHS = timedelta(days=395)
 """How long the portal's and the services' records stay on their topics: within the longest
@@ -71,14 +71,23 @@ def _ms(duration: timedelta) -> str:
     return str(int(duration.total_seconds() * 1000))
 
 
-RETENTION: dict[str, Retention] = {
+RETENTION: dict[Topic, Retention] = {
     Topic.PORTAL: Retention(THIRTEEN_MONTHS),
     Topic.CANDIDATURE: Retention(THIRTEEN_MONTHS),
     Topic.SELECTION: Retention(THIRTEEN_MONTHS),
     Topic.NOTIFICATION: Retention(THIRTEEN_MONTHS),
     Topic.TIMELINE: Retention(THIRTEEN_MONTHS),
-    Topic.DEADLETTER: Retention(DEAD_LETTER_KEEP),
-    CONTACTS_TOPIC: Retention(THIRTEEN_MONTHS, compact=True),
+    # Compacted too: an erasure's tombstone removes the application's dead letters.
+    Topic.DEADLETTER: Retention(DEAD_LETTER_KEEP, compact=True),
+    Topic.CONTACTS: Retention(THIRTEEN_MONTHS, compact=True),
 }
 """Every topic of the platform and how long it keeps records, declared once: the local
 broker (`ifuno_tools.local.kafka`) and `deploy/create-topics.sh` create topics with these."""
+
+COMPACTED_TOPICS: frozenset[Topic] = frozenset(
+    Topic(topic) for topic, retention in RETENTION.items() if retention.compact
+)
+"""Where a record with a key and no value is a tombstone (an erasure) that consumers
+skip, not a malformed event to dead-letter; the latest record per key is kept."""
+
+TOMBSTONE_TOPICS = COMPACTED_TOPICS

@@ -30,6 +30,7 @@ from faststream.kafka.subscriber.usecase import BatchSubscriber
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ifuno_shared.events import CloudEvent, InvalidEvent, decode_record
+from ifuno_shared.events.topics import TOMBSTONE_TOPICS
 from ifuno_shared.messaging.deadletter import DeadLetterWriter
 from ifuno_shared.messaging.edge import Records, assigned, subscribe_batches
 from ifuno_shared.messaging.faults import (
@@ -68,6 +69,11 @@ class Handled:
     partition: int
     offset: int
     outcome: Outcome
+
+
+def is_tombstone(record: Record) -> bool:
+    """A key with no value on a topic where that means an erasure: skipped, not an error."""
+    return record.value is None and record.key is not None and record.topic in TOMBSTONE_TOPICS
 
 
 def _is_record_failure(exc: BaseException) -> bool:
@@ -164,6 +170,11 @@ class SubscriptionConsumer:
         outcomes: dict[int, Outcome] = {}
         event_types: dict[int, str] = {}
         for index, record in enumerate(records):
+            if is_tombstone(record):
+                self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+                event_types[index] = "tombstone"
+                outcomes[index] = Outcome.IGNORED
+                continue
             try:
                 event = self._read(record)
             except InvalidEvent as exc:
@@ -257,6 +268,9 @@ class SubscriptionConsumer:
             return Outcome.DEAD_LETTERED
 
     async def _process(self, record: Record) -> Outcome:
+        if is_tombstone(record):
+            self._positions[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            return Outcome.IGNORED
         try:
             event = self._read(record)
         except InvalidEvent as exc:

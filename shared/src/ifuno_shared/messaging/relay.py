@@ -8,7 +8,8 @@ open while the broker is talked to: the batch is read, published, then marked
 published in a second short transaction, only after the broker acknowledged the
 whole batch; on any failure the batch is retried later (consumers deduplicate by
 event id). If the lock's connection is lost, the lock goes with it and is taken
-again before the next batch.
+again before the next batch. A row with no value is a tombstone: published as the
+key with a null value (an erasure).
 """
 
 from __future__ import annotations
@@ -165,10 +166,10 @@ class OutboxRelay:
         publisher = await self._ensure_publisher()
         deliveries = [
             await publisher.publish(
-                row.value.encode(),
+                None if row.value is None else row.value.encode(),
                 row.topic,
                 key=row.key.encode(),
-                headers=_HEADERS,
+                headers={} if row.value is None else _HEADERS,
                 no_confirm=True,
             )
             for row in rows

@@ -105,3 +105,13 @@ def restore_outbox_bookkeeping(op: Migration) -> None:
         "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0,"
         " ADD COLUMN IF NOT EXISTS last_error text"
     )
+
+
+def allow_outbox_tombstones(op: Migration) -> None:
+    """An outbox row with no value is a tombstone (erasure on a compacted topic)."""
+    op.get_bind().exec_driver_sql("ALTER TABLE outbox ALTER COLUMN value DROP NOT NULL")
+
+
+def forbid_outbox_tombstones(op: Migration) -> None:
+    op.get_bind().exec_driver_sql("DELETE FROM outbox WHERE value IS NULL")
+    op.get_bind().exec_driver_sql("ALTER TABLE outbox ALTER COLUMN value SET NOT NULL")

@@ -35,7 +35,8 @@ def add_kit_tables(metadata: MetaData) -> None:
         Column("topic", String(200), nullable=False),
         Column("key", String(200), nullable=False),
         Column("type", String(200), nullable=False),
-        Column("value", Text, nullable=False),
+        # NULL: a tombstone (erasure on a compacted topic), published with no value.
+        Column("value", Text, nullable=True),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True), nullable=True),
         Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Self
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ifuno_shared.clock import AbstractPlatformClock
-from ifuno_shared.events import CloudEvent, EventData, encode_event, new_event
+from ifuno_shared.events import CloudEvent, EventData, Topic, encode_event, new_event
 from ifuno_shared.persistence.platform_clock import SqlPlatformClock
 from ifuno_shared.persistence.repository import Aggregate, flush_session, repositories_of
 from ifuno_shared.persistence.tables import INBOX, inbox_table, outbox_table
@@ -31,10 +32,12 @@ class AbstractUnitOfWork(abc.ABC):
 
     def __init__(self) -> None:
         self.published: list[CloudEvent] = []
+        self.tombstones: list[tuple[Topic, str]] = []
         self._committed = False
 
     async def __aenter__(self) -> Self:
         self.published = []
+        self.tombstones = []
         self._committed = False
         return self
 
@@ -52,6 +55,21 @@ class AbstractUnitOfWork(abc.ABC):
         event = new_event(data, subject=subject)
         self.published.append(event)
         return event
+
+    def tombstone(self, topic: Topic, key: str) -> None:
+        """Stage a tombstone (the key, no value) on a compacted topic: once compacted, the
+        topic keeps nothing of that key. Written to the outbox by `commit()`, after the
+        events staged before it."""
+        self.tombstones.append((topic, key))
+
+    async def forget_outbox(self, keys: Sequence[str]) -> None:
+        """An erasure: drop the events staged so far about these keys (and, in the
+        database, this service's outbox rows about them, published or not), so nothing
+        personal is left waiting. What is staged after it is written at commit."""
+        for data in self.collect_new_events():
+            self.publish(data, subject=data.subject)
+        gone = set(keys)
+        self.published = [event for event in self.published if event.key not in gone]
 
     async def commit(self) -> None:
         """Publish the new events of every aggregate the handler touched, then write
@@ -99,6 +117,9 @@ class AbstractUnitOfWork(abc.ABC):
 
 OnCommit = Callable[[], None]
 
+TOMBSTONE_TYPE = "tombstone"
+"""The outbox `type` of a tombstone row (its value is NULL)."""
+
 
 class SqlUnitOfWork(AbstractUnitOfWork):
     """One database transaction; subclasses add repositories in `_open_repositories`."""
@@ -142,23 +163,38 @@ class SqlUnitOfWork(AbstractUnitOfWork):
     async def _commit(self) -> None:
         """What the repositories hold back is written first (they cannot be forgotten)."""
         await flush_session(self.session)
-        if self.published:
-            await self.session.execute(
-                outbox_table.insert(),
-                [
-                    {
-                        "event_id": event.id,
-                        "topic": event.data.topic.value,
-                        "key": event.key,
-                        "type": event.type,
-                        "value": encode_event(event).decode(),
-                    }
-                    for event in self.published
-                ],
-            )
+        rows = [
+            {
+                "event_id": event.id,
+                "topic": event.data.topic.value,
+                "key": event.key,
+                "type": event.type,
+                "value": encode_event(event).decode(),
+            }
+            for event in self.published
+        ] + [
+            {
+                "event_id": f"tombstone-{uuid.uuid4()}",
+                "topic": topic.value,
+                "key": key,
+                "type": TOMBSTONE_TYPE,
+                "value": None,
+            }
+            for topic, key in self.tombstones
+        ]
+        if rows:
+            await self.session.execute(outbox_table.insert(), rows)
         await self.session.commit()
-        if self.published and self._on_commit is not None:
+        if rows and self._on_commit is not None:
             self._on_commit()
+
+    async def forget_outbox(self, keys: Sequence[str]) -> None:
+        await super().forget_outbox(keys)
+        if keys:
+            await flush_session(self.session)
+            await self.session.execute(
+                outbox_table.delete().where(outbox_table.c.key.in_(list(keys)))
+            )
 
     async def rollback(self) -> None:
         await self.session.rollback()

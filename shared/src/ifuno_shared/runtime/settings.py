@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from ifuno_shared.events import Level
 from ifuno_shared.persistence.engine import DatabaseTimeouts
 from ifuno_shared.persistence.housekeeping import Windows
+from ifuno_shared.retention import DEFAULT_RETENTION_UNTIL, parse_month_day
 from ifuno_shared.staff import Staff, parse_entry, parse_tokens
 
 
@@ -70,6 +71,11 @@ class ServiceSettings(BaseSettings):
         default=3600.0, gt=0, validation_alias=_env("IFUNO_HOUSEKEEPING_INTERVAL")
     )
     """Seconds between two housekeeping passes (the first runs at start)."""
+    retention_until: str = Field(
+        default=DEFAULT_RETENTION_UNTIL, validation_alias=_env("IFUNO_RETENTION_UNTIL")
+    )
+    """`MM-DD`: a campaign Y's personal data is erased everywhere on that day of Y+1,
+    00:00 Paris time (platform clock). One platform-wide setting: set it alike for all."""
 
     @property
     def database_timeouts(self) -> DatabaseTimeouts:
@@ -96,6 +102,12 @@ class ServiceSettings(BaseSettings):
                 token: parse_entry(f"-:{staff}")[1] if isinstance(staff, str) else staff
                 for token, staff in value.items()
             }
+        return value
+
+    @field_validator("retention_until")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        parse_month_day(value)
         return value
 
     @field_validator("database_url")

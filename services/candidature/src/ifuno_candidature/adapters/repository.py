@@ -12,14 +12,26 @@ from ifuno_shared.events import Level, Regime, Round
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.events.portal import Diploma, Document
 from ifuno_shared.persistence.repository import TrackingRepository, among
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_candidature.adapters.tables import (
     application,
     complementary_level,
     document,
+    erased_application,
     round_window,
 )
 from ifuno_candidature.domain.model import LIVE, Application, FileDocument, Status
@@ -58,6 +70,21 @@ class ApplicationRepository(Protocol):
 
     async def close_complementary(self, campaign: int, level: Level) -> None: ...
 
+    async def erased(self, application_id: str) -> bool:
+        """Whether this application was erased (nothing about it is taken in again)."""
+
+    async def erase(
+        self, application_ids: list[str], cause: str, at: datetime
+    ) -> list[tuple[str, int | None]]:
+        """Anonymize these applications and mark them erased; return those not erased
+        before, with their campaign (None: never received)."""
+
+    async def campaigns_holding_data(self, up_to: int) -> list[int]:
+        """The campaigns up to `up_to` that still hold applications not erased."""
+
+    async def not_erased_in(self, campaign: int, limit: int) -> list[str]:
+        """Up to `limit` applications of the campaign not erased yet."""
+
 
 def _copy(app: Application) -> Application:
     """What a handler may change in place copied (the contact and document details are
@@ -84,6 +111,8 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
         self._windows: dict[int, list[RoundWindow]] = {}
         # The live applications of the candidates a batch submits for, kept up to date.
         self._live: dict[tuple[str, int], set[str]] = {}
+        # Whether each application read so far was erased (read ahead for a batch).
+        self._erased: dict[str, bool] = {}
 
     def _key(self, aggregate: Application) -> str:
         return aggregate.application_id
@@ -94,7 +123,7 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
             (
                 await self.execute(
                     select(application)
-                    .where(among(application.c.application_id, keys))
+                    .where(among(application.c.application_id, keys), _not_erased())
                     .order_by(application.c.application_id)
                     .with_for_update()
                 )
@@ -264,6 +293,95 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
                 complementary_level.c.level == level.value,
             )
         )
+
+    async def prefetch_erased(self, application_ids: Iterable[str]) -> None:
+        """Whether each of these applications was erased, in one statement."""
+        wanted = [key for key in dict.fromkeys(application_ids) if key not in self._erased]
+        if not wanted:
+            return
+        found = await self.execute(
+            select(erased_application.c.application_id).where(
+                among(erased_application.c.application_id, wanted)
+            )
+        )
+        erased = set(found.scalars())
+        self._erased |= {key: key in erased for key in wanted}
+
+    async def erased(self, application_id: str) -> bool:
+        await self.prefetch_erased([application_id])
+        return self._erased[application_id]
+
+    async def erase(
+        self, application_ids: list[str], cause: str, at: datetime
+    ) -> list[tuple[str, int | None]]:
+        """Three statements for any count: the markers (with the campaign, for counts),
+        the row kept anonymous (campaign, level, regime, status, dates; a live file ends
+        as withdrawn), the documents' metadata deleted. What this transaction read of
+        them is read again (and now found erased)."""
+        ids = sorted(set(application_ids))
+        wanted = select(func.unnest(cast(ids, ARRAY(String))).label("application_id")).subquery()
+        marked = await self.execute(
+            insert(erased_application)
+            .from_select(
+                ["application_id", "campaign", "erased_at", "cause"],
+                select(
+                    wanted.c.application_id,
+                    application.c.campaign,
+                    literal(at),
+                    literal(cause),
+                ).select_from(
+                    wanted.outerjoin(
+                        application, application.c.application_id == wanted.c.application_id
+                    )
+                ),
+            )
+            .on_conflict_do_nothing()
+            .returning(erased_application.c.application_id, erased_application.c.campaign)
+        )
+        erased = sorted((row.application_id, row.campaign) for row in marked)
+        fresh = [application_id for application_id, _ in erased]
+        if fresh:
+            await self.execute(
+                update(application)
+                .where(among(application.c.application_id, fresh))
+                .values(
+                    candidate_id=literal("erased-") + func.md5(application.c.application_id),
+                    candidate={},
+                    highest_diploma=None,
+                    status=case(
+                        (application.c.status.in_([s.value for s in LIVE]), Status.WITHDRAWN.value),
+                        else_=application.c.status,
+                    ),
+                )
+            )
+            await self.execute(delete(document).where(among(document.c.application_id, fresh)))
+        gone = set(ids)
+        self._erased |= dict.fromkeys(ids, True)
+        self.forget(lambda app: app.application_id in gone)
+        self._known = {key: known for key, known in self._known.items() if key not in gone}
+        return erased
+
+    async def campaigns_holding_data(self, up_to: int) -> list[int]:
+        found = await self.execute(
+            select(application.c.campaign)
+            .where(application.c.campaign <= up_to, _not_erased())
+            .distinct()
+            .order_by(application.c.campaign)
+        )
+        return list(found.scalars())
+
+    async def not_erased_in(self, campaign: int, limit: int) -> list[str]:
+        found = await self.execute(
+            select(application.c.application_id)
+            .where(application.c.campaign == campaign, _not_erased())
+            .order_by(application.c.application_id)
+            .limit(limit)
+        )
+        return list(found.scalars())
+
+
+def _not_erased() -> ColumnElement[bool]:
+    return ~exists().where(erased_application.c.application_id == application.c.application_id)
 
 
 def _to_row(app: Application) -> dict[str, object]:

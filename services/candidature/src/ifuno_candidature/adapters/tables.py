@@ -95,3 +95,15 @@ complementary_level = Table(
     Column("level", String(2), primary_key=True),
     Column("free_places", Integer, nullable=False),
 )
+
+erased_application = Table(
+    "erased_application",
+    metadata,
+    # The marker that an application's personal data was erased (on request or at the
+    # end of its keeping time): nothing about it is ever taken in again, even when the
+    # portal topic is replayed. No personal data: the id, the campaign, when and why.
+    Column("application_id", String(64), primary_key=True),
+    Column("campaign", Integer, nullable=True, index=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("cause", String(16), nullable=False),
+)

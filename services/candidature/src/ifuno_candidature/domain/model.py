@@ -100,7 +100,7 @@ class Application:
             data.level, data.regime, data.highest_diploma, data.vapp, data.training_experience_years
         )
         contact = contact_from(data.candidate)
-        return cls(
+        app = cls(
             application_id=data.application_id,
             campaign=data.campaign,
             level=data.level,
@@ -117,6 +117,16 @@ class Application:
             eligibility_reasons=list(prerequisites.reasons),
             phone_as_given=data.candidate.phone if contact.phone_unusable else None,
         )
+        app.events.append(
+            out.ContactRecorded(
+                application_id=app.application_id,
+                campaign=app.campaign,
+                level=app.level,
+                regime=app.regime,
+                candidate=contact,
+            )
+        )
+        return app
 
     @property
     def live(self) -> bool:
@@ -163,7 +173,6 @@ class Application:
                 regime=self.regime,
                 missing_documents=self.missing_documents(),
                 eligibility=self.eligibility,
-                candidate=self.candidate,
                 submitted_at=self.submitted_at,
                 submission_deadline=self.submission_deadline,
                 complete=not self.missing_documents(),
@@ -209,7 +218,6 @@ class Application:
                 level=self.level,
                 regime=self.regime,
                 round=self.round,
-                candidate=self.candidate,
                 missing_documents=self.missing_documents(),
             )
         )

@@ -18,6 +18,7 @@ from ifuno_candidature.service_layer import handlers
 FILE_READERS = require_role("reviewer", "committee", "admin")
 """Not `viewer`: a viewer (the dashboard) sees counts only, never a candidate's file."""
 DECIDERS = require_role("committee", "admin")
+ADMIN = require_role("admin")
 
 
 class ApplicationSummary(BaseModel):
@@ -47,6 +48,12 @@ class EligibilityOverride(BaseModel):
         ),
     ] = None
     note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ErasureOut(BaseModel):
+    application_id: str
+    erased_now: bool
+    """False: it had been erased before (nothing left to erase)."""
 
 
 class EligibilityOut(BaseModel):
@@ -107,5 +114,13 @@ def build_router(context: ServiceContext) -> APIRouter:
             eligibility_reasons=app.eligibility_reasons,
             eligibility_overridden_by=app.eligibility_overridden_by,
         )
+
+    @router.post("/{application_id}/erasure", dependencies=[Depends(ADMIN)])
+    async def erasure(application_id: str) -> ErasureOut:
+        """Erase the application's personal data everywhere (admin): candidature at once,
+        the other services on `application_erased`; see `GET /v1/erasures` on the
+        dashboard for their confirmations. Repeating it is harmless."""
+        erased_now = await handlers.request_erasure(context.uow_factory(), application_id)
+        return ErasureOut(application_id=application_id, erased_now=erased_now)
 
     return router

@@ -26,7 +26,9 @@ def build_definition(
         settings=settings,
         migrations_dir=MIGRATIONS_DIR,
         uow_class=partial(
-            SqlCandidatureUnitOfWork, grace=timedelta(minutes=settings.grace_minutes)
+            SqlCandidatureUnitOfWork,
+            grace=timedelta(minutes=settings.grace_minutes),
+            retention_until=settings.retention_until,
         ),
         subscriptions=[
             Subscription(

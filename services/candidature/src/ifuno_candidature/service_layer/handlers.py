@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from ifuno_shared.calendar import PARIS
 from ifuno_shared.errors import NotFound
-from ifuno_shared.events import CloudEvent, Phase, Round, portal
+from ifuno_shared.events import CloudEvent, Phase, Round, Topic, portal
+from ifuno_shared.events.candidature import ApplicationErased
 from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
 from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
+from ifuno_shared.retention import campaigns_past_retention
 
 from ifuno_candidature.domain.model import ON_TIME_AFTER_CLOSING, Application, RefusalReason
 from ifuno_candidature.domain.windows import RoundWindow, round_for
@@ -42,6 +45,9 @@ async def handle_application_submitted(
     event: CloudEvent[portal.ApplicationSubmitted], uow: CandidatureUnitOfWork
 ) -> None:
     data = event.data
+    if await uow.applications.erased(data.application_id):
+        log.info("application %s was erased: its submission is not taken in", data.application_id)
+        return
     if await uow.applications.get(data.application_id) is not None:
         log.info("application %s was received before: ignored", data.application_id)
         return
@@ -80,6 +86,8 @@ async def handle_document_uploaded(
 ) -> None:
     """The candidate's upload time decides (`uploaded_at`, else the event's time)."""
     data = event.data
+    if await uow.applications.erased(data.application_id):
+        return
     app = await _load(uow, data.application_id)
     app.add_document(data.document, data.uploaded_at or event.time)
     await uow.applications.save(app)
@@ -94,6 +102,8 @@ async def handle_document_uploaded(
 async def handle_application_withdrawn(
     event: CloudEvent[portal.ApplicationWithdrawn], uow: CandidatureUnitOfWork
 ) -> None:
+    if await uow.applications.erased(event.data.application_id):
+        return
     app = await _load(uow, event.data.application_id)
     if app.withdraw(event.data.reason):
         await uow.applications.save(app)
@@ -151,6 +161,67 @@ async def handle_clock_advanced(
     if previous is not None and previous >= data.now:
         return
     await _close_late(uow, previous, data.now)
+    await _erase_past_retention(uow, data.now)
+
+
+RETENTION_BATCH = 500
+"""Applications erased per statement when a campaign's keeping time ends."""
+
+
+async def _erase_past_retention(uow: CandidatureUnitOfWork, now: datetime) -> None:
+    """Once a campaign's keeping time has ended, its applications are erased like on
+    request (in batches), each contact tombstoned; the other services purge the same
+    campaign on the same clock, so no `application_erased` is sent for them."""
+    campaigns = await uow.applications.campaigns_holding_data(now.year - 1)
+    for campaign in campaigns_past_retention(campaigns, now, uow.retention_until):
+        while batch := await uow.applications.not_erased_in(campaign, RETENTION_BATCH):
+            await erase(uow, batch, cause="retention", at=now, announce=False)
+        log.info("campaign %s: personal data erased at the end of its keeping time", campaign)
+
+
+async def erase(
+    uow: CandidatureUnitOfWork,
+    application_ids: list[str],
+    *,
+    cause: str,
+    at: datetime,
+    announce: bool = True,
+) -> list[str]:
+    """Anonymize the applications, drop every outbox row about them, tombstone their
+    contact on the compacted topic and (on request) tell the other services. Returns
+    the ids erased now (an application erased before is left as it is)."""
+    erased = await uow.applications.erase(application_ids, cause, at)
+    ids = [application_id for application_id, _ in erased]
+    await uow.forget_outbox(ids)
+    for application_id, campaign in erased:
+        uow.tombstone(Topic.CONTACTS, application_id)
+        if announce:
+            uow.publish(
+                ApplicationErased(application_id=application_id, campaign=campaign),
+                subject=application_id,
+            )
+    return ids
+
+
+async def handle_erasure_requested(
+    event: CloudEvent[portal.ErasureRequested], uow: CandidatureUnitOfWork
+) -> None:
+    """The candidate's right to erasure, asked through the portal (also for an
+    application not received yet: it will never be taken in)."""
+    at = await uow.clock.now() or event.time
+    await erase(uow, [event.data.application_id], cause="request", at=at)
+
+
+async def request_erasure(uow: CandidatureUnitOfWork, application_id: str) -> bool:
+    """A staff command (HTTP, admin): it commits its own unit of work. False when the
+    application was erased before (nothing more to do), True when erased now."""
+    async with uow:
+        at = await uow.clock.now()
+        if at is None:
+            at = datetime.now(PARIS)
+        erased = await erase(uow, [application_id], cause="request", at=at)
+        await uow.commit()
+    return bool(erased)
 
 
 async def _close_late(uow: CandidatureUnitOfWork, after: datetime | None, until: datetime) -> None:
@@ -203,4 +274,5 @@ HANDLERS = handlers_by_annotation(
     handle_complementary_round_opened,
     handle_complementary_round_closed,
     handle_calendar_changed,
+    handle_erasure_requested,
 )

@@ -10,13 +10,14 @@ from typing import Any, Protocol
 
 from ifuno_shared.events.base import Level
 from ifuno_shared.persistence.repository import TrackingRepository, among
-from sqlalchemy import RowMapping, func, select
+from sqlalchemy import RowMapping, delete, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_dashboard.adapters.tables import (
     application_view,
     dead_letter,
+    erasure,
     message_count,
     places_point,
 )
@@ -73,6 +74,12 @@ class ReadModel(Protocol):
     def add_point(self, campaign: int, level: Level, at: datetime, held: int) -> None: ...
 
     def count_message(self, channel: str, template: str, outcome: str) -> None: ...
+
+    async def forget_dead_letters(self, key: str) -> bool:
+        """Delete the dead letters recorded for this key; True if there were any."""
+
+    async def confirm_erasure(self, application_id: str, service: str, at: datetime) -> None:
+        """Record that `service` holds nothing more about this application."""
 
 
 class DashboardRepository(TrackingRepository[str, ApplicationView]):
@@ -164,6 +171,20 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
     async def add_dead_letter(self, **values: Any) -> None:
         await self.execute(insert(dead_letter).values(**values).on_conflict_do_nothing())
 
+    async def forget_dead_letters(self, key: str) -> bool:
+        """Delete the dead letters recorded for this key; True if there were any."""
+        gone = await self.execute(
+            delete(dead_letter).where(dead_letter.c.key == key).returning(dead_letter.c.key)
+        )
+        return gone.first() is not None
+
+    async def confirm_erasure(self, application_id: str, service: str, at: datetime) -> None:
+        await self.execute(
+            insert(erasure)
+            .values(application_id=application_id, service=service, confirmed_at=at)
+            .on_conflict_do_nothing()
+        )
+
 
 async def read_views(session: AsyncSession, campaign: int) -> list[ApplicationView]:
     rows = await session.execute(
@@ -193,3 +214,21 @@ async def read_dead_letters(session: AsyncSession) -> list[dict[str, Any]]:
         .order_by(func.count().desc())
     )
     return [dict(row) for row in rows.mappings()]
+
+
+async def read_erasures(session: AsyncSession, application_id: str) -> dict[str, datetime]:
+    """Which services confirmed the erasure of this application, and when."""
+    rows = await session.execute(
+        select(erasure.c.service, erasure.c.confirmed_at).where(
+            erasure.c.application_id == application_id
+        )
+    )
+    return {row.service: row.confirmed_at for row in rows}
+
+
+async def count_erasures(session: AsyncSession) -> int:
+    """Applications erased on request (candidature confirmed), whatever the campaign."""
+    found = await session.scalar(
+        select(func.count()).select_from(erasure).where(erasure.c.service == "candidature")
+    )
+    return int(found or 0)

@@ -67,6 +67,18 @@ dead_letter = Table(
     Column("consumer", String(100), primary_key=True),
     Column("error", Text, nullable=False),
     Column("seen_at", DateTime(timezone=True), nullable=False),
+    # The record's key (an application id, normally): its dead letters go on erasure.
+    Column("key", String(200), nullable=True, index=True),
 )
 
 TABLES = [application_view, places_point, message_count, dead_letter]
+
+erasure = Table(
+    "erasure",
+    metadata,
+    # Which services confirmed they hold nothing more about an application (no
+    # personal data: the id, the service, when).
+    Column("application_id", String(64), primary_key=True),
+    Column("service", String(32), primary_key=True),
+    Column("confirmed_at", DateTime(timezone=True), nullable=False),
+)

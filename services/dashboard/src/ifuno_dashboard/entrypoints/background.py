@@ -42,6 +42,8 @@ def subscribe_dead_letters(context: ServiceContext) -> None:
         async with context.session_factory() as session, session.begin():
             repository = DashboardRepository(session)
             for dead in records:
+                if dead.value is None:
+                    continue  # a tombstone: an erasure of that key's dead letters
                 headers = {k: v.decode(errors="replace") for k, v in dead.headers}
                 await repository.add_dead_letter(
                     topic=headers.get("x-original-topic", "?"),
@@ -50,6 +52,7 @@ def subscribe_dead_letters(context: ServiceContext) -> None:
                     consumer=headers.get("x-consumer", "?"),
                     error=headers.get("x-error", "?")[:500],
                     seen_at=datetime.now(UTC),
+                    key=None if dead.key is None else dead.key.decode(errors="replace")[:200],
                 )
 
     subscribe_batches(

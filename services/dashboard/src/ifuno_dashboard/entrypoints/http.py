@@ -17,7 +17,9 @@ from ifuno_shared.http import SESSION_COOKIE, Staff, require_role, staff_for
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
-from ifuno_dashboard.service_layer.summary import build_summary
+from ifuno_dashboard.adapters.repository import read_erasures
+from ifuno_dashboard.service_layer.handlers import ERASING_SERVICES
+from ifuno_dashboard.service_layer.summary import build_summary, iso
 
 STATIC = Path(__file__).parent.parent / "static"
 STAFF = ("viewer", "reviewer", "committee", "admin")
@@ -107,6 +109,21 @@ def build_router(context: ServiceContext) -> APIRouter:
                 yield ServerSentEvent(event="summary", data=current)
                 last = current
             await asyncio.sleep(1.0)
+
+    @router.get("/v1/erasures", dependencies=[Depends(require_role("admin"))], tags=["dashboard"])
+    async def erasures(
+        application_id: Annotated[str, Query(min_length=1, max_length=64)],
+    ) -> dict[str, Any]:
+        """Which services confirmed they hold nothing more about this application
+        (admin): `complete` once every service that held personal data did."""
+        async with context.session_factory() as session:
+            confirmed = await read_erasures(session, application_id)
+        return {
+            "application_id": application_id,
+            "confirmed": {service: iso(at) for service, at in sorted(confirmed.items())},
+            "waiting_for": [s for s in ERASING_SERVICES if s not in confirmed],
+            "complete": all(s in confirmed for s in ERASING_SERVICES),
+        }
 
     @router.get("/", include_in_schema=False)
     async def page() -> FileResponse:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ifuno_shared.events import CloudEvent
+from ifuno_shared.events import CloudEvent, Topic
+from ifuno_shared.events import candidature as c
 from ifuno_shared.events import notification as n
+from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
 
@@ -38,6 +40,33 @@ async def handle_notification(
     uow.views.count_message(event.data.channel, event.data.template, outcome)
 
 
+ERASING_SERVICES = ("candidature", "selection", "notification", "dashboard")
+"""The services that confirm an erasure (the timeline holds no personal data)."""
+
+
+async def handle_application_erased(
+    event: CloudEvent[c.ApplicationErased], uow: DashboardUnitOfWork
+) -> None:
+    """Candidature's confirmation, and the dashboard's own erasure: its view of the
+    application holds no personal data (flags and dates, kept for the counts), but the
+    dead letters recorded for the application go, and so, once the dead-letter topic is
+    compacted, do their records (a tombstone for the key)."""
+    application_id = event.data.application_id
+    at = await uow.clock.now() or event.time
+    await uow.views.confirm_erasure(application_id, "candidature", at)
+    if await uow.views.forget_dead_letters(application_id):
+        uow.tombstone(Topic.DEADLETTER, application_id)
+    await uow.views.confirm_erasure(application_id, "dashboard", at)
+
+
+async def handle_erasure_confirmed(
+    event: CloudEvent[s.ErasureConfirmed | n.ErasureConfirmed], uow: DashboardUnitOfWork
+) -> None:
+    service = event.data.topic.value.split(".")[1]
+    at = await uow.clock.now() or event.time
+    await uow.views.confirm_erasure(event.data.application_id, service, at)
+
+
 async def handle_phase(event: CloudEvent[PhaseStarted], uow: DashboardUnitOfWork) -> None:
     await uow.clock.record_phase(event.data)
 
@@ -47,5 +76,10 @@ async def handle_clock(event: CloudEvent[ClockAdvanced], uow: DashboardUnitOfWor
 
 
 HANDLERS = handlers_by_annotation(
-    handle_application_event, handle_notification, handle_phase, handle_clock
+    handle_application_event,
+    handle_notification,
+    handle_phase,
+    handle_clock,
+    handle_application_erased,
+    handle_erasure_confirmed,
 )

@@ -12,6 +12,7 @@ from ifuno_shared.persistence.platform_clock import SqlPlatformClock
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_dashboard.adapters.repository import (
+    count_erasures,
     read_dead_letters,
     read_messages,
     read_points,
@@ -31,11 +32,11 @@ async def build_summary(
     deadline = next_deadline(default_calendar(campaign).phase_starts(), now, views)
     return {
         "campaign": campaign,
-        "now": _iso(now),
+        "now": iso(now),
         "phase": phase.value if phase else None,
         "next_deadline": None
         if deadline is None
-        else {"what": deadline[0], "at": _iso(deadline[1])},
+        else {"what": deadline[0], "at": iso(deadline[1])},
         "levels": {
             name.value: {
                 "capacity": level.capacity,
@@ -48,15 +49,16 @@ async def build_summary(
             for name, level in levels.items()
         },
         "places_over_time": [
-            {"level": p["level"], "at": _iso(p["at"]), "held": p["held"]}
+            {"level": p["level"], "at": iso(p["at"]), "held": p["held"]}
             for p in await read_points(session, campaign)
         ],
         "messages": await read_messages(session),
         "dead_letters": await read_dead_letters(session),
+        "erasures": await count_erasures(session),
         "consumer_lag": lag,
     }
 
 
-def _iso(instant: datetime | None) -> str | None:
+def iso(instant: datetime | None) -> str | None:
     shown = in_paris(instant)
     return None if shown is None else shown.isoformat()

@@ -141,6 +141,24 @@ class AbstractNotificationRepository(abc.ABC):
         """What was recorded for an application, with every delivery attempt."""
 
     @abc.abstractmethod
+    async def erased(self, application_id: str) -> bool:
+        """Whether this application's data was erased here (nothing is taken in again)."""
+
+    @abc.abstractmethod
+    async def erase(self, application_ids: Sequence[str]) -> list[str]:
+        """Delete the recipients, their messages (pending ones are so cancelled), their
+        delivery attempts and parked events, and mark them erased. Returns the ids of the
+        messages deleted (whose stored email copies go too)."""
+
+    @abc.abstractmethod
+    async def campaigns_holding_data(self, up_to: int) -> list[int]:
+        """The campaigns up to `up_to` that still have recipients."""
+
+    @abc.abstractmethod
+    async def recipients_in(self, campaign: int, limit: int) -> list[str]:
+        """Up to `limit` recipients of the campaign."""
+
+    @abc.abstractmethod
     async def incomplete_reminders_due(self, now: datetime) -> list[str]:
         """Applications whose incomplete-file reminder is due at `now` (see Recipient)."""
 

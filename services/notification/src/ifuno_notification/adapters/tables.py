@@ -120,3 +120,12 @@ delivery_attempt = Table(
     Column("outcome", String(16), nullable=False),
     Column("error", Text, nullable=True),
 )
+
+erased_recipient = Table(
+    "erased_recipient",
+    metadata,
+    # An application whose personal data was erased here: no contact, event or message
+    # about it is taken in again (a replayed or late record brings nothing back).
+    Column("application_id", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

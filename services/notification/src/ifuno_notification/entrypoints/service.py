@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from ifuno_shared.events.topics import CONSUMER_GROUPS
@@ -65,7 +66,11 @@ def build_definition(
         name="notification",
         settings=settings,
         migrations_dir=MIGRATIONS_DIR,
-        uow_class=SqlNotificationUnitOfWork,
+        uow_class=partial(
+            SqlNotificationUnitOfWork,
+            retention_until=settings.retention_until,
+            copy_dir=settings.outbox_dir,
+        ),
         subscriptions=[
             Subscription(
                 name="notification",

@@ -10,8 +10,10 @@ from datetime import datetime
 from ifuno_shared.events import CloudEvent, EventData
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
+from ifuno_shared.events.notification import ErasureConfirmed
 from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.messaging.subscription import handlers_by_annotation
+from ifuno_shared.retention import campaigns_past_retention
 
 from ifuno_notification.adapters.renderer import render_email, render_sms
 from ifuno_notification.adapters.repository import OutgoingMessage
@@ -100,6 +102,8 @@ async def handle_candidate_event(
     """
     data = event.data
     application_id = data.application_id
+    if await uow.notifications.erased(application_id):
+        return
     who = await uow.notifications.get(application_id)
     if who is None and isinstance(data, c.ApplicationReceived | c.ApplicationRefused):
         who = _recipient_from(data)
@@ -109,6 +113,45 @@ async def handle_candidate_event(
     await _tell(uow, who, event)
     for parked in await uow.notifications.unpark(application_id):
         await _tell(uow, who, parked)
+
+
+async def handle_contact_recorded(
+    event: CloudEvent[c.ContactRecorded], uow: NotificationUnitOfWork
+) -> None:
+    """An application's contact details (the compacted contacts topic): the recipient
+    is created (or its details replaced), and the events parked for it are told."""
+    data = event.data
+    if await uow.notifications.erased(data.application_id):
+        return
+    who = await uow.notifications.get(data.application_id)
+    if who is None:
+        who = Recipient(
+            application_id=data.application_id,
+            campaign=data.campaign,
+            level=data.level,
+            regime=data.regime,
+            contact=data.candidate,
+        )
+    else:
+        who.contact = data.candidate
+    await uow.notifications.save(who)
+    for parked in await uow.notifications.unpark(data.application_id):
+        await _tell(uow, who, parked)
+
+
+async def erase(uow: NotificationUnitOfWork, application_ids: list[str]) -> None:
+    """Recipients, messages (pending ones cancelled), attempts, parked events and the
+    stored copies of the emails: nothing about these applications is left."""
+    message_ids = await uow.notifications.erase(application_ids)
+    uow.forget_copies(message_ids)
+
+
+async def handle_application_erased(
+    event: CloudEvent[c.ApplicationErased], uow: NotificationUnitOfWork
+) -> None:
+    application_id = event.data.application_id
+    await erase(uow, [application_id])
+    uow.publish(ErasureConfirmed(application_id=application_id), subject=application_id)
 
 
 async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent[EventData]) -> None:
@@ -135,6 +178,18 @@ async def handle_clock_advanced(
     if previous is not None and previous >= data.now:
         return
     await _remind(uow, event.id, data.now)
+    await _erase_past_retention(uow, data.now)
+
+
+RETENTION_BATCH = 500
+
+
+async def _erase_past_retention(uow: NotificationUnitOfWork, now: datetime) -> None:
+    """A campaign past its keeping time: its recipients erased as on request, in batches."""
+    campaigns = await uow.notifications.campaigns_holding_data(now.year - 1)
+    for campaign in campaigns_past_retention(campaigns, now, uow.retention_until):
+        while batch := await uow.notifications.recipients_in(campaign, RETENTION_BATCH):
+            await erase(uow, batch)
 
 
 async def _remind(uow: NotificationUnitOfWork, cause: str, now: datetime) -> None:
@@ -152,4 +207,9 @@ async def _remind(uow: NotificationUnitOfWork, cause: str, now: datetime) -> Non
             await _record(uow, who, offer_reminder(who), cause)
 
 
-HANDLERS = handlers_by_annotation(handle_candidate_event, handle_clock_advanced)
+HANDLERS = handlers_by_annotation(
+    handle_candidate_event,
+    handle_contact_recorded,
+    handle_application_erased,
+    handle_clock_advanced,
+)

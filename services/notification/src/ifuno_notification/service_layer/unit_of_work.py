@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from ifuno_shared.events import CloudEvent
 from ifuno_shared.persistence import AbstractUnitOfWork, SqlUnitOfWork
+from ifuno_shared.persistence.unit_of_work import OnCommit
+from ifuno_shared.retention import DEFAULT_RETENTION_UNTIL
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ifuno_notification.adapters.copies import forget_copies
 from ifuno_notification.adapters.repository import (
     AbstractNotificationRepository,
     SqlNotificationRepository,
@@ -15,9 +20,30 @@ from ifuno_notification.adapters.repository import (
 
 class NotificationUnitOfWork(AbstractUnitOfWork):
     notifications: AbstractNotificationRepository
+    retention_until: str = DEFAULT_RETENTION_UNTIL
+    """The day of Y+1 (`MM-DD`) when campaign Y's personal data is erased."""
+    copy_dir: Path | None = None
+    """Where the emails' copies are kept (`IFUNO_NOTIFICATION_OUTBOX_DIR`), if anywhere."""
+
+    def forget_copies(self, message_ids: Sequence[str]) -> None:
+        """Delete the stored copies of these messages (an erasure)."""
+        if self.copy_dir is not None:
+            forget_copies(self.copy_dir, message_ids)
 
 
 class SqlNotificationUnitOfWork(SqlUnitOfWork, NotificationUnitOfWork):
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_commit: OnCommit | None = None,
+        *,
+        retention_until: str = DEFAULT_RETENTION_UNTIL,
+        copy_dir: Path | None = None,
+    ) -> None:
+        super().__init__(session_factory, on_commit)
+        self.retention_until = retention_until
+        self.copy_dir = copy_dir
+
     async def _open_repositories(self) -> None:
         self.notifications = SqlNotificationRepository(self.session)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,11 +24,13 @@ from ifuno_shared.persistence.tables import platform_phase_table
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     bindparam,
     delete,
     func,
     select,
+    text,
     tuple_,
     update,
 )
@@ -268,6 +270,47 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
         except IntegrityError:
             return False
         return True
+
+    async def anonymize(self, application_ids: Sequence[str]) -> None:
+        """An erasure: the files' scores go (the reviews keep their reviewer and date,
+        staff data, without scores) and so do their interview slots; status, level and
+        dates stay for the counts. What this transaction read of them is read again."""
+        ids = sorted(set(application_ids))
+        await self._anonymize(among(candidate.c.application_id, ids))
+        wanted = set(ids)
+        self._known = {key: known for key, known in self._known.items() if key not in wanted}
+
+    async def anonymize_campaign(self, campaign: int) -> None:
+        """The end of a campaign's keeping time: every file of it as in `anonymize`."""
+        await self._anonymize(candidate.c.campaign == campaign)
+        self._known = {
+            key: known
+            for key, known in self._known.items()
+            if known is None or known.campaign != campaign
+        }
+
+    async def _anonymize(self, which: ColumnElement[bool]) -> None:
+        files = select(candidate.c.application_id).where(which).scalar_subquery()
+        await self.execute(
+            update(candidate)
+            .where(
+                which,
+                (candidate.c.file_score.isnot(None)) | candidate.c.interview_score.isnot(None),
+            )
+            .values(file_score=None, interview_score=None, version=_new_version())
+        )
+        await self.execute(
+            update(review)
+            .where(review.c.application_id.in_(files), review.c.scores != text("'{}'::jsonb"))
+            .values(scores={})
+        )
+        await self.execute(delete(interview_slot).where(interview_slot.c.application_id.in_(files)))
+
+    async def campaigns_up_to(self, up_to: int) -> list[int]:
+        rows = await self.execute(
+            select(candidate.c.campaign).where(candidate.c.campaign <= up_to).distinct()
+        )
+        return sorted(rows.scalars())
 
     async def for_committee(self, campaign: int, level: Level, round_: Round) -> list[Candidate]:
         """The files the committee of a round decides on: interviewed (ranked), or not

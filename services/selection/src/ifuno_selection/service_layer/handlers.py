@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Level, Phase, Round, portal
 from ifuno_shared.events import candidature as c
+from ifuno_shared.events.selection import ErasureConfirmed
 from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
+from ifuno_shared.retention import campaigns_past_retention
 
 from ifuno_selection.domain.candidate import Candidate, Status, WrongStep
 from ifuno_selection.domain.places import LateAnswer, NoOpenOffer
@@ -108,6 +110,25 @@ async def handle_withdrawn(
         await uow.candidates.save(who)
 
 
+async def handle_application_erased(
+    event: CloudEvent[c.ApplicationErased], uow: SelectionUnitOfWork
+) -> None:
+    """The candidate's data erased: a held place or pending offer is freed as on a
+    withdrawal (the next on the waitlist is offered it), then the file's scores and
+    interview slot go; its status stays, for the counts."""
+    application_id = event.data.application_id
+    who = await uow.candidates.get(application_id)
+    if who is not None:
+        if who.holds_place:
+            places = await uow.places.level(who.campaign, who.level)
+            if places.withdraw(who.application_id, await _now(uow, event.time)):
+                await uow.places.save(places)
+        elif who.withdraw():
+            await uow.candidates.save(who)
+        await uow.candidates.anonymize([application_id])
+    uow.publish(ErasureConfirmed(application_id=application_id), subject=application_id)
+
+
 async def handle_offer_answered(
     event: CloudEvent[portal.OfferAnswered], uow: SelectionUnitOfWork
 ) -> None:
@@ -192,6 +213,7 @@ async def handle_clock_advanced(event: CloudEvent[ClockAdvanced], uow: Selection
             if starts_at <= data.now:
                 at = starts_at if previous is not None and previous < starts_at else data.now
                 await _run_phase(uow, data.campaign, phase, at)
+    await _anonymize_past_retention(uow, data.now)
     grace = timedelta(minutes=uow.settings.grace_minutes)
     levels = sorted(
         {(campaign, level) for campaign, level, _ in await uow.candidates.expiring(data.now, grace)}
@@ -201,6 +223,13 @@ async def handle_clock_advanced(event: CloudEvent[ClockAdvanced], uow: Selection
         places = await uow.places.level(campaign, level)  # decided under the level lock
         if places.expire_due(data.now):
             await uow.places.save(places)
+
+
+async def _anonymize_past_retention(uow: SelectionUnitOfWork, now: datetime) -> None:
+    """A campaign past its keeping time keeps its counts, not its scores."""
+    campaigns = await uow.candidates.campaigns_up_to(now.year - 1)
+    for campaign in campaigns_past_retention(campaigns, now, uow.settings.retention_until):
+        await uow.candidates.anonymize_campaign(campaign)
 
 
 async def _run_phase(uow: SelectionUnitOfWork, campaign: int, phase: Phase, at: datetime) -> None:
@@ -314,4 +343,5 @@ HANDLERS = handlers_by_annotation(
     handle_calendar_changed,
     handle_phase_started,
     handle_clock_advanced,
+    handle_application_erased,
 )
