@@ -50,6 +50,8 @@ def subscribe_dead_letters(context: ServiceContext) -> None:
                     consumer=headers.get("x-consumer", "?"),
                     error=headers.get("x-error", "?")[:500],
                     seen_at=datetime.now(UTC),
+                    dead_letter_partition=dead.partition,
+                    dead_letter_offset=dead.offset,
                 )
 
     subscribe_batches(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from ifuno_shared.http import require_role
+from ifuno_shared.http import Staff, require_role
 from ifuno_shared.runtime import ServiceContext
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sqlalchemy import func, update
+
+from ifuno_notification.adapters.tables import message
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryAttempt(BaseModel):
@@ -34,6 +41,14 @@ class SentMessage(BaseModel):
     delivery_attempts: list[DeliveryAttempt]
 
 
+class Requeue(BaseModel):
+    application_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Requeued(BaseModel):
+    requeued: int
+
+
 def build_router(context: ServiceContext) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["messages"])
 
@@ -48,5 +63,23 @@ def build_router(context: ServiceContext) -> APIRouter:
         async with context.uow_factory() as uow:
             rows = await uow.notifications.messages_of(application_id)
         return [SentMessage.model_validate(row) for row in rows]
+
+    @router.post("/messages/requeue")
+    async def requeue(
+        body: Requeue, staff: Annotated[Staff, Depends(require_role("admin"))]
+    ) -> Requeued:
+        """Send an application's failed messages again (admin): each goes back to
+        pending, due now, its attempts counted afresh; the dispatcher sends it once."""
+        async with context.session_factory() as session, session.begin():
+            result = await session.execute(
+                update(message)
+                .where(
+                    message.c.application_id == body.application_id, message.c.status == "failed"
+                )
+                .values(status="pending", attempts=0, next_attempt_at=func.now())
+            )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        log.info("%s requeued %d failed message(s) of one application", staff.name, count)
+        return Requeued(requeued=count)
 
     return router
