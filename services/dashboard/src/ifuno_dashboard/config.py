@@ -14,8 +14,10 @@ class DashboardSettings(CapacitySettings):
     lag_interval: float = Field(default=5.0, gt=0)
     """How often consumer lag per service is measured (seconds)."""
     candidature_url: str | None = None
+    """candidature's address (`http://host:port`) for the staff workspace."""
     selection_url: str | None = None
+    """selection's address for the staff workspace."""
     notification_url: str | None = None
+    """notification's address for the staff workspace."""
     timeline_url: str | None = None
-    """The services the staff workspace calls (`http://host:port`), with the signed-in
-    staff member's own token; a page that needs one not set says so."""
+    """timeline's address for the staff workspace (the calendar on its operations page)."""

@@ -81,6 +81,11 @@ class ServiceFleet:
                 "IFUNO_API_TOKENS": tokens,
                 f"IFUNO_{name.upper()}_HTTP_PORT": str(port),
                 "IFUNO_LOG_LEVEL": "WARNING",
+                # The staff workspace (in the dashboard, started last) calls the others.
+                **{
+                    f"IFUNO_DASHBOARD_{other.upper()}_URL": started.url
+                    for other, started in self.services.items()
+                },
             }
             log_path = self.run_dir / "logs" / f"{name}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)

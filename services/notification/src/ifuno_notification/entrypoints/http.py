@@ -68,8 +68,10 @@ def build_router(context: ServiceContext) -> APIRouter:
     async def requeue(
         body: Requeue, staff: Annotated[Staff, Depends(require_role("admin"))]
     ) -> Requeued:
-        """Send an application's failed messages again (admin): each goes back to
-        pending, due now, its attempts counted afresh; the dispatcher sends it once."""
+        """An application's failed messages sent again (admin only).
+
+        Each goes back to pending, due now, its attempts counted afresh; the dispatcher
+        sends it once."""
         async with context.session_factory() as session, session.begin():
             result = await session.execute(
                 update(message)
