@@ -52,6 +52,7 @@ def test_after_the_decision_the_minutes_say_what_was_decided() -> None:
     ]
     assert committee.decided(ranking)
     lines = committee.csv_lines("M1", committee.rows(ranking, RULES, free_places=0))
+    assert {len(line) for line in lines} == {9}
     assert lines[1][:8] == ["1", "A", "M1", "15,50", "15,50", "31,00", "admis", ""]
     assert lines[2][6:8] == ["liste complémentaire", "1"]
     assert lines[3][5:7] == ["18,50", "refusé"]

@@ -104,6 +104,7 @@ def csv_lines(level: str, table: list[Row]) -> list[list[str]]:
             "total /40",
             "décision",
             "rang liste complémentaire",
+            "admis depuis la liste complémentaire",
         ]
     ]
     for row in table:
