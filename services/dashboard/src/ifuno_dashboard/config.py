@@ -13,3 +13,11 @@ class DashboardSettings(CapacitySettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     lag_interval: float = Field(default=5.0, gt=0)
     """How often consumer lag per service is measured (seconds)."""
+    candidature_url: str | None = None
+    """candidature's address (`http://host:port`) for the staff workspace."""
+    selection_url: str | None = None
+    """selection's address for the staff workspace."""
+    notification_url: str | None = None
+    """notification's address for the staff workspace."""
+    timeline_url: str | None = None
+    """timeline's address for the staff workspace (the calendar on its operations page)."""

@@ -41,6 +41,7 @@ class FakeReadModel:
         self.saves = 0
         self.points: list[tuple[int, Level, datetime, int]] = []
         self.messages: Counter[tuple[str, str, str]] = Counter()
+        self.log: list[dict[str, Any]] = []
 
     async def get(self, application_id: str) -> ApplicationView:
         return self.views.get(application_id) or ApplicationView(application_id)
@@ -60,6 +61,9 @@ class FakeReadModel:
 
     def count_message(self, channel: str, template: str, outcome: str) -> None:
         self.messages[channel, template, outcome] += 1
+
+    def log_event(self, entry: dict[str, Any]) -> None:
+        self.log.append(entry)
 
 
 class FakeDashboardUnitOfWork(FakeUnitOfWork, DashboardUnitOfWork):
@@ -175,3 +179,57 @@ async def test_timeline_events_move_the_units_clock() -> None:
     await handle(uow, phase, ClockAdvanced(campaign=2027, now=NOW))
     assert await uow.clock.now() == NOW
     assert await uow.clock.current_phase(2027) is Phase.MAIN_COMMITTEE
+
+
+async def test_every_step_of_a_file_is_logged_without_anything_personal() -> None:
+    """The history keeps ids, types, times and codes: never a name, address or score."""
+    contact = c.Contact(
+        candidate_id="C1",
+        first_name="Zéphyrine",
+        last_name="Quelmarque",
+        email="zq@example.org",
+        phone="+33612345678",
+    )
+    uow = FakeDashboardUnitOfWork()
+    await handle(
+        uow,
+        received("H").model_copy(update={"candidate": contact}),
+        c.EligibilityOverridden(
+            application_id="H",
+            eligibility=c.Eligibility(eligible=True),
+            overridden_by="a.martin",
+            note="vu avec Mme Quelmarque",
+        ),
+        s.Shortlisted(application_id="H", level="M1", file_score=15.5),
+        s.InterviewScheduled(
+            application_id="H", starts_at=DEADLINE, ends_at=DEADLINE, location="Le Mans"
+        ),
+        s.InterviewRecorded(application_id="H", attended=True, score=17.25),
+        n.NotificationSent(
+            application_id="H", channel="sms", template="admitted", cause_event_id="x"
+        ),
+    )
+    log = uow.views.log
+    assert [entry["type"].split(".")[2] for entry in log] == [
+        "application_received",
+        "eligibility_overridden",
+        "shortlisted",
+        "interview_scheduled",
+        "interview_recorded",
+        "sent",
+    ]
+    assert {entry["application_id"] for entry in log} == {"H"}
+    assert log[0]["details"]["regime"] == "alternance"
+    assert log[-1]["details"]["channel"] == "sms"
+    assert log[-1]["details"]["season_at"] == NOW.isoformat()
+    text = repr(log)
+    for personal in (
+        "Zéphyrine",
+        "Quelmarque",
+        "zq@example.org",
+        "612345678",
+        "a.martin",
+        "15.5",
+        "17.25",
+    ):
+        assert personal not in text

@@ -110,6 +110,8 @@ def serve_real_clock(
         for name, service in fleet.services.items():
             print(f"  {name:<13} {service.url}")
         print("Staff tokens: demo-admin, demo-reviewer, demo-committee, demo-viewer")
+        if "dashboard" in fleet.services:
+            print(f"Staff workspace: {fleet.url('dashboard')}/espace")
         print("Serving with the real clock; Ctrl-C stops.", flush=True)
         wait_for_stop_signal()
     finally:
@@ -137,6 +139,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Service logs:  {run_dir / 'logs'}")
         if "dashboard" in fleet.services:
             print(f"Dashboard:     {fleet.url('dashboard')}/ (sign in with demo-viewer)")
+            print(
+                f"Workspace:     {fleet.url('dashboard')}/espace (sign in with demo-reviewer, "
+                "demo-committee or demo-admin)"
+            )
         for name, service in fleet.services.items():
             print(f"  {name:<13} {service.url}")
         if args.serve:

@@ -139,6 +139,13 @@ class ServiceFleet:
                     "IFUNO_API_TOKENS": tokens,
                     f"IFUNO_{service.upper()}_HTTP_PORT": str(port),
                     "IFUNO_LOG_LEVEL": "WARNING",
+                    # The staff workspace (in the dashboard, started last) calls the
+                    # others, each through its first instance.
+                    **{
+                        f"IFUNO_DASHBOARD_{started.service.upper()}_URL": started.url
+                        for started in self.services.values()
+                        if started.name == started.service
+                    },
                 }
                 if self.session_timeout_ms is not None:
                     env[SESSION_TIMEOUT_VARIABLE] = str(self.session_timeout_ms)

@@ -17,6 +17,7 @@ async def list_applications(
     status: str | None,
     limit: int,
     offset: int,
+    name: str | None = None,
 ) -> list[dict[str, Any]]:
     query = select(
         application.c.application_id,
@@ -40,6 +41,14 @@ async def list_applications(
         query = query.where(application.c.level == level)
     if status is not None:
         query = query.where(application.c.status == status)
+    if name is not None:
+        pattern = "%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        full_name = (
+            application.c.candidate["first_name"].astext
+            + " "
+            + application.c.candidate["last_name"].astext
+        )
+        query = query.where(full_name.ilike(pattern))
     query = query.order_by(application.c.submitted_at, application.c.application_id)
     rows = await session.execute(query.limit(limit).offset(offset))
     return [dict(row) for row in rows.mappings()]

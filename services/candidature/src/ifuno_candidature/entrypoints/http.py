@@ -73,7 +73,9 @@ def build_router(context: ServiceContext) -> APIRouter:
         status_: Annotated[Status | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        name: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
     ) -> list[ApplicationSummary]:
+        """`name`: part of the candidate's first or last name, any case (staff search)."""
         async with context.session_factory() as session:
             rows = await list_applications(
                 session,
@@ -82,6 +84,7 @@ def build_router(context: ServiceContext) -> APIRouter:
                 status_.value if status_ else None,
                 limit,
                 offset,
+                name,
             )
         return [ApplicationSummary.model_validate(row) for row in rows]
 

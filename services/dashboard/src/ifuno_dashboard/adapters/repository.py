@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_dashboard.adapters.tables import (
+    application_event,
     application_view,
     dead_letter,
     erasure,
@@ -81,6 +82,9 @@ class ReadModel(Protocol):
     async def confirm_erasure(self, application_id: str, service: str, at: datetime) -> None:
         """Record that `service` holds nothing more about this application."""
 
+    def log_event(self, entry: dict[str, Any]) -> None:
+        """One line of an application's history (`domain/history.py`)."""
+
 
 class DashboardRepository(TrackingRepository[str, ApplicationView]):
     """One transaction's read model. A consumer batch holds several events of one
@@ -98,6 +102,7 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
         self._held: dict[tuple[int, Level], int] = {}
         self._points: list[dict[str, Any]] = []
         self._messages: Counter[tuple[str, str, str]] = Counter()
+        self._log: list[dict[str, Any]] = []
 
     def _key(self, aggregate: ApplicationView) -> str:
         return aggregate.application_id
@@ -149,6 +154,9 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
     def count_message(self, channel: str, template: str, outcome: str) -> None:
         self._messages[channel, template, outcome] += 1
 
+    def log_event(self, entry: dict[str, Any]) -> None:
+        self._log.append(entry)
+
     async def flush(self) -> None:
         await super().flush()
         points, self._points = self._points, []
@@ -163,6 +171,10 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
                     for (channel, template, outcome), count in messages.items()
                 ],
             )
+
+        log, self._log = self._log, []
+        if log:
+            await self.session.execute(insert(application_event).on_conflict_do_nothing(), log)
 
     def seen(self) -> Iterator[ApplicationView]:
         """A read model raises no events: none to publish."""
@@ -232,3 +244,53 @@ async def count_erasures(session: AsyncSession) -> int:
         select(func.count()).select_from(erasure).where(erasure.c.service == "candidature")
     )
     return int(found or 0)
+
+
+async def read_view(session: AsyncSession, application_id: str) -> ApplicationView | None:
+    row = (
+        (
+            await session.execute(
+                select(application_view).where(application_view.c.application_id == application_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _view(row)
+
+
+async def read_history(session: AsyncSession, application_id: str) -> list[dict[str, Any]]:
+    """Every logged event of the application, in time order."""
+    rows = await session.execute(
+        select(application_event)
+        .where(application_event.c.application_id == application_id)
+        .order_by(application_event.c.time, application_event.c.event_id)
+    )
+    return [dict(row) for row in rows.mappings()]
+
+
+async def read_failed_messages(session: AsyncSession, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest failed messages (application, channel, template, when), newest first."""
+    rows = await session.execute(
+        select(application_event)
+        .where(application_event.c.type == "ifuno.notification.failed.v1")
+        .order_by(application_event.c.time.desc())
+        .limit(limit)
+    )
+    return [dict(row) for row in rows.mappings()]
+
+
+async def read_dead_letter_list(session: AsyncSession, limit: int = 200) -> list[dict[str, Any]]:
+    """Each dead letter, newest first, with where it is and whether it was re-driven."""
+    rows = await session.execute(
+        select(dead_letter).order_by(dead_letter.c.seen_at.desc()).limit(limit)
+    )
+    return [dict(row) for row in rows.mappings()]
+
+
+async def mark_redriven(session: AsyncSession, key: dict[str, Any], by: str, at: datetime) -> None:
+    await session.execute(
+        dead_letter.update()
+        .where(*(dead_letter.c[name] == value for name, value in key.items()))
+        .values(redriven_at=at, redriven_by=by)
+    )

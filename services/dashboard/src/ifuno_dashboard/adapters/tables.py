@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 add_kit_tables(metadata)
@@ -69,9 +70,28 @@ dead_letter = Table(
     Column("seen_at", DateTime(timezone=True), nullable=False),
     # The record's key (an application id, normally): its dead letters go on erasure.
     Column("key", String(200), nullable=True, index=True),
+    # Where the dead letter itself is (on ifuno.deadletter.v1): a re-drive reads its
+    # value from there, so the dashboard never keeps a record's content.
+    Column("dead_letter_partition", Integer, nullable=True),
+    Column("dead_letter_offset", BigInteger, nullable=True),
+    Column("redriven_at", DateTime(timezone=True), nullable=True),
+    Column("redriven_by", String(200), nullable=True),
 )
 
-TABLES = [application_view, places_point, message_count, dead_letter]
+application_event = Table(
+    "application_event",
+    metadata,
+    # One row per public event about an application: ids, type, times and the
+    # non-personal fields (`domain/history.py`), never a name, address or score.
+    Column("event_id", String(200), primary_key=True),
+    Column("application_id", String(64), nullable=False, index=True),
+    Column("type", String(200), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("details", JSONB, nullable=False),
+)
+
+TABLES = [application_view, places_point, message_count, dead_letter, application_event]
 
 erasure = Table(
     "erasure",

@@ -53,6 +53,8 @@ def subscribe_dead_letters(context: ServiceContext) -> None:
                     error=headers.get("x-error", "?")[:500],
                     seen_at=datetime.now(UTC),
                     key=None if dead.key is None else dead.key.decode(errors="replace")[:200],
+                    dead_letter_partition=dead.partition,
+                    dead_letter_offset=dead.offset,
                 )
 
     subscribe_batches(

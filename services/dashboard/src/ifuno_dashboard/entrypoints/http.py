@@ -18,6 +18,7 @@ from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
 from ifuno_dashboard.adapters.repository import read_erasures
+from ifuno_dashboard.domain.labels import TABLES
 from ifuno_dashboard.service_layer.handlers import ERASING_SERVICES
 from ifuno_dashboard.service_layer.summary import build_summary, iso
 
@@ -88,6 +89,13 @@ def build_router(context: ServiceContext) -> APIRouter:
     @router.get("/v1/summary", dependencies=[Depends(SIGNED_IN)], tags=["dashboard"])
     async def summary(campaign: int = Depends(campaign_or_default)) -> dict[str, Any]:
         return await summary_of(campaign)
+
+    @router.get("/v1/labels", dependencies=[Depends(SIGNED_IN)], tags=["dashboard"])
+    async def labels() -> dict[str, dict[str, str]]:
+        """French words for the summary's codes, by kind.
+
+        Refusal reasons, message templates, channels, outcomes, statuses, phases."""
+        return TABLES
 
     @router.get(
         "/v1/stream",

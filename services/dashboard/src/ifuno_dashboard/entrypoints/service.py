@@ -11,6 +11,7 @@ from ifuno_shared.runtime import ServiceDefinition
 from ifuno_dashboard.config import DashboardSettings
 from ifuno_dashboard.entrypoints.background import measure_lag, subscribe_dead_letters
 from ifuno_dashboard.entrypoints.http import build_router
+from ifuno_dashboard.entrypoints.workspace import build_workspace
 from ifuno_dashboard.service_layer.handlers import HANDLERS
 from ifuno_dashboard.service_layer.unit_of_work import SqlDashboardUnitOfWork
 
@@ -30,7 +31,7 @@ def build_definition(settings: DashboardSettings, **consumer_options: object) ->
                 handlers=HANDLERS,
             )
         ],
-        routers=lambda context: [build_router(context)],
+        routers=lambda context: [build_router(context), build_workspace(context)],
         background=[measure_lag],
         subscribers=[subscribe_dead_letters],
         consumer_options=dict(consumer_options),

@@ -9,6 +9,7 @@ from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
 
+from ifuno_dashboard.domain.history import log_details
 from ifuno_dashboard.domain.projection import ApplicationEvent, ApplicationView, apply
 from ifuno_dashboard.service_layer.unit_of_work import DashboardUnitOfWork
 
@@ -16,6 +17,7 @@ from ifuno_dashboard.service_layer.unit_of_work import DashboardUnitOfWork
 async def handle_application_event(
     event: CloudEvent[ApplicationEvent], uow: DashboardUnitOfWork
 ) -> None:
+    await log(event, uow)
     before = await uow.views.get(event.data.application_id)
     after = apply(before, event.data)
     if after == before:
@@ -36,6 +38,7 @@ def _counts(view: ApplicationView) -> bool:
 async def handle_notification(
     event: CloudEvent[n.NotificationSent | n.NotificationFailed], uow: DashboardUnitOfWork
 ) -> None:
+    await log(event, uow)
     outcome = "sent" if isinstance(event.data, n.NotificationSent) else "failed"
     uow.views.count_message(event.data.channel, event.data.template, outcome)
 
@@ -67,6 +70,39 @@ async def handle_erasure_confirmed(
     await uow.views.confirm_erasure(event.data.application_id, service, at)
 
 
+async def handle_history_only(
+    event: CloudEvent[
+        c.DocumentRejected
+        | c.EligibilityOverridden
+        | s.InterviewScheduled
+        | s.WaitlistClosed
+        | s.TwoYearPlanRecorded
+    ],
+    uow: DashboardUnitOfWork,
+) -> None:
+    """Steps of a file that change no count: its history only."""
+    await log(event, uow)
+
+
+async def log(event: CloudEvent, uow: DashboardUnitOfWork) -> None:
+    """The event in its application's history: ids, type, times, non-personal fields;
+    `season_at` is the platform clock as the dashboard last read it (simulated or real)."""
+    season_at = await uow.clock.now()
+    details = log_details(event.data)
+    if season_at is not None:
+        details["season_at"] = season_at.isoformat()
+    uow.views.log_event(
+        {
+            "event_id": event.id,
+            "application_id": event.data.application_id,
+            "type": event.type,
+            "source": event.source,
+            "time": event.time,
+            "details": details,
+        }
+    )
+
+
 async def handle_phase(event: CloudEvent[PhaseStarted], uow: DashboardUnitOfWork) -> None:
     await uow.clock.record_phase(event.data)
 
@@ -78,6 +114,7 @@ async def handle_clock(event: CloudEvent[ClockAdvanced], uow: DashboardUnitOfWor
 HANDLERS = handlers_by_annotation(
     handle_application_event,
     handle_notification,
+    handle_history_only,
     handle_phase,
     handle_clock,
     handle_application_erased,

@@ -16,6 +16,9 @@ const PHASES = {
   complementary_committee: "sélection complémentaire : commission",
   academic_year_start: "rentrée universitaire", offer_deadline: "fin d'une proposition d'admission",
 };
+let LABELS = {};
+const say = (kind, code) => (LABELS[kind] && LABELS[kind][code]) || code;
+const MONTHS = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."];
 const $ = (id) => document.getElementById(id);
 const text = (value) => document.createTextNode(String(value));
 
@@ -40,7 +43,7 @@ function levelCard(name, level) {
       element("span", { class: "track" }, fill),
       element("b", { "data-counter": key }, String(value))));
   }
-  const reasons = Object.entries(level.refusals).map(([r, n]) => `${r} ${n}`).join(", ");
+  const reasons = Object.entries(level.refusals).map(([r, n]) => `${say("refusal", r)} : ${n}`).join(" ; ");
   if (reasons) card.append(element("p", {}, `Refus : ${reasons}`));
   const list = element("ol", { class: "waitlist" });
   for (const entry of level.waitlist) list.append(element("li", { value: entry.rank }, entry.application_id));
@@ -48,37 +51,55 @@ function levelCard(name, level) {
   return card;
 }
 
-function placesChart(points, levels) {
+function placesChart(points, levels, campaign, now) {
+  // The whole season on one axis (1 April to 30 September, Paris), month by month; each
+  // level's places held as a step line carried on to the platform's "now", against its
+  // capacity (dashed).
   const svg = $("places-chart");
   svg.replaceChildren();
   const ns = "http://www.w3.org/2000/svg";
-  const colours = { M1: "#6b2a6b", M2: "#2a6b6b" };
+  const make = (tag, attributes, content) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
+    if (content !== undefined) node.textContent = content;
+    svg.append(node);
+    return node;
+  };
+  const colours = { M1: "#6b2a6b", M2: "#1f5f5f" };
   const capacity = Math.max(1, ...Object.values(levels).map((l) => l.capacity));
-  const times = points.map((p) => Date.parse(p.at));
-  const first = Math.min(...times), last = Math.max(...times, first + 1);
-  const x = (t) => 40 + (540 * (t - first)) / (last - first);
+  const first = Date.parse(`${campaign}-04-01T00:00:00+02:00`);
+  const last = Date.parse(`${campaign}-09-30T23:59:00+02:00`);
+  const x = (t) => 40 + (540 * (Math.min(Math.max(t, first), last) - first)) / (last - first);
   const y = (v) => 200 - (180 * v) / capacity;
-  const axis = document.createElementNS(ns, "path");
-  axis.setAttribute("d", "M40 20 V200 H580");
-  axis.setAttribute("stroke", "#999");
-  axis.setAttribute("fill", "none");
-  svg.append(axis);
+  make("path", { d: "M40 20 V200 H580", stroke: "#555", fill: "none" });
+  for (let month = 3; month <= 8; month += 1) {
+    const at = Date.parse(`${campaign}-${String(month + 1).padStart(2, "0")}-01T00:00:00+02:00`);
+    make("line", { x1: x(at), x2: x(at), y1: 20, y2: 200, stroke: "#ddd" });
+    make("text", { x: x(at) + 2, y: 214, "font-size": 11, fill: "#333" }, MONTHS[month]);
+  }
+  make("text", { x: 0, y: 24, "font-size": 11, fill: "#333" }, String(capacity));
+  make("text", { x: 0, y: 204, "font-size": 11, fill: "#333" }, "0");
+  const end = now ? Date.parse(now) : Math.max(first, ...points.map((p) => Date.parse(p.at)));
   for (const level of Object.keys(levels)) {
+    const colour = colours[level] || "#333";
+    make("line", {
+      x1: 40, x2: 580, y1: y(levels[level].capacity), y2: y(levels[level].capacity),
+      stroke: colour, "stroke-dasharray": "4 4", "stroke-width": 1,
+    });
     const series = points.filter((p) => p.level === level);
-    if (!series.length) continue;
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("points", series.map((p) => `${x(Date.parse(p.at))},${y(p.held)}`).join(" "));
-    line.setAttribute("fill", "none");
-    line.setAttribute("stroke", colours[level] || "#333");
-    line.setAttribute("stroke-width", "2.5");
-    svg.append(line);
-    const label = document.createElementNS(ns, "text");
-    const end = series[series.length - 1];
-    label.setAttribute("x", Math.min(x(Date.parse(end.at)) + 4, 560));
-    label.setAttribute("y", y(end.held) - 4);
-    label.setAttribute("fill", colours[level] || "#333");
-    label.textContent = `${level} ${end.held}/${levels[level].capacity}`;
-    svg.append(label);
+    const steps = [[first, 0]];
+    for (const p of series) {
+      const t = Date.parse(p.at);
+      steps.push([t, steps[steps.length - 1][1]], [t, p.held]);
+    }
+    const held = steps[steps.length - 1][1];
+    steps.push([Math.max(end, steps[steps.length - 1][0]), held]);
+    make("polyline", {
+      points: steps.map(([t, v]) => `${x(t)},${y(v)}`).join(" "),
+      fill: "none", stroke: colour, "stroke-width": 2.5,
+    });
+    make("text", { x: Math.min(x(end) + 4, 540), y: y(held) - 4, fill: colour, "font-size": 12 },
+      `${level} ${held}/${levels[level].capacity}`);
   }
 }
 
@@ -91,18 +112,22 @@ function rows(table, entries) {
 function render(summary) {
   $("campaign").textContent = summary.campaign;
   $("phase").textContent = PHASES[summary.phase] || "avant la campagne";
+  document.querySelectorAll("[data-workspace]").forEach((link) => { link.hidden = !STAFF_ROLES.has(role); });
   $("now").textContent = summary.now ? new Date(summary.now).toLocaleString("fr-FR", { timeZone: "Europe/Paris" }) : "";
   $("deadline").textContent = summary.next_deadline
     ? `Prochaine échéance : ${PHASES[summary.next_deadline.what] || summary.next_deadline.what}, le ${new Date(summary.next_deadline.at).toLocaleString("fr-FR", { timeZone: "Europe/Paris" })}` : "";
   $("levels").replaceChildren(...Object.entries(summary.levels).map(([n, l]) => levelCard(n, l)));
-  placesChart(summary.places_over_time, summary.levels);
-  rows($("messages"), summary.messages.map((m) => [m.template, m.channel, m.outcome, m.count]));
+  placesChart(summary.places_over_time, summary.levels, summary.campaign, summary.now);
+  rows($("messages"), summary.messages.map((m) =>
+    [say("template", m.template), say("channel", m.channel), say("outcome", m.outcome), m.count]));
   rows($("dead"), summary.dead_letters.map((d) => [d.consumer, d.error, d.count]));
   rows($("lag"), Object.entries(summary.consumer_lag).map(([g, n]) => [g, n]));
   $("status").textContent = `Mis à jour ${new Date().toLocaleTimeString("fr-FR")}`;
 }
 
 let source = null;
+let role = null;
+const STAFF_ROLES = new Set(["reviewer", "committee", "admin"]);
 
 function showLogin(message) {
   if (source) source.close();
@@ -113,13 +138,18 @@ function showLogin(message) {
   $("login-error").textContent = message || "";
 }
 
-function connect(staff) {
+async function connect(staff) {
+  if (!Object.keys(LABELS).length) {
+    const answer = await fetch("/v1/labels", { credentials: "same-origin" });
+    if (answer.ok) LABELS = await answer.json();
+  }
   // Without ?campaign= in the page's address, the service's default campaign.
   const query = new URLSearchParams();
   const campaign = new URLSearchParams(location.search).get("campaign");
   if (campaign) query.set("campaign", campaign);
   $("login").hidden = true;
   $("who-name").textContent = staff.name;
+  role = staff.role;
   $("who").hidden = false;
   source = new EventSource(`/v1/stream?${query}`);
   source.addEventListener("summary", (event) => {

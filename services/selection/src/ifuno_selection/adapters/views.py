@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_selection.adapters.repository import CalendarRepository
-from ifuno_selection.adapters.tables import candidate, interview_slot
+from ifuno_selection.adapters.tables import candidate, interview_slot, review
 from ifuno_selection.domain.candidate import UNFINISHED
 
 
@@ -97,3 +97,62 @@ async def unfinished(
             }
         )
     return found
+
+
+async def review_queue(
+    session: AsyncSession, campaign: int, level: str | None
+) -> list[dict[str, Any]]:
+    """Files waiting for reviews, the file completed first, each with who reviewed it."""
+    query = select(
+        candidate.c.application_id,
+        candidate.c.level,
+        candidate.c.round,
+        candidate.c.eligible,
+        candidate.c.completed_at,
+    ).where(candidate.c.campaign == campaign, candidate.c.status == "in_review")
+    if level is not None:
+        query = query.where(candidate.c.level == level)
+    files = [
+        dict(row)
+        for row in (
+            await session.execute(
+                query.order_by(candidate.c.completed_at, candidate.c.application_id)
+            )
+        ).mappings()
+    ]
+    reviewers: dict[str, list[str]] = {}
+    if files:
+        rows = await session.execute(
+            select(review.c.application_id, review.c.reviewer)
+            .where(review.c.application_id.in_([f["application_id"] for f in files]))
+            .order_by(review.c.reviewed_at)
+        )
+        for application_id, name in rows:
+            reviewers.setdefault(application_id, []).append(name)
+    return [{**f, "reviewers": reviewers.get(f["application_id"], [])} for f in files]
+
+
+async def interviews(
+    session: AsyncSession, campaign: int, level: str | None
+) -> list[dict[str, Any]]:
+    """The interview slots of a campaign in time order, with each file's status and score."""
+    query = (
+        select(
+            interview_slot.c.starts_at,
+            interview_slot.c.ends_at,
+            interview_slot.c.location,
+            interview_slot.c.video_url,
+            interview_slot.c.short_notice,
+            candidate.c.application_id,
+            candidate.c.level,
+            candidate.c.round,
+            candidate.c.status,
+            candidate.c.interview_score,
+        )
+        .join(candidate, candidate.c.application_id == interview_slot.c.application_id)
+        .where(candidate.c.campaign == campaign)
+    )
+    if level is not None:
+        query = query.where(candidate.c.level == level)
+    rows = await session.execute(query.order_by(interview_slot.c.starts_at))
+    return [dict(row) for row in rows.mappings()]

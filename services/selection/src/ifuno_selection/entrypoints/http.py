@@ -12,7 +12,13 @@ from ifuno_shared.http import Staff, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
-from ifuno_selection.adapters.views import list_candidates, ranking, unfinished
+from ifuno_selection.adapters.views import (
+    interviews,
+    list_candidates,
+    ranking,
+    review_queue,
+    unfinished,
+)
 from ifuno_selection.domain.candidate import Status
 from ifuno_selection.service_layer import handlers
 
@@ -134,5 +140,33 @@ def build_router(context: ServiceContext) -> APIRouter:
     ) -> list[dict[str, Any]]:
         async with context.session_factory() as session:
             return await ranking(session, campaign, level.value)
+
+    @router.get("/rules", dependencies=[file_readers])
+    async def rules() -> dict[str, Any]:
+        """The thresholds, the reviews a file needs, and each level's capacity."""
+        settings: Any = context.settings
+        return {
+            "reviews_required": settings.reviews_required,
+            "shortlist_threshold": settings.shortlist_threshold,
+            "admission_threshold": settings.admission_threshold,
+            "waitlist_threshold": settings.waitlist_threshold,
+            "capacities": {level.value: n for level, n in settings.capacities.items()},
+        }
+
+    @router.get("/review-queue", dependencies=[file_readers])
+    async def queue(
+        campaign: Annotated[int, Query(ge=2000, le=2100)], level: Level | None = None
+    ) -> list[dict[str, Any]]:
+        """Files in review, the file completed first, with the names of their reviewers."""
+        async with context.session_factory() as session:
+            return await review_queue(session, campaign, level.value if level else None)
+
+    @router.get("/interviews", dependencies=[file_readers])
+    async def schedule(
+        campaign: Annotated[int, Query(ge=2000, le=2100)], level: Level | None = None
+    ) -> list[dict[str, Any]]:
+        """The interview slots in time order: place or video, the file's status and score."""
+        async with context.session_factory() as session:
+            return await interviews(session, campaign, level.value if level else None)
 
     return router

@@ -1,15 +1,15 @@
 """Erasure: outbox tombstones, and the marker of erased applications.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from alembic import op
 from ifuno_notification.adapters.tables import erased_recipient
 from ifuno_shared.persistence.migrations import allow_outbox_tombstones, forbid_outbox_tombstones
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

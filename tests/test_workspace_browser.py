@@ -1,0 +1,371 @@
+"""The staff workspace in Debian's Chromium against the five real services (in-process
+ServiceRunners on a real PostgreSQL and broker, the simulated clock).
+
+One walk through a season for two M1 candidates: a reviewer signs in and reviews both
+files in the browser (the shortlist follows, the interviews are scheduled); the results
+are entered on the interviews page; the committee's page shows the expected order before
+and after the committee; its CSV matches selection's decisions; the first candidate
+accepts and their file's history shows every step from submission to acceptance; a viewer
+sees no name or address anywhere and none of the workspace's pages. Screenshots in
+`test-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ifuno_candidature.config import CandidatureSettings
+from ifuno_dashboard.config import DashboardSettings
+from ifuno_notification.config import NotificationSettings
+from ifuno_selection.config import SelectionSettings
+from ifuno_shared.calendar import PARIS
+from ifuno_shared.events import DocumentKind, new_event
+from ifuno_shared.events.portal import (
+    ApplicationSubmitted,
+    Candidate,
+    Diploma,
+    Document,
+    OfferAnswered,
+)
+from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.runtime import ServiceRunner
+from ifuno_timeline.config import TimelineSettings
+from ifuno_tools.local import CapturingSmtpServer, LocalKafkaBroker, PostgresAdmin
+from ifuno_tools.testing.kafka import produce_events
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+TOKENS = {
+    "tok-admin": "a.martin:admin",
+    "tok-committee": "c.durand:committee",
+    "tok-reviewer": "r.dupont:reviewer",
+    "tok-viewer": "tableau:viewer",
+}
+ADMIN = {"Authorization": "Bearer tok-admin"}
+SERVICES = ("timeline", "candidature", "selection", "notification", "dashboard")
+PEOPLE = {
+    "WS-A": ("Zéphyrine", "Quelmarque", "zephyrine.quelmarque@example.org"),
+    "WS-B": ("Anatole", "Brindevent", "anatole.brindevent@example.org"),
+}
+REVIEWS = {"WS-A": 4, "WS-B": 3}  # every criterion: 16/20 and 12/20, both shortlisted
+INTERVIEWS = {"WS-A": "15", "WS-B": "9"}  # totals 31 (admitted) and 21 (waitlisted)
+"""M1 has one place here, so the second candidate stays on the waitlist."""
+
+
+def factories() -> dict[str, tuple[type, Any]]:
+    from ifuno_candidature.entrypoints import service as candidature
+    from ifuno_dashboard.entrypoints import service as dashboard
+    from ifuno_notification.entrypoints import service as notification
+    from ifuno_selection.entrypoints import service as selection
+    from ifuno_timeline.entrypoints import service as timeline
+
+    return {
+        "timeline": (TimelineSettings, timeline),
+        "candidature": (CandidatureSettings, candidature),
+        "selection": (SelectionSettings, selection),
+        "notification": (NotificationSettings, notification),
+        "dashboard": (DashboardSettings, dashboard),
+    }
+
+
+def submission(application_id: str, minute: int) -> ApplicationSubmitted:
+    first, last, email = PEOPLE[application_id]
+    return ApplicationSubmitted(
+        application_id=application_id,
+        campaign=2027,
+        level="M1",
+        regime="formation_initiale",
+        candidate=Candidate(
+            candidate_id=f"C-{application_id}",
+            first_name=first,
+            last_name=last,
+            email=email,
+            sms_opt_in=False,
+        ),
+        employed=False,
+        highest_diploma=Diploma(level="bac+3", field="Lettres", title="Licence de lettres"),
+        vapp=False,
+        training_experience_years=2,
+        documents=[
+            Document(
+                kind=kind,
+                document_id=f"{application_id}-{kind.value}",
+                filename=f"{kind.value}.pdf",
+                content_type="application/pdf",
+                size_bytes=120_000,
+                sha256="3" * 64,
+            )
+            for kind in (DocumentKind.CV, DocumentKind.COVER_LETTER, DocumentKind.DIPLOMA)
+        ],
+        submitted_at=datetime(2027, 5, 3, 10, minute, tzinfo=PARIS),
+    )
+
+
+@pytest.fixture(scope="module")
+async def urls(postgres: PostgresAdmin, tmp_path_factory) -> AsyncIterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("workspace")
+    broker = LocalKafkaBroker(log_file=folder / "broker.log")
+    smtp = CapturingSmtpServer(folder=folder / "mail")
+    broker.start()
+    smtp.start()
+    databases = {service: f"ws_{service}_{uuid.uuid4().hex[:8]}" for service in SERVICES}
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            found: dict[str, str] = {}
+            for service in SERVICES:
+                url = await postgres.create_database(databases[service])
+                settings_class, module = factories()[service]
+                await upgrade_async(url, module.MIGRATIONS_DIR)
+                extra: dict[str, Any] = {
+                    "timeline": {
+                        "clock": "simulated",
+                        "clock_start": datetime(2027, 5, 3, 9, tzinfo=PARIS),
+                    },
+                    "notification": {
+                        "smtp_host": smtp.host,
+                        "smtp_port": smtp.port,
+                        "dispatch_interval": 0.05,
+                    },
+                    "dashboard": {
+                        "lag_interval": 0.5,
+                        **{f"{name}_url": address for name, address in found.items()},
+                    },
+                }.get(service, {})
+                settings = settings_class(
+                    **({"capacity_m1": 1} if service in ("selection", "dashboard") else {}),
+                    database_url=url,
+                    kafka_bootstrap=broker.bootstrap,
+                    http_port=0,
+                    api_tokens=TOKENS,
+                    campaign=2027,
+                    **extra,
+                )
+                options = {} if service == "timeline" else {"session_timeout_ms": 3000}
+                runner = await stack.enter_async_context(
+                    ServiceRunner(module.build_definition(settings, **options))
+                )
+                found[service] = f"http://127.0.0.1:{runner.http_port}"
+            await produce_events(
+                broker.bootstrap,
+                [new_event(submission(a, minute), subject=a) for minute, a in enumerate(PEOPLE)],
+            )
+            yield {**found, "bootstrap": broker.bootstrap}
+    finally:
+        smtp.stop()
+        broker.kill()
+        for name in databases.values():
+            with contextlib.suppress(Exception):
+                await postgres.drop_database(name)
+
+
+async def until(probe: Callable[[], Any], timeout: float = 60.0) -> Any:
+    async with asyncio.timeout(timeout):
+        while not (found := await probe()):
+            await asyncio.sleep(0.3)
+    return found
+
+
+async def selection_files(urls: dict[str, str]) -> dict[str, dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=urls["selection"]) as http:
+        rows = (await http.get("/v1/applications", params={"campaign": 2027}, headers=ADMIN)).json()
+    return {row["application_id"]: row for row in rows}
+
+
+async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
+    if not Path(CHROMIUM).exists():  # noqa: ASYNC240
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is required in CI (.ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    base = urls["dashboard"]
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    async def in_review() -> bool:
+        files = await selection_files(urls)
+        return len(files) == 2 and all(f["status"] == "in_review" for f in files.values())
+
+    await until(in_review)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda request: None if request.url.startswith(base) else outside.append(request.url),
+        )
+
+        async def sign_in(token: str) -> None:
+            await page.goto(f"{base}/espace")
+            await page.get_by_label("Jeton d'accès du personnel").fill(token)
+            await page.get_by_role("button", name="Se connecter").click()
+            await page.wait_for_url(f"{base}/espace")
+
+        async def sign_out() -> None:
+            await page.get_by_role("button", name="Se déconnecter").click()
+            await page.get_by_label("Jeton d'accès du personnel").wait_for()
+
+        # 1. A reviewer reviews both files; the shortlist follows.
+        await sign_in("tok-reviewer")
+        assert await page.locator("#identite").inner_text() == "r.dupont"
+        await page.get_by_role("link", name="Examen des dossiers").first.click()
+        assert "Avis rendus : 0 sur 2" in await page.locator("#avancement").inner_text()
+        assert "Zéphyrine Quelmarque" in await page.content()
+        assert "copie du diplôme le plus élevé" in await page.content()
+        await page.screenshot(path=str(ARTIFACTS / "workspace-review.png"), full_page=True)
+        for application_id, mark in REVIEWS.items():
+            form = page.locator(f'form[action="/espace/revue/{application_id}"]')
+            for field in ("training_involvement", "digital_practice", "project", "study_capacity"):
+                await form.locator(f'[name="{field}"]').fill(str(mark))
+            await form.get_by_role("button").click()
+            await page.get_by_role("status").wait_for()
+            assert f"Avis enregistré pour {application_id} (présélectionné)" in (
+                await page.get_by_role("status").inner_text()
+            )
+        assert "Aucun dossier à examiner" in await page.content()
+        files = await selection_files(urls)
+        assert {a: f["status"] for a, f in files.items()} == dict.fromkeys(PEOPLE, "shortlisted")
+        assert files["WS-A"]["file_score"] == 16
+
+        # 2. The interviews: the schedule by day, the calendar, the results.
+        await page.get_by_role("link", name="Entretiens").first.click()
+        for application_id in PEOPLE:
+            assert await page.get_by_role("link", name=application_id).count() == 1
+        assert "juin 2027" in await page.locator("main h2").first.inner_text()
+        calendar = await page.request.get(f"{base}/espace/entretiens.ics")
+        assert calendar.ok and (await calendar.text()).count("BEGIN:VEVENT") == 2
+        assert "Quelmarque" not in await calendar.text()
+        await page.screenshot(path=str(ARTIFACTS / "workspace-interviews.png"), full_page=True)
+        for application_id, score in INTERVIEWS.items():
+            form = page.locator(f'form[action="/espace/entretiens/{application_id}"]')
+            await form.get_by_label("Note sur 20").fill(score)
+            await form.get_by_role("button").click()
+            await page.get_by_role("status").wait_for()
+            assert f"Entretien de {application_id} enregistré" in (
+                await page.get_by_role("status").inner_text()
+            )
+        files = await selection_files(urls)
+        assert {a: f["interview_score"] for a, f in files.items()} == {"WS-A": 15, "WS-B": 9}
+        await sign_out()
+
+        # 3. The committee: the forecast, then the decision and its CSV.
+        await sign_in("tok-committee")
+        await page.goto(f"{base}/espace/commission?niveau=M1")
+        rows = page.locator("#classement tbody tr")
+        assert await rows.count() == 2
+        assert "WS-A" in await rows.nth(0).inner_text()
+        assert "admis" in await rows.nth(0).inner_text()
+        assert "liste complémentaire" in await rows.nth(1).inner_text()
+        assert "Décisions prévues" in await page.locator("#classement caption").inner_text()
+        async with httpx.AsyncClient(base_url=urls["timeline"]) as timeline:
+            moved = await timeline.post(
+                "/v1/clock",
+                json={"now": datetime(2027, 6, 25, 15, tzinfo=PARIS).isoformat()},
+                headers=ADMIN,
+            )
+            assert moved.status_code == 200, moved.text
+
+        async def decided() -> dict[str, dict[str, Any]] | None:
+            files = await selection_files(urls)
+            statuses = {f["status"] for f in files.values()}
+            return files if statuses == {"offered", "waitlisted"} else None
+
+        decisions = await until(decided)
+        await page.reload()
+        assert "Décisions —" in await page.locator("#classement caption").inner_text()
+        await page.screenshot(path=str(ARTIFACTS / "workspace-committee.png"), full_page=True)
+        exported = await page.request.get(f"{base}/espace/commission.csv?niveau=M1")
+        assert exported.ok
+        lines = list(
+            csv.reader(io.StringIO((await exported.text()).lstrip("\ufeff")), delimiter=";")
+        )
+        assert lines[0][:2] == ["rang", "dossier"]
+        by_file = {line[1]: line for line in lines[1:]}
+        assert [line[1] for line in lines[1:]] == ["WS-A", "WS-B"]
+        expected = {"offered": "admis", "waitlisted": "liste complémentaire"}
+        for application_id, line in by_file.items():
+            assert line[6] == expected[decisions[application_id]["status"]]
+        assert by_file["WS-A"][5] == "31,00" and by_file["WS-B"][7] == "1"
+
+        # 4. The first candidate accepts; their file's history, every step.
+        answer = OfferAnswered(
+            application_id="WS-A",
+            answer="accept",
+            answered_at=datetime(2027, 6, 25, 16, tzinfo=PARIS),
+        )
+        await produce_events(urls["bootstrap"], [new_event(answer, subject="WS-A")])
+        await page.goto(f"{base}/espace/dossier")
+        await page.get_by_label("Numéro de dossier ou nom du candidat").fill("quelmarque")
+        await page.get_by_role("button", name="Rechercher").click()
+        await page.get_by_role("link", name="WS-A").click()
+
+        async def history_complete() -> bool:
+            await page.reload()
+            text = await page.locator("#etapes").inner_text()
+            return "offre acceptée" in text and "message envoyé" in text
+
+        await until(history_complete, timeout=30)
+        steps = await page.locator("#etapes").inner_text()
+        order = [
+            "candidature reçue",
+            "dossier complet",
+            "dossier examiné : présélectionné",
+            "entretien fixé",
+            "résultat d'entretien saisi",
+            "admis : offre de place",
+            "offre acceptée",
+        ]
+        positions = [steps.index(step) for step in order]
+        assert positions == sorted(positions), steps
+        assert "« accusé de réception », par courriel" in steps
+        assert "a accepté sa place" in await page.locator("#etat").inner_text()
+        assert "Zéphyrine Quelmarque" in await page.content()
+        await page.screenshot(path=str(ARTIFACTS / "workspace-history.png"), full_page=True)
+        await sign_out()
+
+        # 5. The admin's operations page renders; the viewer sees no one.
+        await sign_in("tok-admin")
+        await page.goto(f"{base}/espace/operations")
+        assert "Heure de la plateforme" in await page.content()
+        await page.screenshot(path=str(ARTIFACTS / "workspace-operations.png"), full_page=True)
+        await sign_out()
+        await sign_in("tok-viewer")
+        assert "Accès refusé" in await page.content()
+        seen = [await page.content()]
+        for path in ("/espace/revue", "/espace/dossier?q=WS-A", "/espace/commission"):
+            answer = await page.goto(f"{base}{path}")
+            assert answer is not None and answer.status == 403
+            seen.append(await page.content())
+        await page.goto(f"{base}/")
+        await page.locator('[data-level="M1"] [data-counter="received"]').wait_for()
+        await page.wait_for_function(
+            'document.querySelector(\'[data-level="M1"] [data-counter="received"]\')'
+            ".textContent === '2'"
+        )
+        seen.append(await page.content())
+        await page.screenshot(
+            path=str(ARTIFACTS / "workspace-viewer-dashboard.png"), full_page=True
+        )
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.screenshot(path=str(ARTIFACTS / "workspace-viewer-phone.png"), full_page=True)
+        await browser.close()
+    for text in seen:
+        for first, last, email in PEOPLE.values():
+            for secret in (first, last, email, "avenue Olivier Messiaen"):
+                assert secret not in text
+    assert outside == [], "the pages load nothing from outside the machine"
