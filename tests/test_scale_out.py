@@ -21,7 +21,7 @@ from ifuno_tools.demo.population import population
 from ifuno_tools.demo.processes import ServiceFleet
 from ifuno_tools.local.stack import LocalInfrastructure
 
-SMTP_CONNECTIONS = 4
+SMTP_CONNECTIONS = 1
 """The dispatcher's default `IFUNO_NOTIFICATION_SMTP_CONNECTIONS`."""
 
 pytestmark = pytest.mark.e2e
