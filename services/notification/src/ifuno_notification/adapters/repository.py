@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_notification.adapters.tables import (
     delivery_attempt,
+    erased_recipient,
     message,
     parked_event,
     recipient,
@@ -307,6 +308,51 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
             .returning(parked_event.c.id, parked_event.c.event)
         )
         return [decode_event(row.event) for row in sorted(rows.all(), key=lambda row: row.id)]
+
+    async def erased(self, application_id: str) -> bool:
+        found = await self.execute(
+            select(erased_recipient.c.application_id).where(
+                erased_recipient.c.application_id == application_id
+            )
+        )
+        return found.first() is not None
+
+    async def erase(self, application_ids: Sequence[str]) -> list[str]:
+        ids = sorted(set(application_ids))
+        if not ids:
+            return []
+        await self.execute(
+            insert(erased_recipient)
+            .values([{"application_id": application_id} for application_id in ids])
+            .on_conflict_do_nothing()
+        )
+        await self.execute(delete(parked_event).where(among(parked_event.c.application_id, ids)))
+        gone = await self.execute(
+            delete(message).where(among(message.c.application_id, ids)).returning(message.c.id)
+        )
+        await self.execute(delete(recipient).where(among(recipient.c.application_id, ids)))
+        wanted = set(ids)
+        self._known = {key: known for key, known in self._known.items() if key not in wanted}
+        self._nothing_parked |= wanted
+        return list(gone.scalars())
+
+    async def campaigns_holding_data(self, up_to: int) -> list[int]:
+        found = await self.execute(
+            select(recipient.c.campaign)
+            .where(recipient.c.campaign <= up_to)
+            .distinct()
+            .order_by(recipient.c.campaign)
+        )
+        return list(found.scalars())
+
+    async def recipients_in(self, campaign: int, limit: int) -> list[str]:
+        found = await self.execute(
+            select(recipient.c.application_id)
+            .where(recipient.c.campaign == campaign)
+            .order_by(recipient.c.application_id)
+            .limit(limit)
+        )
+        return list(found.scalars())
 
     async def claim_due(self, limit: int, lease: timedelta) -> Claim:
         """One statement picks (skipping rows other claims hold), marks and returns. A
