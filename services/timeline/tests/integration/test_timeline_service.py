@@ -181,12 +181,9 @@ async def test_the_real_clock_cannot_be_moved(migrated: str, kafka) -> None:
         assert response.status_code == 409
         calendar = (await http.get("/v1/calendar/2027")).json()
         assert [p["phase"] for p in calendar["phases"]] == [phase.value for phase in Phase]
-        assert (await http.get("/ready")).json()["checks"] == {
-            "database": True,
-            "broker": True,
-            "task:relay": True,
-            "task:tick": True,
-        }
+        checks = (await http.get("/ready")).json()["checks"]
+        assert {"database", "broker", "task:relay", "task:tick"} <= checks.keys()
+        assert all(checks.values()), checks
 
 
 async def test_an_accelerated_clock_moves_by_itself(migrated: str, kafka) -> None:
