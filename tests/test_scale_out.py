@@ -40,6 +40,8 @@ def stack(tmp_path: Path) -> Iterator[tuple[LocalInfrastructure, ServiceFleet]]:
         "IFUNO_CLOCK": "simulated",
         "IFUNO_CLOCK_START": calendar.main_submissions_open.isoformat(),
         "IFUNO_CAMPAIGN": str(CAMPAIGN),
+        # What a killed instance had claimed is taken over once its lease lapses.
+        "IFUNO_NOTIFICATION_CLAIM_LEASE": "10",
     }
     fleet = ServiceFleet(
         tmp_path,

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from ifuno_shared.errors import Conflict, InvalidValue, NotFound
 from ifuno_shared.staff import Staff, staff_for
@@ -175,6 +175,26 @@ async def _invalid_value(request: Request, exc: Exception) -> Response:
     return await request_validation_exception_handler(request, RequestValidationError([error]))
 
 
+class _AnnouncedBodyLimit:
+    """413 for a request that announces a body over the limit, whether or not its
+    route reads a body (FastAPI's own limit applies only where a body is read)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                response = JSONResponse(
+                    {"detail": "request body too large"},
+                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                )
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
 def create_app(
     title: str,
     routers: list[APIRouter],
@@ -195,6 +215,7 @@ def create_app(
             InvalidValue: _invalid_value,
         },
     )
+    app.add_middleware(_AnnouncedBodyLimit)
     app.state.api_tokens = dict(api_tokens)
     app.state.sessions = SessionSigner()
     app.include_router(operations_router(readiness))

@@ -49,7 +49,7 @@ class NotificationSettings(ServiceSettings):
     trade that bound for throughput (the benchmark runs with 4)."""
     retry_hours: float = Field(default=24, gt=0)
     """How long transient failures (a server down or busy) are retried before giving up."""
-    claim_lease: float = Field(default=300, gt=0)
+    claim_lease: float = Field(default=30, gt=0)
     """Seconds a dispatcher holds the messages it claimed: a message whose outcome is
     not recorded by then (its dispatcher died) is claimed and sent again. A claim
     starts no send after half of it."""

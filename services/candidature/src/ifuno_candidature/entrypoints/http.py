@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from ifuno_shared.events import Level
 from ifuno_shared.http import Staff, require_role
 from ifuno_shared.runtime import ServiceContext
@@ -61,6 +61,12 @@ class EligibilityOut(BaseModel):
     eligible: bool
     eligibility_reasons: list[str]
     eligibility_overridden_by: str | None
+
+
+ApplicationIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+"""An application id in a path: printable, as the portal's ids are (else 422)."""
 
 
 def build_router(context: ServiceContext) -> APIRouter:
@@ -119,7 +125,7 @@ def build_router(context: ServiceContext) -> APIRouter:
         )
 
     @router.post("/{application_id}/erasure", dependencies=[Depends(ADMIN)])
-    async def erasure(application_id: str) -> ErasureOut:
+    async def erasure(application_id: ApplicationIdPath) -> ErasureOut:
         """Erase the application's personal data everywhere (admin): candidature at once,
         the other services on `application_erased`; see `GET /v1/erasures` on the
         dashboard for their confirmations. Repeating it is harmless."""
