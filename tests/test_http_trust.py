@@ -38,6 +38,7 @@ from ifuno_shared.events.portal import (
     Diploma,
     Document,
 )
+from ifuno_shared.http import MAX_BODY_BYTES
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
 from ifuno_timeline.config import TimelineSettings
@@ -365,6 +366,9 @@ def _examples(
         outcome.calls += 1
         case.validate_response(response, checks=[not_a_server_error])
         expected = _expected(caller.allowed, role_sent(response.request), caller.mode)
+        body = response.request.body or b""
+        if len(body) > MAX_BODY_BYTES:  # refused before anything else, whoever asks
+            expected = {413}
         if expected is not None and response.status_code not in expected:
             outcome.problems.append(
                 f"{case.method} {case.formatted_path} as {caller.who}: "

@@ -155,7 +155,7 @@ async def test_a_body_over_one_megabyte_is_413_announced_or_streamed(
         "/echo", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert "content-length" not in streamed.request.headers
-    assert (streamed.status_code, streamed.json()) == (413, {"detail": "Content Too Large"})
+    assert streamed.status_code == 413
 
 
 def test_a_session_cookie_is_signed_and_short_lived() -> None:

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ifuno_shared.errors import Conflict, InvalidValue, NotFound
 from ifuno_shared.staff import Staff, staff_for
@@ -175,24 +175,59 @@ async def _invalid_value(request: Request, exc: Exception) -> Response:
     return await request_validation_exception_handler(request, RequestValidationError([error]))
 
 
-class _AnnouncedBodyLimit:
-    """413 for a request that announces a body over the limit, whether or not its
-    route reads a body (FastAPI's own limit applies only where a body is read)."""
+class _BodyLimit:
+    """413 for a request body over the limit, whether or not its route reads a body
+    (FastAPI's own limit applies only where one is read): an announced length is
+    checked at once, a streamed (chunked) body is read up to the limit and replayed."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None:
             if length.isdigit() and int(length) > MAX_BODY_BYTES:
-                response = JSONResponse(
-                    {"detail": "request body too large"},
-                    status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-                )
-                await response(scope, receive, send)
+                await _too_large(scope, receive, send)
                 return
-        await self._app(scope, receive, send)
+            await self._app(scope, receive, send)
+            return
+        if headers.get(b"transfer-encoding", b"").lower() != b"chunked":
+            await self._app(scope, receive, send)
+            return
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            parts.append(message.get("body", b""))
+            size += len(parts[-1])
+            if size > MAX_BODY_BYTES:
+                await _too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+
+        await self._app(scope, replay, send)
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse(
+        {"detail": "Content Too Large"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE
+    )
+    await response(scope, receive, send)
 
 
 def create_app(
@@ -215,7 +250,7 @@ def create_app(
             InvalidValue: _invalid_value,
         },
     )
-    app.add_middleware(_AnnouncedBodyLimit)
+    app.add_middleware(_BodyLimit)
     app.state.api_tokens = dict(api_tokens)
     app.state.sessions = SessionSigner()
     app.include_router(operations_router(readiness))
