@@ -141,7 +141,17 @@ class FakeNotifications(FakeRepository[str, Recipient], AbstractNotificationRepo
     async def requeue_failed(
         self, message_ids: Sequence[str] | None, channel: str | None
     ) -> list[str]:
-        raise NotImplementedError("queued again on PostgreSQL, through the HTTP endpoint")
+        """As the SQL one: the named failed messages, or every expired one, due again."""
+        requeued = [
+            m
+            for m in self.messages
+            if m.status == "failed"
+            and (m.id in message_ids if message_ids is not None else m.expired)
+            and (channel is None or m.outgoing.channel == channel)
+        ]
+        for stored in requeued:
+            stored.status, stored.expired, stored.next_attempt_at = "pending", False, self.now
+        return [m.id for m in requeued]
 
     async def messages_of(self, application_id: str) -> list[dict[str, Any]]:
         raise NotImplementedError("the HTTP endpoint is tested against PostgreSQL")
