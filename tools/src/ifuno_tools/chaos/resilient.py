@@ -10,7 +10,7 @@ import time
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from ifuno_shared.events import CONTENT_TYPE_HEADER, CloudEvent, encode_event
+from ifuno_shared.events import CloudEvent
 
 from ifuno_tools.demo.observe import Quiescence
 from ifuno_tools.demo.portal import Portal
@@ -82,19 +82,6 @@ class PatientPortal(Portal):
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(10):
                         await self._producer.start()
-
-    async def _send(self, events: list[CloudEvent]) -> None:
-        deliveries = [
-            await self._producer.send(
-                event.data.topic.value,
-                encode_event(event),
-                key=event.key.encode(),
-                headers=[CONTENT_TYPE_HEADER],
-            )
-            for event in events
-        ]
-        for delivery in deliveries:
-            await delivery
 
 
 class PatientQuiescence(Quiescence):

@@ -109,6 +109,10 @@ class Portal:
         await self._producer.stop()
 
     async def send(self, events: list[CloudEvent]) -> None:
+        await self._send(events)
+
+    async def _send(self, events: list[CloudEvent]) -> None:
+        """Every event to its topic, keyed like the outbox relay does, all acknowledged."""
         deliveries = [
             await self._producer.send(
                 event.data.topic.value,
