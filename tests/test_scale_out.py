@@ -59,7 +59,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[LocalInfrastructure, ServiceFleet]]:
 
 @pytest.mark.skip(
     reason="times out since the dispatcher's claim leases were merged (issue 17 left open): "
-    "run it alone with `pytest -p no:skip tests/test_scale_out.py` while diagnosing"
+    "remove this mark to run it while diagnosing"
 )
 async def test_killing_one_instance_of_each_mid_burst_loses_and_repeats_nothing(
     stack: tuple[LocalInfrastructure, ServiceFleet],
