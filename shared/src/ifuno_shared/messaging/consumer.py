@@ -92,6 +92,7 @@ class SubscriptionConsumer:
         max_backoff: float = 5.0,
         session_timeout_ms: int = 10_000,
         max_records: int = 500,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.subscription = subscription
         self._uow_factory = uow_factory
@@ -101,6 +102,7 @@ class SubscriptionConsumer:
         self._max_backoff = max_backoff
         self._session_timeout_ms = session_timeout_ms
         self._max_records = max_records
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._positions: dict[TopicPartition, int] = {}
         self._subscriber: BatchSubscriber | None = None
 
@@ -117,6 +119,7 @@ class SubscriptionConsumer:
             handler=self.consume,
             max_records=self._max_records,
             session_timeout_ms=self._session_timeout_ms,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
 
     @property

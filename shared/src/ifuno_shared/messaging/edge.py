@@ -120,6 +120,7 @@ def subscribe_batches(
     handler: BatchHandler,
     max_records: int = 500,
     session_timeout_ms: int = 10_000,
+    fetch_max_wait_ms: int = 500,
     keep_headers: bool = False,
 ) -> BatchSubscriber:
     """Declare a batch subscriber with the platform's safe options; `handler` must
@@ -135,6 +136,7 @@ def subscribe_batches(
         max_records=max_records,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 6, 100),
+        fetch_max_wait_ms=fetch_max_wait_ms,
         parser=_with_text_headers if keep_headers else _without_headers,
         decoder=_undecoded,
         include_in_schema=False,

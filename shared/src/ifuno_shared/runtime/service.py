@@ -132,7 +132,11 @@ class ServiceRunner:
         dead_letters = DeadLetterWriter(broker)
         self.consumers = [
             SubscriptionConsumer(
-                subscription, uow_factory, dead_letters, **definition.consumer_options
+                subscription,
+                uow_factory,
+                dead_letters,
+                **{"fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms}
+                | definition.consumer_options,
             )
             for subscription in definition.subscriptions
         ]

@@ -40,6 +40,13 @@ class ServiceSettings(BaseSettings):
     campaign: int | None = Field(
         default=None, ge=2000, le=2100, validation_alias=_env("IFUNO_CAMPAIGN")
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=100, ge=1, le=30_000, validation_alias=_env("IFUNO_KAFKA_FETCH_MAX_WAIT_MS")
+    )
+    """Milliseconds a consumer's fetch may wait at the broker for new records. Kafka
+    answers as soon as a record arrives, whatever the wait; some Kafka-protocol brokers
+    (Tansu, the local one) answer only when the wait ends, so each hop would add it to
+    a candidate's wait. A short wait costs only empty fetches while the topic is idle."""
     log_level: str = Field(default="INFO", validation_alias=_env("IFUNO_LOG_LEVEL"))
     db_connect_timeout: float = Field(
         default=5.0, gt=0, validation_alias=_env("IFUNO_DB_CONNECT_TIMEOUT")
