@@ -223,6 +223,8 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session)
         self._nothing_parked: set[str] = set()
+        self._erased: set[str] = set()
+        """Of the applications read (`_known`), those erased here."""
         self._unsaved_messages: list[OutgoingMessage] = []
         self._unsaved_parked: list[dict[str, str]] = []
 
@@ -231,7 +233,8 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
 
     async def _load(self, keys: list[str]) -> dict[str, Recipient]:
         """The recipients in one statement (locked, in id order: the order reminders
-        lock them in too), then which of the missing ones have parked events."""
+        lock them in too), then which of the missing ones have parked events or were
+        erased (every event's handler asks: one statement a batch, not one an event)."""
         wanted = sorted(keys)
         has_parked = (
             exists().where(parked_event.c.application_id == recipient.c.application_id)
@@ -255,6 +258,12 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
                 .distinct()
             )
             self._nothing_parked |= set(absent) - set(parked.scalars())
+            erased = await self.session.execute(
+                select(erased_recipient.c.application_id).where(
+                    among(erased_recipient.c.application_id, absent)
+                )
+            )
+            self._erased |= set(erased.scalars())
         return found
 
     async def _write(self, aggregates: list[Recipient], stored: set[str]) -> None:
@@ -310,12 +319,9 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         return [decode_event(row.event) for row in sorted(rows.all(), key=lambda row: row.id)]
 
     async def erased(self, application_id: str) -> bool:
-        found = await self.execute(
-            select(erased_recipient.c.application_id).where(
-                erased_recipient.c.application_id == application_id
-            )
-        )
-        return found.first() is not None
+        """Read with the recipient (`_load`): an erased one has no recipient row."""
+        await self.prefetch([application_id])
+        return application_id in self._erased
 
     async def erase(self, application_ids: Sequence[str]) -> list[str]:
         ids = sorted(set(application_ids))
@@ -333,7 +339,9 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         await self.execute(delete(recipient).where(among(recipient.c.application_id, ids)))
         wanted = set(ids)
         self._known = {key: known for key, known in self._known.items() if key not in wanted}
+        self._known.update(dict.fromkeys(wanted))
         self._nothing_parked |= wanted
+        self._erased |= wanted
         return list(gone.scalars())
 
     async def campaigns_holding_data(self, up_to: int) -> list[int]:
