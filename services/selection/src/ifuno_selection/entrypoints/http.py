@@ -112,8 +112,10 @@ def build_router(context: ServiceContext) -> APIRouter:
 
     @router.get("/applications/{application_id}/notes", dependencies=[file_readers])
     async def staff_notes(application_id: str) -> dict[str, Any]:
-        """Staff's notes on a file: each reviewer's (`review_notes`: reviewer, date,
-        note) and the interview's (`interview_notes`); 404 for an unknown file."""
+        """Staff's notes on a file, the reviewers' and the interview's.
+
+        `review_notes` (reviewer, date, note) and `interview_notes`; 404 for an unknown
+        file."""
         async with context.session_factory() as session:
             found = await notes(session, application_id)
         if found is None:
