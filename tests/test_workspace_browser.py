@@ -2,12 +2,13 @@
 ServiceRunners on a real PostgreSQL and broker, the simulated clock).
 
 One walk through a season for two M1 candidates: a reviewer signs in and reviews both
-files in the browser (the shortlist follows, the interviews are scheduled); the results
-are entered on the interviews page; the committee's page shows the expected order before
-and after the committee; its CSV matches selection's decisions; the first candidate
-accepts and their file's history shows every step from submission to acceptance; a viewer
-sees no name or address anywhere and none of the workspace's pages. Screenshots in
-`test-artifacts/`.
+files in the browser, each with a note (one too long first: refused, the form kept as
+typed; the shortlist follows, the interviews are scheduled); the results are entered on
+the interviews page with their notes; the committee's page shows the expected order
+before and after the committee, and the staff notes; its CSV matches selection's
+decisions and holds no note; the first candidate accepts and their file's history shows
+every step from submission to acceptance and the notes; a viewer sees no name, address
+or note anywhere and none of the workspace's pages. Screenshots in `test-artifacts/`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,15 @@ PEOPLE = {
 REVIEWS = {"WS-A": 4, "WS-B": 3}  # every criterion: 16/20 and 12/20, both shortlisted
 INTERVIEWS = {"WS-A": "15", "WS-B": "9"}  # totals 31 (admitted) and 21 (waitlisted)
 """M1 has one place here, so the second candidate stays on the waitlist."""
+REVIEW_NOTES = {
+    "WS-A": "Projet Héliotrope très construit.\nÀ confirmer : le stage.",
+    "WS-B": "Dossier Pervenche correct.",
+}
+INTERVIEW_NOTES = {
+    "WS-A": "Critères : motivation Gentiane, aisance à l'oral.",
+    "WS-B": "Critères : projet Mimosa encore flou.",
+}
+NOTES = [*REVIEW_NOTES.values(), *INTERVIEW_NOTES.values()]
 
 
 def factories() -> dict[str, tuple[type, Any]]:
@@ -228,10 +238,30 @@ async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
         assert "Zéphyrine Quelmarque" in await page.content()
         assert "copie du diplôme le plus élevé" in await page.content()
         await page.screenshot(path=str(ARTIFACTS / "workspace-review.png"), full_page=True)
+        criteria = ("training_involvement", "digital_practice", "project", "study_capacity")
+        form = page.locator('form[action="/espace/revue/WS-A"]')
+        for field in criteria:
+            await form.locator(f'[name="{field}"]').fill("4")
+        # Past the textarea's maxlength (set by script: typing stops there): refused by
+        # selection, the page comes back with the form as typed and nothing recorded.
+        await form.get_by_label("Remarque sur le dossier").evaluate(
+            "(area) => { area.value = 'Héliotrope ' + 'x'.repeat(1990); }"
+        )
+        await form.get_by_role("button").click()
+        await page.get_by_role("alert").wait_for()
+        assert "ne doit pas dépasser 2000 caractères" in (
+            await page.get_by_role("alert").inner_text()
+        )
+        form = page.locator('form[action="/espace/revue/WS-A"]')
+        assert await form.locator('[name="project"]').input_value() == "4"
+        kept = await form.get_by_label("Remarque sur le dossier").input_value()
+        assert kept.startswith("Héliotrope x") and len(kept) == 2001
+        assert (await selection_files(urls))["WS-A"]["status"] == "in_review"
         for application_id, mark in REVIEWS.items():
             form = page.locator(f'form[action="/espace/revue/{application_id}"]')
-            for field in ("training_involvement", "digital_practice", "project", "study_capacity"):
+            for field in criteria:
                 await form.locator(f'[name="{field}"]').fill(str(mark))
+            await form.get_by_label("Remarque sur le dossier").fill(REVIEW_NOTES[application_id])
             await form.get_by_role("button").click()
             await page.get_by_role("status").wait_for()
             assert f"Avis enregistré pour {application_id} (présélectionné)" in (
@@ -254,13 +284,19 @@ async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
         for application_id, score in INTERVIEWS.items():
             form = page.locator(f'form[action="/espace/entretiens/{application_id}"]')
             await form.get_by_label("Note sur 20").fill(score)
+            await form.get_by_label("Remarques sur les critères").fill(
+                INTERVIEW_NOTES[application_id]
+            )
             await form.get_by_role("button").click()
             await page.get_by_role("status").wait_for()
             assert f"Entretien de {application_id} enregistré" in (
                 await page.get_by_role("status").inner_text()
             )
+            shown = await page.locator(f"#remarques-{application_id}").inner_text()
+            assert INTERVIEW_NOTES[application_id] in shown
         files = await selection_files(urls)
         assert {a: f["interview_score"] for a, f in files.items()} == {"WS-A": 15, "WS-B": 9}
+        assert {a: f["interview_notes"] for a, f in files.items()} == INTERVIEW_NOTES
         await sign_out()
 
         # 3. The committee: the forecast, then the decision and its CSV.
@@ -288,6 +324,12 @@ async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
         decisions = await until(decided)
         await page.reload()
         assert "Décisions —" in await page.locator("#classement caption").inner_text()
+        for application_id in PEOPLE:
+            notes = page.locator(f"#remarques-{application_id}")
+            await notes.get_by_text("Remarques du personnel").click()
+            shown = await notes.inner_text()
+            assert f"Avis de r.dupont : {REVIEW_NOTES[application_id]}" in shown
+            assert INTERVIEW_NOTES[application_id] in shown
         await page.screenshot(path=str(ARTIFACTS / "workspace-committee.png"), full_page=True)
         exported = await page.request.get(f"{base}/espace/commission.csv?niveau=M1")
         assert exported.ok
@@ -301,6 +343,8 @@ async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
         for application_id, line in by_file.items():
             assert line[6] == expected[decisions[application_id]["status"]]
         assert by_file["WS-A"][5] == "31,00" and by_file["WS-B"][7] == "1"
+        minutes = await exported.text()
+        assert not any(note in minutes for note in NOTES)
 
         # 4. The first candidate accepts; their file's history, every step.
         answer = OfferAnswered(
@@ -334,6 +378,9 @@ async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
         assert positions == sorted(positions), steps
         assert "« accusé de réception », par courriel" in steps
         assert "a accepté sa place" in await page.locator("#etat").inner_text()
+        remarks = await page.locator("#remarques").inner_text()
+        assert f"Entretien : {INTERVIEW_NOTES['WS-A']}" in remarks
+        assert "Avis de r.dupont" in remarks and REVIEW_NOTES["WS-A"] in remarks
         assert "Zéphyrine Quelmarque" in await page.content()
         await page.screenshot(path=str(ARTIFACTS / "workspace-history.png"), full_page=True)
         await sign_out()
@@ -368,4 +415,6 @@ async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
         for first, last, email in PEOPLE.values():
             for secret in (first, last, email, "avenue Olivier Messiaen"):
                 assert secret not in text
+        for word in ("Héliotrope", "Pervenche", "Gentiane", "Mimosa"):
+            assert word not in text
     assert outside == [], "the pages load nothing from outside the machine"

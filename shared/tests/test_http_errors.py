@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import httpx
 import pytest
 from fastapi import APIRouter
 from ifuno_shared.errors import Conflict, InvalidValue, NotFound
 from ifuno_shared.http import create_app
+from pydantic import BaseModel, Field
 
 pytestmark = pytest.mark.unit
 
@@ -17,6 +20,10 @@ class Unknown(NotFound):
 
 class Backwards(InvalidValue):
     field = "now"
+
+
+class Note(BaseModel):
+    note: Annotated[str, Field(max_length=10)]
 
 
 async def ready() -> dict[str, bool]:
@@ -63,3 +70,22 @@ async def test_a_refusal_answers_its_status_with_its_message(
     async with app() as client:
         response = await client.post(f"/{what}")
     assert (response.status_code, response.json()) == (status, {"detail": detail})
+
+
+async def test_a_refused_body_is_named_never_echoed() -> None:
+    """A refused value may be personal data (a name, a staff note): the 422 names the
+    field and the rule, never the value."""
+    router = APIRouter()
+
+    @router.post("/note")
+    async def take(body: Note) -> None:
+        """Refused before it runs."""
+
+    served = create_app("test", [router], ready, {})
+    transport = httpx.ASGITransport(served)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/note", json={"note": "Héliotrope Quelmarque"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "note"] and error["type"] == "string_too_long"
+    assert "input" not in error and "Quelmarque" not in response.text

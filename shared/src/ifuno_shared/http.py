@@ -168,6 +168,14 @@ def _answer(status_code: int) -> ExceptionHandler:
     return handler
 
 
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, without the `input` it would echo: a refused value may be
+    personal data (a name, a staff note), and error bodies carry none."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{key: value for key, value in e.items() if key != "input"} for e in exc.errors()]
+    return await request_validation_exception_handler(request, RequestValidationError(errors))
+
+
 async def _invalid_value(request: Request, exc: Exception) -> Response:
     """A 422 shaped like FastAPI's request validation errors, on the field named."""
     assert isinstance(exc, InvalidValue)
@@ -248,6 +256,7 @@ def create_app(
             NotFound: _answer(status.HTTP_404_NOT_FOUND),
             Conflict: _answer(status.HTTP_409_CONFLICT),
             InvalidValue: _invalid_value,
+            RequestValidationError: _invalid_request,
         },
     )
     app.add_middleware(_BodyLimit)

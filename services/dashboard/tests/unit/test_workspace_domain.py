@@ -58,6 +58,22 @@ def test_after_the_decision_the_minutes_say_what_was_decided() -> None:
     assert lines[3][5:7] == ["18,50", "refusé"]
 
 
+def test_staff_notes_go_with_the_committee_rows_never_in_the_minutes() -> None:
+    noted = ranked(
+        "A",
+        31,
+        "accepted",
+        review_notes=[{"reviewer": "r.dupont", "reviewed_at": "…", "note": "Projet solide."}],
+        interview_notes="Très motivée.",
+    )
+    rows = committee.rows([noted, ranked("B", 21, "waitlisted")], RULES, free_places=0)
+    assert rows[0].review_notes == (("r.dupont", "Projet solide."),)
+    assert rows[0].interview_notes == "Très motivée."
+    assert (rows[1].review_notes, rows[1].interview_notes) == ((), None)
+    minutes = repr(committee.csv_lines("M1", rows))
+    assert "Projet" not in minutes and "motivée" not in minutes
+
+
 def test_the_calendar_names_no_one_and_folds_long_lines() -> None:
     start = datetime(2027, 6, 7, 9, 30, tzinfo=PARIS)
     slot = {

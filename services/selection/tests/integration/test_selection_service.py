@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -410,3 +411,81 @@ async def test_thirty_truly_concurrent_declines_expiries_and_withdrawals_keep_ca
     final = await selection.statuses()
     assert await selection.held() <= 20
     assert "offered" in final.values() or "waitlisted" not in final.values()
+
+
+async def test_staff_notes_are_checked_kept_for_staff_only_and_erased(
+    selection: Selection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reviewer's note and the interview's notes: refused with a 422 naming the field
+    (too long, a control character) and nothing kept; stored and read back by staff,
+    never by a viewer; in no event and no log line; gone with the file's erasure."""
+    caplog.set_level(logging.INFO)
+    await produce_events(selection.bootstrap, complete_file("N-1", 0))
+    await selection.wait_for(lambda s: s.get("N-1") == "in_review")
+    review = "/v1/applications/N-1/file-review"
+    result = "/v1/applications/N-1/interview-result"
+    scores = dict.fromkeys(
+        ("training_involvement", "digital_practice", "project", "study_capacity"), 4
+    )
+    note = "Projet Sémaphore solide.\r\n\tÀ revoir : le stage."
+    notes = "Très motivée (Ortolan).\nRéponses claires."
+    for field, path, body in (
+        ("note", review, {"scores": scores}),
+        ("notes", result, {"attended": True, "score": 15}),
+    ):
+        for bad in ("Sémaphore " + "x" * 1991, "Sémaphore\x07", "Sémaphore\x00"):
+            refused = await selection.http.post(path, json={**body, field: bad}, headers=REVIEWER)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["detail"][0]["loc"] == ["body", field]
+            assert "Sémaphore" not in refused.text  # the refused text is not echoed
+        if path == review:
+            assert await selection.statuses() == {"N-1": "in_review"}
+            reviewed = await selection.http.post(path, json={**body, field: note}, headers=REVIEWER)
+            assert reviewed.json()["status"] == "shortlisted", reviewed.text
+    recorded = await selection.http.post(
+        result, json={"attended": True, "score": 15, "notes": notes}, headers=REVIEWER
+    )
+    assert recorded.json()["status"] == "interviewed", recorded.text
+
+    expected = {
+        "application_id": "N-1",
+        "review_notes": [{"reviewer": "r.dupont", "note": note}],
+        "interview_notes": notes,
+    }
+    for token in ("rev", "com", "adm"):
+        read = await selection.http.get(
+            "/v1/applications/N-1/notes", headers={"Authorization": f"Bearer {token}"}
+        )
+        found = read.json()
+        for entry in found["review_notes"]:
+            entry.pop("reviewed_at")
+        assert found == expected
+    listed = await selection.http.get("/v1/applications", headers=REVIEWER)
+    assert listed.json()[0]["interview_notes"] == notes
+    slots = await selection.http.get("/v1/interviews", params={"campaign": 2027}, headers=REVIEWER)
+    assert slots.json()[0]["interview_notes"] == notes
+    viewer = {"Authorization": "Bearer see"}
+    for path in ("/v1/applications/N-1/notes", "/v1/interviews?campaign=2027"):
+        assert (await selection.http.get(path, headers=viewer)).status_code == 403
+    unknown = await selection.http.get("/v1/applications/none/notes", headers=REVIEWER)
+    assert unknown.status_code == 404
+
+    await produce_events(
+        selection.bootstrap,
+        [new_event(c.ApplicationErased(application_id="N-1", campaign=2027), subject="N-1")],
+    )
+    published = await kafka_consume(selection.bootstrap, Topic.SELECTION.value, 4)
+    types = [json.loads(r.value)["type"].split(".")[2] for r in published]
+    assert "erasure_confirmed" in types, types
+    assert not any(b"motiv" in r.value or b"Projet" in r.value for r in published)
+    erased = await selection.http.get("/v1/applications/N-1/notes", headers=REVIEWER)
+    assert erased.json() == {"application_id": "N-1", "review_notes": [], "interview_notes": None}
+    async with selection.engine.connect() as connection:
+        kept = await connection.execute(
+            text(
+                "SELECT r.note, c.interview_notes FROM review r JOIN candidate c"
+                " USING (application_id) WHERE application_id = 'N-1'"
+            )
+        )
+        assert kept.all() == [(None, None)]
+    assert "Sémaphore" not in caplog.text and "motivée" not in caplog.text

@@ -79,6 +79,7 @@ class FakeCandidates(FakeRepository[str, Candidate]):
     def __init__(self, stored: Iterable[Candidate]) -> None:
         super().__init__(lambda who: who.application_id, stored)
         self.reviews: dict[str, dict[str, dict[str, int]]] = {}
+        self.notes: dict[str, dict[str, str | None]] = {}
         self.slots: dict[datetime, tuple[str, tuple[int, bool]]] = {}
 
     async def get(self, key: str, *, lock: bool = False) -> Candidate | None:
@@ -94,8 +95,9 @@ class FakeCandidates(FakeRepository[str, Candidate]):
         for application_id in application_ids:
             who = self.stored.get(application_id)
             if who is not None:
-                who.file_score = who.interview_score = None
+                who.file_score = who.interview_score = who.interview_notes = None
             self.reviews.pop(application_id, None)
+            self.notes.pop(application_id, None)
             self.slots = {at: s for at, s in self.slots.items() if s[0] != application_id}
 
     async def anonymize_campaign(self, campaign: int) -> None:
@@ -111,9 +113,15 @@ class FakeCandidates(FakeRepository[str, Candidate]):
         ]
 
     async def add_review(
-        self, application_id: str, reviewer: str, scores: dict[str, int], at: datetime
+        self,
+        application_id: str,
+        reviewer: str,
+        scores: dict[str, int],
+        at: datetime,
+        note: str | None = None,
     ) -> list[dict[str, int]]:
         self.reviews.setdefault(application_id, {})[reviewer] = scores
+        self.notes.setdefault(application_id, {})[reviewer] = note
         return list(self.reviews[application_id].values())
 
     async def taken_slots(self) -> set[datetime]:
@@ -367,6 +375,18 @@ async def test_an_absence_is_recorded_then_refused() -> None:
     ]
 
 
+async def test_staff_notes_are_kept_with_the_file_and_put_in_no_event() -> None:
+    uow = FakeSelectionUnitOfWork([candidate("A-1", Status.IN_REVIEW)])
+    uow.clock = type(uow.clock)(datetime(2027, 5, 26, 12, 0, tzinfo=PARIS), 2027)
+    await handlers.file_review(uow, "A-1", "r.dupont", GOOD, False, NOW, "Projet solide.")
+    who = await handlers.interview_result(uow, "A-1", True, 15.0, "Très motivée.\nÀ l'aise.")
+    assert uow.candidates.notes["A-1"] == {"r.dupont": "Projet solide."}
+    assert who.interview_notes == "Très motivée.\nÀ l'aise."
+    published = " ".join(e.model_dump_json() for e in uow.committed_events)
+    assert "interview_recorded" in published
+    assert "Projet solide" not in published and "motivée" not in published
+
+
 async def test_places_changed_and_not_saved_stop_the_commit() -> None:
     files, places = full_level()
     uow = FakeSelectionUnitOfWork(files, [places])
@@ -541,9 +561,10 @@ async def test_a_two_year_plan_is_recorded_for_an_accepted_m2_candidate_only() -
 
 async def test_an_erased_candidate_holding_an_offer_frees_it_for_the_waitlist() -> None:
     files, places = full_level()
-    scored = candidate("R-1", Status.IN_REVIEW, file_score=12.0)
+    scored = candidate("R-1", Status.IN_REVIEW, file_score=12.0, interview_notes="Motivée.")
     uow = FakeSelectionUnitOfWork([*files, scored], [places])
     uow.candidates.reviews["R-1"] = {"staff": {"cv": 3}}
+    uow.candidates.notes["R-1"] = {"staff": "Solide."}
     published = await apply(
         uow,
         c.ApplicationErased(application_id="O0", campaign=2027),
@@ -556,4 +577,5 @@ async def test_an_erased_candidate_holding_an_offer_frees_it_for_the_waitlist() 
     assert "O0" not in level.seats and "W0" in level.seats
     assert uow.candidates.stored["R-1"].status is Status.WITHDRAWN
     assert uow.candidates.stored["R-1"].file_score is None
-    assert "R-1" not in uow.candidates.reviews
+    assert uow.candidates.stored["R-1"].interview_notes is None
+    assert "R-1" not in uow.candidates.reviews and "R-1" not in uow.candidates.notes

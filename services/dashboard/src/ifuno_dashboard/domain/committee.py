@@ -27,6 +27,9 @@ class Row:
     waitlist_rank: int | None
     from_waitlist: bool
     tie_note: str | None
+    review_notes: tuple[tuple[str, str], ...] = ()
+    """Each reviewer's note (name, text), for the committee to read; never in the CSV."""
+    interview_notes: str | None = None
 
 
 def decided(ranking: list[dict[str, Any]]) -> bool:
@@ -84,6 +87,10 @@ def rows(ranking: list[dict[str, Any]], rules: dict[str, Any], free_places: int)
                 waitlist_rank=rank,
                 from_waitlist=promoted,
                 tie_note=note,
+                review_notes=tuple(
+                    (given["reviewer"], given["note"]) for given in row.get("review_notes", [])
+                ),
+                interview_notes=row.get("interview_notes"),
             )
         )
     return found

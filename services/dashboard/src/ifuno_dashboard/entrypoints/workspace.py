@@ -65,6 +65,30 @@ CRITERIA = (
 )
 
 
+NOTE_MAX_LENGTH = 2000
+"""Selection's bound on a staff note; the form says it, selection enforces it."""
+NOTE_REFUSED = (
+    f"La remarque ne doit pas dépasser {NOTE_MAX_LENGTH} caractères ni contenir de "
+    "caractère de contrôle ; elle est restée dans le formulaire."
+)
+
+
+def _note(text: str) -> str | None:
+    """A note as typed, line breaks as one character each (a browser posts CR LF, and
+    counts one), None when blank."""
+    text = text.replace("\r\n", "\n").strip()
+    return text or None
+
+
+def _refusal(error: ServiceError, note_fields: tuple[str, ...]) -> str:
+    """The service's refusal in French, naming the note when that is what it refused."""
+    if error.status == 422 and isinstance(error.detail, list):
+        fields = {str(e.get("loc", [""])[-1]) for e in error.detail if isinstance(e, dict)}
+        if fields & set(note_fields):
+            return NOTE_REFUSED
+    return error.message
+
+
 class SignInRequired(Exception):
     """No valid session: the sign-in page answers."""
 
@@ -220,8 +244,18 @@ def build_workspace(context: ServiceContext) -> APIRouter:
         niveau: Annotated[str, Query(pattern="^M[12]$")] = "M1",
         campagne: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     ) -> HTMLResponse:
+        return await review_page(request, staff, niveau, campaign_of(campagne))
+
+    async def review_page(
+        request: Request,
+        staff: Staff,
+        niveau: str,
+        campaign: int,
+        kept: dict[str, Any] | None = None,
+        problem: str | None = None,
+    ) -> HTMLResponse:
+        """The review queue; `kept`: a refused form's values, shown again in its form."""
         services = services_for(request, staff)
-        campaign = campaign_of(campagne)
         try:
             rules = await services.get("selection", "/v1/rules")
             queue = await services.get(
@@ -249,6 +283,10 @@ def build_workspace(context: ServiceContext) -> APIRouter:
             done=done,
             required=required,
             criteria=CRITERIA,
+            note_max_length=NOTE_MAX_LENGTH,
+            kept=kept or {},
+            code=422 if problem else 200,
+            **({"problem": problem} if problem else {}),
         )
 
     @router.post("/revue/{application_id}")
@@ -262,23 +300,31 @@ def build_workspace(context: ServiceContext) -> APIRouter:
         study_capacity: Annotated[int, Form(ge=0, le=5)],
         niveau: Annotated[str, Form(pattern="^M[12]$")] = "M1",
         video: Annotated[bool, Form()] = False,
+        note: Annotated[str, Form()] = "",
     ) -> Response:
         _same_origin(request)
+        scores = {
+            "training_involvement": training_involvement,
+            "digital_practice": digital_practice,
+            "project": project,
+            "study_capacity": study_capacity,
+        }
         body: dict[str, Any] = {
-            "scores": {
-                "training_involvement": training_involvement,
-                "digital_practice": digital_practice,
-                "project": project,
-                "study_capacity": study_capacity,
-            },
+            "scores": scores,
             "interview_by_video": video,
+            "note": _note(note),
         }
         try:
             decision = await services_for(request, staff).post(
                 "selection", f"/v1/applications/{application_id}/file-review", body
             )
         except ServiceError as error:
-            return back("/revue", niveau=niveau, erreur=f"{application_id} : {error.message}")
+            refusal = _refusal(error, ("note",))
+            if refusal is NOTE_REFUSED:  # the form comes back as typed
+                kept = {application_id: {**scores, "video": video, "note": note}}
+                problem = f"{application_id} : {refusal}"
+                return await review_page(request, staff, niveau, campaign_of(None), kept, problem)
+            return back("/revue", niveau=niveau, erreur=f"{application_id} : {refusal}")
         outcome = label("status", decision["status"])
         return back(
             "/revue", niveau=niveau, info=f"Avis enregistré pour {application_id} ({outcome})."
@@ -298,7 +344,17 @@ def build_workspace(context: ServiceContext) -> APIRouter:
         niveau: Annotated[str | None, Query(pattern="^M[12]$")] = None,
         campagne: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     ) -> HTMLResponse:
-        campaign = campaign_of(campagne)
+        return await interviews_page(request, staff, niveau, campaign_of(campagne))
+
+    async def interviews_page(
+        request: Request,
+        staff: Staff,
+        niveau: str | None,
+        campaign: int,
+        kept: dict[str, Any] | None = None,
+        problem: str | None = None,
+    ) -> HTMLResponse:
+        """The schedule; `kept`: a refused result form's values, shown again in its form."""
         try:
             slots = await schedule(request, staff, campaign, niveau)
         except ServiceError as error:
@@ -306,7 +362,18 @@ def build_workspace(context: ServiceContext) -> APIRouter:
         days: dict[str, list[Any]] = defaultdict(list)
         for slot in slots:
             days[french.day(slot["starts_at"])].append(slot)
-        return page(request, "interviews.html", staff, level=niveau, campaign=campaign, days=days)
+        return page(
+            request,
+            "interviews.html",
+            staff,
+            422 if problem else 200,
+            level=niveau,
+            campaign=campaign,
+            days=days,
+            note_max_length=NOTE_MAX_LENGTH,
+            kept=kept or {},
+            **({"problem": problem} if problem else {}),
+        )
 
     @router.get("/entretiens.ics")
     async def interviews_calendar(
@@ -336,10 +403,11 @@ def build_workspace(context: ServiceContext) -> APIRouter:
         staff: Annotated[Staff, AS_INTERVIEWER],
         attended: Annotated[str, Form(pattern="^(oui|non)$")],
         score: Annotated[str, Form(max_length=10)] = "",
-        niveau: Annotated[str, Form(max_length=2)] = "",
+        niveau: Annotated[str, Form(pattern="^(M[12])?$")] = "",
+        notes: Annotated[str, Form()] = "",
     ) -> Response:
         _same_origin(request)
-        body: dict[str, Any] = {"attended": attended == "oui"}
+        body: dict[str, Any] = {"attended": attended == "oui", "notes": _note(notes)}
         if attended == "oui":
             try:
                 body["score"] = float(score.replace(",", "."))
@@ -352,7 +420,14 @@ def build_workspace(context: ServiceContext) -> APIRouter:
                 "selection", f"/v1/applications/{application_id}/interview-result", body
             )
         except ServiceError as error:
-            return back("/entretiens", niveau=niveau, erreur=f"{application_id} : {error.message}")
+            refusal = _refusal(error, ("notes",))
+            if refusal is NOTE_REFUSED:  # the form comes back as typed
+                kept = {application_id: {"attended": attended, "score": score, "notes": notes}}
+                problem = f"{application_id} : {refusal}"
+                return await interviews_page(
+                    request, staff, niveau or None, campaign_of(None), kept, problem
+                )
+            return back("/entretiens", niveau=niveau, erreur=f"{application_id} : {refusal}")
         outcome = label("status", decision["status"])
         return back(
             "/entretiens",
@@ -468,6 +543,12 @@ def build_workspace(context: ServiceContext) -> APIRouter:
             messages = await services.get("notification", f"/v1/applications/{query}/messages")
         except ServiceError as error:
             messages, problems = [], [*problems, error.message]
+        notes = None
+        try:
+            notes = await services.get("selection", f"/v1/applications/{query}/notes")
+        except ServiceError as error:
+            if error.status != status.HTTP_404_NOT_FOUND:  # 404: not with selection yet
+                problems = [*problems, error.message]
         for event in events:
             event["phrases"] = describe(event["details"])
         return page(
@@ -480,6 +561,7 @@ def build_workspace(context: ServiceContext) -> APIRouter:
             events=events,
             file=file,
             messages=messages,
+            notes=notes,
             problems=problems,
         )
 

@@ -72,6 +72,7 @@ _UPDATE = (
         file_score=bindparam("b_file_score"),
         interview_score=bindparam("b_interview_score"),
         interview_by_video=bindparam("b_interview_by_video"),
+        interview_notes=bindparam("b_interview_notes"),
         refusal_reason=bindparam("b_refusal_reason"),
     )
 )
@@ -224,10 +225,16 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
                 kept.version = version
 
     async def add_review(
-        self, application_id: str, reviewer: str, scores: dict[str, int], at: datetime
+        self,
+        application_id: str,
+        reviewer: str,
+        scores: dict[str, int],
+        at: datetime,
+        note: str | None = None,
     ) -> list[dict[str, int]]:
-        """Record (or replace) a reviewer's scores; return every review of the file."""
-        values = {"scores": scores, "reviewed_at": at}
+        """Record (or replace) a reviewer's scores and note; return every review's
+        scores of the file."""
+        values = {"scores": scores, "reviewed_at": at, "note": note}
         await self.execute(
             insert(review)
             .values(application_id=application_id, reviewer=reviewer, **values)
@@ -272,9 +279,10 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
         return True
 
     async def anonymize(self, application_ids: Sequence[str]) -> None:
-        """An erasure: the files' scores go (the reviews keep their reviewer and date,
-        staff data, without scores) and so do their interview slots; status, level and
-        dates stay for the counts. What this transaction read of them is read again."""
+        """An erasure: the files' scores and staff notes go (the reviews keep their
+        reviewer and date, staff data, without scores or note) and so do their interview
+        slots; status, level and dates stay for the counts. What this transaction read
+        of them is read again."""
         ids = sorted(set(application_ids))
         await self._anonymize(among(candidate.c.application_id, ids))
         wanted = set(ids)
@@ -295,14 +303,21 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
             update(candidate)
             .where(
                 which,
-                (candidate.c.file_score.isnot(None)) | candidate.c.interview_score.isnot(None),
+                candidate.c.file_score.isnot(None)
+                | candidate.c.interview_score.isnot(None)
+                | candidate.c.interview_notes.isnot(None),
             )
-            .values(file_score=None, interview_score=None, version=_new_version())
+            .values(
+                file_score=None, interview_score=None, interview_notes=None, version=_new_version()
+            )
         )
         await self.execute(
             update(review)
-            .where(review.c.application_id.in_(files), review.c.scores != text("'{}'::jsonb"))
-            .values(scores={})
+            .where(
+                review.c.application_id.in_(files),
+                (review.c.scores != text("'{}'::jsonb")) | review.c.note.isnot(None),
+            )
+            .values(scores={}, note=None)
         )
         await self.execute(delete(interview_slot).where(interview_slot.c.application_id.in_(files)))
 
@@ -537,6 +552,7 @@ def _changed_row(who: Candidate) -> dict[str, Any]:
         "b_file_score": who.file_score,
         "b_interview_score": who.interview_score,
         "b_interview_by_video": who.interview_by_video,
+        "b_interview_notes": who.interview_notes,
         "b_refusal_reason": who.refusal_reason,
     }
 
@@ -553,6 +569,7 @@ def _new_row(who: Candidate) -> dict[str, Any]:
         "file_score": who.file_score,
         "interview_score": who.interview_score,
         "interview_by_video": who.interview_by_video,
+        "interview_notes": who.interview_notes,
         "refusal_reason": who.refusal_reason,
         "from_waitlist": False,
     }
@@ -570,6 +587,7 @@ def _candidate(row: Any) -> Candidate:
         file_score=row["file_score"],
         interview_score=row["interview_score"],
         interview_by_video=row["interview_by_video"],
+        interview_notes=row["interview_notes"],
         refusal_reason=row["refusal_reason"],
         offer_deadline=in_paris(row["offer_deadline"]),
         version=row["version"],

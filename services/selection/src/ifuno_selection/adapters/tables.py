@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     false,
     text,
 )
@@ -36,6 +37,9 @@ candidate = Table(
     Column("file_score", Float, nullable=True),
     Column("interview_score", Float, nullable=True),
     Column("interview_by_video", Boolean, nullable=False, default=False),
+    # Staff's free text on the interview (personal data: never in an event or a log;
+    # erased with the scores).
+    Column("interview_notes", Text, nullable=True),
     Column("waitlist_rank", Integer, nullable=True),
     Column("offer_deadline", DateTime(timezone=True), nullable=True),
     Column("from_waitlist", Boolean, nullable=False, default=False),
@@ -57,6 +61,8 @@ review = Table(
     Column("reviewer", String(200), primary_key=True),
     Column("scores", JSONB, nullable=False),
     Column("reviewed_at", DateTime(timezone=True), nullable=False),
+    # The reviewer's free-text note on the file (personal data, as `interview_notes`).
+    Column("note", Text, nullable=True),
 )
 
 interview_slot = Table(

@@ -36,7 +36,8 @@ async def list_candidates(
 
 
 async def ranking(session: AsyncSession, campaign: int, level: str) -> list[dict[str, Any]]:
-    """Everyone the committee decided on, best total first."""
+    """Everyone the committee decided on, best total first, with staff's notes (the
+    reviewers' and the interview's) for the committee to read."""
     total = (candidate.c.file_score + candidate.c.interview_score).label("total")
     rows = await session.execute(
         select(
@@ -49,6 +50,7 @@ async def ranking(session: AsyncSession, campaign: int, level: str) -> list[dict
             candidate.c.offer_deadline,
             candidate.c.from_waitlist,
             candidate.c.completed_at,
+            candidate.c.interview_notes,
         )
         .where(
             candidate.c.campaign == campaign,
@@ -57,7 +59,45 @@ async def ranking(session: AsyncSession, campaign: int, level: str) -> list[dict
         )
         .order_by(total.desc(), candidate.c.completed_at, candidate.c.application_id)
     )
-    return [dict(row) for row in rows.mappings()]
+    ranked = [dict(row) for row in rows.mappings()]
+    notes = await review_notes(session, [row["application_id"] for row in ranked])
+    return [{**row, "review_notes": notes.get(row["application_id"], [])} for row in ranked]
+
+
+async def review_notes(
+    session: AsyncSession, application_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each file's reviewers' notes, oldest review first (reviews without one left out)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not application_ids:
+        return found
+    rows = await session.execute(
+        select(review.c.application_id, review.c.reviewer, review.c.reviewed_at, review.c.note)
+        .where(review.c.application_id.in_(application_ids), review.c.note.is_not(None))
+        .order_by(review.c.reviewed_at, review.c.reviewer)
+    )
+    for row in rows.mappings():
+        found.setdefault(row["application_id"], []).append(
+            {"reviewer": row["reviewer"], "reviewed_at": row["reviewed_at"], "note": row["note"]}
+        )
+    return found
+
+
+async def notes(session: AsyncSession, application_id: str) -> dict[str, Any] | None:
+    """Staff's notes on one file: each reviewer's, the interview's; None for a file
+    this service never received."""
+    interview_notes = await session.execute(
+        select(candidate.c.interview_notes).where(candidate.c.application_id == application_id)
+    )
+    row = interview_notes.first()
+    if row is None:
+        return None
+    reviews = await review_notes(session, [application_id])
+    return {
+        "application_id": application_id,
+        "review_notes": reviews.get(application_id, []),
+        "interview_notes": row.interview_notes,
+    }
 
 
 async def unfinished(
@@ -135,7 +175,8 @@ async def review_queue(
 async def interviews(
     session: AsyncSession, campaign: int, level: str | None
 ) -> list[dict[str, Any]]:
-    """The interview slots of a campaign in time order, with each file's status and score."""
+    """The interview slots of a campaign in time order, with each file's status, score
+    and interview notes."""
     query = (
         select(
             interview_slot.c.starts_at,
@@ -148,6 +189,7 @@ async def interviews(
             candidate.c.round,
             candidate.c.status,
             candidate.c.interview_score,
+            candidate.c.interview_notes,
         )
         .join(candidate, candidate.c.application_id == interview_slot.c.application_id)
         .where(candidate.c.campaign == campaign)

@@ -70,6 +70,8 @@ class Candidate:
     file_score: float | None = None
     interview_score: float | None = None
     interview_by_video: bool = False
+    interview_notes: str | None = None
+    """Staff's free text on the interview: personal data, in no event."""
     refusal_reason: str | None = None
     offer_deadline: datetime | None = None
     """The last offer's deadline, kept when the offer ended (the places decide on it)."""
@@ -187,11 +189,15 @@ class Candidate:
         if self.status is not Status.SHORTLISTED:
             raise WrongStep(f"the file is {self.status.value}, not waiting for its interview")
 
-    def record_interview(self, attended: bool, score: float | None) -> None:
-        """An interview scored, or an absence: an absent candidate is refused."""
+    def record_interview(
+        self, attended: bool, score: float | None, notes: str | None = None
+    ) -> None:
+        """An interview scored, or an absence: an absent candidate is refused. The
+        notes are kept with the file, never put in the event."""
         self.check_interviewable()
         if attended and score is None:
             raise WrongStep("an attended interview needs a score")
+        self.interview_notes = notes
         self.events.append(
             events.InterviewRecorded(
                 application_id=self.application_id,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Level
+from ifuno_shared.events.base import MultiLine
 from ifuno_shared.http import Staff, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from ifuno_selection.adapters.views import (
     interviews,
     list_candidates,
+    notes,
     ranking,
     review_queue,
     unfinished,
@@ -23,6 +25,16 @@ from ifuno_selection.domain.candidate import Status
 from ifuno_selection.service_layer import handlers
 
 Criterion = Annotated[int, Field(ge=0, le=5)]
+NOTE_MAX_LENGTH = 2000
+Note = Annotated[
+    str,
+    Field(
+        max_length=NOTE_MAX_LENGTH,
+        description="Staff's free text: tabs and line breaks, no other control character. "
+        "Personal data: kept by selection for reviewers, committee and admins, in no event.",
+    ),
+    MultiLine,
+]
 
 
 class Scores(BaseModel):
@@ -43,11 +55,13 @@ class FileReview(BaseModel):
     ] = None
     scores: Scores
     interview_by_video: bool = False
+    note: Note | None = None
 
 
 class InterviewResult(BaseModel):
     attended: bool
     score: Annotated[float, Field(ge=0, le=20)] | None = None
+    notes: Note | None = None
 
 
 class Decision(BaseModel):
@@ -96,6 +110,18 @@ def build_router(context: ServiceContext) -> APIRouter:
         async with context.session_factory() as session:
             return await unfinished(session, campaign, level.value if level else None)
 
+    @router.get("/applications/{application_id}/notes", dependencies=[file_readers])
+    async def staff_notes(application_id: str) -> dict[str, Any]:
+        """Staff's notes on a file, the reviewers' and the interview's.
+
+        `review_notes` (reviewer, date, note) and `interview_notes`; 404 for an unknown
+        file."""
+        async with context.session_factory() as session:
+            found = await notes(session, application_id)
+        if found is None:
+            raise handlers.UnknownApplication(f"no application {application_id}")
+        return found
+
     @router.post("/applications/{application_id}/file-review")
     async def file_review(
         application_id: str,
@@ -113,6 +139,7 @@ def build_router(context: ServiceContext) -> APIRouter:
             body.scores.model_dump(),
             body.interview_by_video,
             datetime.now(PARIS),
+            body.note or None,
         )
         return _decision(who)
 
@@ -127,7 +154,7 @@ def build_router(context: ServiceContext) -> APIRouter:
                 [{"loc": ["body", "score"], "msg": "required when attended", "type": "missing"}],
             )
         who = await handlers.interview_result(
-            context.uow_factory(), application_id, body.attended, body.score
+            context.uow_factory(), application_id, body.attended, body.score, body.notes or None
         )
         return _decision(who)
 

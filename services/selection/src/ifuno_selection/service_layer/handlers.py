@@ -114,8 +114,8 @@ async def handle_application_erased(
     event: CloudEvent[c.ApplicationErased], uow: SelectionUnitOfWork
 ) -> None:
     """The candidate's data erased: a held place or pending offer is freed as on a
-    withdrawal (the next on the waitlist is offered it), then the file's scores and
-    interview slot go; its status stays, for the counts."""
+    withdrawal (the next on the waitlist is offered it), then the file's scores, staff
+    notes and interview slot go; its status stays, for the counts."""
     application_id = event.data.application_id
     who = await uow.candidates.get(application_id)
     if who is not None:
@@ -281,13 +281,15 @@ async def file_review(
     scores: dict[str, int],
     by_video: bool,
     at: datetime,
+    note: str | None = None,
 ) -> Candidate:
-    """A reviewer's scores; once enough reviewers scored, shortlist (and invite) or refuse."""
+    """A reviewer's scores (and note, stored with the review, in no event); once enough
+    reviewers scored, shortlist (and invite) or refuse."""
     settings = uow.settings
     async with uow:
         who = await _load(uow, application_id, lock=True)
         who.check_reviewable()  # before the review is stored
-        reviews = await uow.candidates.add_review(application_id, reviewer, scores, at)
+        reviews = await uow.candidates.add_review(application_id, reviewer, scores, at, note)
         who.review(reviews, by_video, settings.reviews_required, settings.thresholds.shortlist)
         if who.status is Status.SHORTLISTED:
             await _invite(uow, who, await _now(uow, at))
@@ -322,11 +324,15 @@ async def _invite(uow: SelectionUnitOfWork, who: Candidate, now: datetime) -> No
 
 
 async def interview_result(
-    uow: SelectionUnitOfWork, application_id: str, attended: bool, score: float | None
+    uow: SelectionUnitOfWork,
+    application_id: str,
+    attended: bool,
+    score: float | None,
+    notes: str | None = None,
 ) -> Candidate:
     async with uow:
         who = await _load(uow, application_id, lock=True)
-        who.record_interview(attended, score)
+        who.record_interview(attended, score, notes)
         await uow.candidates.save(who)
         await uow.commit()
     return who
