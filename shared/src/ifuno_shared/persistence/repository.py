@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Result, String, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Executable, Result, String, Table, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_shared.events import EventData
@@ -168,3 +169,15 @@ def without_events(kept: A) -> A:
 def among(column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:
     """`column = ANY($1)`: one array parameter, so one prepared statement for any count."""
     return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+
+
+@functools.cache
+def upsert(table: Table, key: str, columns: tuple[str, ...]) -> Insert:
+    """`INSERT ... ON CONFLICT (key) DO UPDATE` of `columns` (the rows' own columns: one
+    a row leaves out would be overwritten by its default). Built once per shape: building
+    it cost more CPU than running it for a consumer's small batches."""
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[key]],
+        set_={name: statement.excluded[name] for name in columns if name != key},
+    )

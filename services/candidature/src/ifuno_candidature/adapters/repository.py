@@ -11,7 +11,7 @@ from ifuno_shared.calendar import PARIS, in_paris, late_from
 from ifuno_shared.events import Level, Regime, Round
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.events.portal import Diploma, Document
-from ifuno_shared.persistence.repository import TrackingRepository, among
+from ifuno_shared.persistence.repository import TrackingRepository, among, upsert
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -150,14 +150,7 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
         never sees a candidate's new file before the old one has left."""
         apps = sorted(aggregates, key=lambda app: app.live)
         rows = [_to_row(app) for app in apps]
-        upsert = insert(application)
-        await self.session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[application.c.application_id],
-                set_={name: upsert.excluded[name] for name in rows[0] if name != "application_id"},
-            ),
-            rows,
-        )
+        await self.session.execute(upsert(application, "application_id", tuple(rows[0])), rows)
         replaced = [app.application_id for app in apps if app.application_id in stored]
         if replaced:
             await self.session.execute(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ifuno_shared.events.base import Level
-from ifuno_shared.persistence.repository import TrackingRepository, among
+from ifuno_shared.persistence.repository import TrackingRepository, among, upsert
 from sqlalchemy import RowMapping, delete, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,14 +27,6 @@ from ifuno_dashboard.domain.projection import ApplicationView
 VIEW_FIELDS = [f.name for f in fields(ApplicationView)]
 
 
-def _upsert_views() -> Insert:
-    statement = insert(application_view)
-    return statement.on_conflict_do_update(
-        index_elements=[application_view.c.application_id],
-        set_={name: statement.excluded[name] for name in VIEW_FIELDS if name != "application_id"},
-    )
-
-
 def _add_messages() -> Insert:
     """Adds each row's count: a transaction's messages of one kind, counted in memory."""
     statement = insert(message_count)
@@ -44,7 +36,7 @@ def _add_messages() -> Insert:
     )
 
 
-_UPSERT_VIEWS = _upsert_views()
+_UPSERT_VIEWS = upsert(application_view, "application_id", tuple(VIEW_FIELDS))
 _ADD_MESSAGES = _add_messages()
 
 

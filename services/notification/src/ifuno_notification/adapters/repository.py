@@ -13,7 +13,7 @@ from typing import Any, Literal
 from ifuno_shared.calendar import in_paris
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
-from ifuno_shared.persistence.repository import TrackingRepository, among
+from ifuno_shared.persistence.repository import TrackingRepository, among, upsert
 from sqlalchemy import (
     Column,
     DateTime,
@@ -269,15 +269,7 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
     async def _write(self, aggregates: list[Recipient], stored: set[str]) -> None:
         """An upsert: a recipient created meanwhile by another transaction is updated."""
         rows = [recipient_row(who) for who in aggregates]
-        upsert = insert(recipient)
-        columns = [name for name in rows[0] if name != "application_id"]
-        await self.session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["application_id"],
-                set_={name: upsert.excluded[name] for name in columns},
-            ),
-            rows,
-        )
+        await self.session.execute(upsert(recipient, "application_id", tuple(rows[0])), rows)
 
     async def flush(self) -> None:
         """The saved recipients, then the messages and the parked events recorded."""
