@@ -14,9 +14,7 @@ clock reaches the time of the offers' reminders.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +22,11 @@ from typing import Any
 import pytest
 from ifuno_selection.domain.rules import CRITERIA
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import DocumentKind, Topic, new_event, portal
+from ifuno_shared.events import new_event, portal
 from ifuno_tools.local import PostgresAdmin
 from ifuno_tools.testing.kafka import produce_events
 from ifuno_tools.testing.platform import InProcessPlatform, platform_in_process
-from ifuno_tools.testing.scan import scan_everywhere
+from ifuno_tools.testing.portal import Person, person
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +34,12 @@ TOKENS = {"tok-admin": "a.martin:admin", "tok-reviewer": "r.dupont:reviewer"}
 ADMIN = {"Authorization": "Bearer tok-admin"}
 REVIEWER = {"Authorization": "Bearer tok-reviewer"}
 CAPACITY = 2
+INTERVIEWS = (18, 16, 14, 12)
+"""A's, B's, C's and D's marks (their files all 20/20): the order of their totals."""
 COMMITTEE = datetime(2027, 6, 25, 15, tzinfo=PARIS)
 """Just after M1's main committee (the last Friday of June, 14:00)."""
 REMINDERS = datetime(2027, 7, 1, 12, tzinfo=PARIS)
 """Inside the reminder window of the committee's offers (2 days before 2 July, 23:59)."""
-SCANNED_TOPICS = [t.value for t in Topic if t is not Topic.PORTAL]
-"""Every platform topic; the portal's is the portal's own, bounded by its retention."""
 HELD = {"ifuno.selection.admitted.v1": 1}
 FREED = {
     f"ifuno.selection.{kind}.v1": -1
@@ -51,78 +49,9 @@ FREED = {
 an acceptance keeps the place it had."""
 
 
-@dataclass
-class Person:
-    application_id: str
-    first_name: str
-    last_name: str
-    email: str
-    phone: str
-    diploma: str
-    interview: float
-    """The interview mark: file 20/20 for all, so the total orders them."""
-
-    @property
-    def national_phone(self) -> str:
-        return "0" + self.phone.removeprefix("+33")
-
-    @property
-    def needles(self) -> list[str]:
-        """What must be gone: names, address, the number in both forms, the diploma."""
-        return [
-            self.first_name,
-            self.last_name,
-            self.email,
-            self.phone,
-            self.national_phone,
-            self.diploma,
-        ]
-
-    def submitted(self, minute: int) -> portal.ApplicationSubmitted:
-        return portal.ApplicationSubmitted(
-            application_id=self.application_id,
-            campaign=2027,
-            level="M1",
-            regime="formation_initiale",
-            candidate=portal.Candidate(
-                candidate_id=f"C-{self.application_id}",
-                first_name=self.first_name,
-                last_name=self.last_name,
-                email=self.email,
-                phone=self.national_phone,
-                sms_opt_in=True,
-            ),
-            employed=False,
-            highest_diploma=portal.Diploma(level="bac+3", field="Lettres", title=self.diploma),
-            vapp=False,
-            training_experience_years=2,
-            documents=[
-                portal.Document(
-                    kind=kind,
-                    document_id=f"{self.application_id}-{kind.value}",
-                    filename=f"{kind.value}.pdf",
-                    content_type="application/pdf",
-                    size_bytes=120_000,
-                    sha256="3" * 64,
-                )
-                for kind in (DocumentKind.CV, DocumentKind.COVER_LETTER, DocumentKind.DIPLOMA)
-            ],
-            submitted_at=datetime(2027, 5, 3, 10, minute, tzinfo=PARIS),
-        )
-
-
-def people() -> Iterator[Person]:
-    for number, (tag, interview) in enumerate((("A", 18), ("B", 16), ("C", 14), ("D", 12))):
-        word = uuid.uuid4().hex[:6]
-        yield Person(
-            application_id=f"ER-{tag}-{word}",
-            first_name=f"Ombeline{word}",
-            last_name=f"Tressaillon{word}",
-            email=f"ombeline.{word}@example.org",
-            phone=f"+3361234560{number}",
-            diploma=f"Licence Palimpseste {word}",
-            interview=interview,
-        )
+def people() -> list[Person]:
+    """A, B, C and D, in the committee's order (their interview marks)."""
+    return [person(tag, f"+3361234560{n}") for n, tag in enumerate("ABCD")]
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> Any:
@@ -138,7 +67,6 @@ async def platform(postgres: PostgresAdmin, tmp_path: Path) -> AsyncIterator[InP
         postgres,
         tmp_path,
         tokens=TOKENS,
-        clock_start=datetime(2027, 5, 3, 9, tzinfo=PARIS),
         common={"capacity_m1": CAPACITY},
     ) as running:
         yield running
@@ -151,10 +79,10 @@ async def statuses(platform: InProcessPlatform) -> dict[str, str]:
 
 async def settled(platform: InProcessPlatform) -> bool:
     """Every message recorded so far is sent (none pending or being sent)."""
-    rows = await platform.query(
+    pending = await platform.scalar(
         "notification", "SELECT count(*) FROM message WHERE status IN ('pending', 'sending')"
     )
-    return rows[0][0] == 0
+    return pending == 0
 
 
 async def held_all_along(platform: InProcessPlatform) -> list[int]:
@@ -173,9 +101,9 @@ async def held_all_along(platform: InProcessPlatform) -> list[int]:
 async def test_erasing_place_holders_offers_their_places_on_and_leaves_nothing_of_them(
     platform: InProcessPlatform,
 ) -> None:
-    a, b, c, d = everyone = list(people())
+    a, b, c, d = everyone = people()
     await season_until_a_accepts(platform, everyone)
-    assert await scan(platform, a) and await scan(platform, b), "their data is there before"
+    assert await platform.scan(a) and await platform.scan(b), "their data is there before"
     sent_before: dict[str, tuple[int, int]] = {}
 
     # (a) A (accepted), then B (a pending offer) ask to be forgotten: C, then D, the
@@ -201,9 +129,9 @@ async def test_erasing_place_holders_offers_their_places_on_and_leaves_nothing_o
 
     # (c) Nothing of A or B anywhere; the others' data is still there.
     for erased in (a, b):
-        assert await scan(platform, erased) == [], erased.application_id
-    assert await scan(platform, c)
-    assert await platform.query("dashboard", "SELECT count(*) FROM dead_letter") == [(0,)]
+        assert await platform.scan(erased) == [], erased.application_id
+    assert await platform.scan(c)
+    assert await platform.scalar("dashboard", "SELECT count(*) FROM dead_letter") == 0
 
     # (d) Nothing sent to A or B since each asked.
     for erased in (a, b):
@@ -223,13 +151,13 @@ async def season_until_a_accepts(platform: InProcessPlatform, everyone: list[Per
     a, b, c, d = everyone
     await produce_events(
         platform.bootstrap,
-        [new_event(who.submitted(n), subject=who.application_id) for n, who in enumerate(everyone)],
+        [who.submitted(complete=True) for who in everyone],
     )
     await eventually(
         lambda: _all(platform, lambda s: len(s) == 4 and set(s.values()) == {"in_review"})
     )
     async with platform.http("selection") as selection:
-        for who in everyone:
+        for who, mark in zip(everyone, INTERVIEWS, strict=True):
             review = await selection.post(
                 f"/v1/applications/{who.application_id}/file-review",
                 json={"scores": dict.fromkeys(CRITERIA, 5)},
@@ -238,7 +166,7 @@ async def season_until_a_accepts(platform: InProcessPlatform, everyone: list[Per
             assert review.json()["status"] == "shortlisted", review.text
             result = await selection.post(
                 f"/v1/applications/{who.application_id}/interview-result",
-                json={"attended": True, "score": who.interview},
+                json={"attended": True, "score": mark},
                 headers=REVIEWER,
             )
             assert result.status_code == 200, result.text
@@ -291,21 +219,11 @@ async def _all(platform: InProcessPlatform, check: Callable[[dict[str, str]], bo
 
 
 async def _sent(platform: InProcessPlatform, who: Person, template: str) -> bool:
-    rows = await platform.query(
+    sent = await platform.scalar(
         "notification",
         "SELECT count(*) FROM message WHERE application_id = :a AND template = :t"
         " AND channel = 'email' AND status = 'sent'",
         a=who.application_id,
         t=template,
     )
-    return rows[0][0] >= 1
-
-
-async def scan(platform: InProcessPlatform, who: Person) -> list[Any]:
-    return await scan_everywhere(
-        databases=platform.databases,
-        bootstrap=platform.bootstrap,
-        topics=SCANNED_TOPICS,
-        folders=[platform.copies],
-        needles=who.needles,
-    )
+    return bool(sent)

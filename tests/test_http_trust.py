@@ -25,12 +25,11 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import DocumentKind, new_event
+from ifuno_shared.events import new_event
 from ifuno_shared.events.portal import (
     ApplicationSubmitted,
     Candidate,
     Diploma,
-    Document,
 )
 from ifuno_shared.http import MAX_BODY_BYTES
 from ifuno_tools.contracts import SERVICES
@@ -38,6 +37,7 @@ from ifuno_tools.local import PostgresAdmin
 from ifuno_tools.testing.kafka import produce_events
 from ifuno_tools.testing.platform import InProcessPlatform as Platform
 from ifuno_tools.testing.platform import platform_in_process
+from ifuno_tools.testing.portal import documents
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
@@ -97,17 +97,7 @@ def submission() -> ApplicationSubmitted:
         highest_diploma=DIPLOMA,
         vapp=False,
         training_experience_years=3,
-        documents=[
-            Document(
-                kind=kind,
-                document_id=f"{APPLICATION}-{kind.value}",
-                filename=f"{kind.value}.pdf",
-                content_type="application/pdf",
-                size_bytes=120_000,
-                sha256="3" * 64,
-            )
-            for kind in (DocumentKind.CV, DocumentKind.COVER_LETTER, DocumentKind.DIPLOMA)
-        ],
+        documents=documents(APPLICATION),
         submitted_at=submitted_at,
     )
 

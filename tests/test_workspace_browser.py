@@ -24,17 +24,17 @@ from typing import Any
 import httpx
 import pytest
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import DocumentKind, new_event
+from ifuno_shared.events import new_event
 from ifuno_shared.events.portal import (
     ApplicationSubmitted,
     Candidate,
     Diploma,
-    Document,
     OfferAnswered,
 )
 from ifuno_tools.local import PostgresAdmin
 from ifuno_tools.testing.kafka import produce_events
 from ifuno_tools.testing.platform import platform_in_process
+from ifuno_tools.testing.portal import documents
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -74,17 +74,7 @@ def submission(application_id: str, minute: int) -> ApplicationSubmitted:
         highest_diploma=Diploma(level="bac+3", field="Lettres", title="Licence de lettres"),
         vapp=False,
         training_experience_years=2,
-        documents=[
-            Document(
-                kind=kind,
-                document_id=f"{application_id}-{kind.value}",
-                filename=f"{kind.value}.pdf",
-                content_type="application/pdf",
-                size_bytes=120_000,
-                sha256="3" * 64,
-            )
-            for kind in (DocumentKind.CV, DocumentKind.COVER_LETTER, DocumentKind.DIPLOMA)
-        ],
+        documents=documents(application_id),
         submitted_at=datetime(2027, 5, 3, 10, minute, tzinfo=PARIS),
     )
 

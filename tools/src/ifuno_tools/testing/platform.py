@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ifuno_shared.calendar import PARIS
 from ifuno_shared.persistence.engine import create_engine
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
@@ -29,10 +30,14 @@ from sqlalchemy import text
 
 from ifuno_tools.contracts import route_roles, settings_class
 from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway, LocalKafkaBroker, PostgresAdmin
+from ifuno_tools.testing.portal import Person
+from ifuno_tools.testing.scan import PLATFORM_TOPICS, Found, scan_everywhere
 
 SERVICES = ("timeline", "candidature", "selection", "notification", "dashboard")
 """In the order they start: the dashboard last, given the others' addresses (its
 workspace calls them)."""
+CLOCK_START = datetime(2027, 5, 3, 9, tzinfo=PARIS)
+"""The simulated clock's start by default: campaign 2027's submissions are open."""
 SESSION_TIMEOUT_MS = 3000
 """The consumers' session timeout: a group settles in seconds, not the default 45."""
 
@@ -66,6 +71,22 @@ class InProcessPlatform:
                 return list((await connection.execute(text(statement), params)).all())
         finally:
             await engine.dispose()
+
+    async def scalar(self, service: str, statement: str, **params: Any) -> Any:
+        """The first column of the first row (None: no row)."""
+        rows = await self.query(service, statement, **params)
+        return rows[0][0] if rows else None
+
+    async def scan(self, who: Person) -> list[Found]:
+        """Where anything of this person is left: every service's database, the email
+        copies, every platform topic as after compaction (`scan_everywhere`)."""
+        return await scan_everywhere(
+            databases=self.databases,
+            bootstrap=self.bootstrap,
+            topics=PLATFORM_TOPICS,
+            folders=[self.copies],
+            needles=who.needles,
+        )
 
 
 def _settings(
@@ -109,7 +130,7 @@ async def platform_in_process(
     folder: Path,
     *,
     tokens: Mapping[str, str],
-    clock_start: datetime,
+    clock_start: datetime = CLOCK_START,
     campaign: int = 2027,
     services: Sequence[str] = SERVICES,
     common: Mapping[str, Any] | None = None,
