@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,25 +24,20 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from ifuno_candidature.config import CandidatureSettings
-from ifuno_dashboard.config import DashboardSettings
-from ifuno_notification.config import NotificationSettings
-from ifuno_selection.config import SelectionSettings
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import DocumentKind, new_event
+from ifuno_shared.events import new_event
 from ifuno_shared.events.portal import (
     ApplicationSubmitted,
     Candidate,
     Diploma,
-    Document,
 )
 from ifuno_shared.http import MAX_BODY_BYTES
-from ifuno_shared.persistence.migrations import upgrade_async
-from ifuno_shared.runtime import ServiceRunner
-from ifuno_timeline.config import TimelineSettings
-from ifuno_tools.contracts import SERVICES, route_roles
-from ifuno_tools.local import CapturingSmtpServer, LocalKafkaBroker, PostgresAdmin
+from ifuno_tools.contracts import SERVICES
+from ifuno_tools.local import PostgresAdmin
 from ifuno_tools.testing.kafka import produce_events
+from ifuno_tools.testing.platform import InProcessPlatform as Platform
+from ifuno_tools.testing.platform import platform_in_process
+from ifuno_tools.testing.portal import documents
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
@@ -80,84 +73,16 @@ SECRETS = [*PERSONAL.values(), "0612345678", "612345678", DIPLOMA.field, DIPLOMA
 SCORE_KEYS = {"file_score", "interview_score", "total", "scores", "score", "address"}
 
 
-def factories() -> dict[str, tuple[type, Callable[..., Any]]]:
-    from ifuno_candidature.entrypoints import service as candidature
-    from ifuno_dashboard.entrypoints import service as dashboard
-    from ifuno_notification.entrypoints import service as notification
-    from ifuno_selection.entrypoints import service as selection
-    from ifuno_timeline.entrypoints import service as timeline
-
-    return {
-        "timeline": (TimelineSettings, timeline),
-        "candidature": (CandidatureSettings, candidature),
-        "selection": (SelectionSettings, selection),
-        "notification": (NotificationSettings, notification),
-        "dashboard": (DashboardSettings, dashboard),
-    }
-
-
-@dataclass
-class Platform:
-    urls: dict[str, str]
-    runners: dict[str, ServiceRunner]
-    smtp: CapturingSmtpServer
-    roles: dict[str, dict[tuple[str, str], set[str]]] = field(default_factory=dict)
-
-    def http(self, service: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.urls[service], timeout=10.0)
-
-
-def own_settings(service: str, database_url: str, bootstrap: str, smtp: CapturingSmtpServer):  # type: ignore[no-untyped-def]
-    common: dict[str, Any] = {
-        "database_url": database_url,
-        "kafka_bootstrap": bootstrap,
-        "http_port": 0,
-        "api_tokens": TOKENS,
-        "campaign": 2027,
-    }
-    extra: dict[str, Any] = {
-        "timeline": {"clock": "simulated", "clock_start": datetime(2027, 5, 2, 9, tzinfo=PARIS)},
-        "notification": {
-            "smtp_host": smtp.host,
-            "smtp_port": smtp.port,
-            "dispatch_interval": 0.05,
-        },
-        "dashboard": {"lag_interval": 0.5},
-    }.get(service, {})
-    settings_class, _ = factories()[service]
-    return settings_class(**common, **extra)
-
-
 @pytest.fixture(scope="module")
 async def platform(postgres: PostgresAdmin, tmp_path_factory) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("trust")
-    broker = LocalKafkaBroker(log_file=folder / "broker.log")
-    smtp = CapturingSmtpServer(folder=folder / "mail")
-    broker.start()
-    smtp.start()
-    databases = {service: f"trust_{service}_{uuid.uuid4().hex[:8]}" for service in SERVICES}
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            runners: dict[str, ServiceRunner] = {}
-            for service in SERVICES:
-                url = await postgres.create_database(databases[service])
-                _, module = factories()[service]
-                await upgrade_async(url, module.MIGRATIONS_DIR)
-                settings_ = own_settings(service, url, broker.bootstrap, smtp)
-                options = {} if service == "timeline" else {"session_timeout_ms": 3000}
-                definition = module.build_definition(settings_, **options)
-                runners[service] = await stack.enter_async_context(ServiceRunner(definition))
-            urls = {name: f"http://127.0.0.1:{r.http_port}" for name, r in runners.items()}
-            found = Platform(urls, runners, smtp)
-            found.roles = {service: route_roles(service) for service in SERVICES}
-            await seed(found, broker.bootstrap)
-            yield found
-    finally:
-        smtp.stop()
-        broker.kill()
-        for name in databases.values():
-            with contextlib.suppress(Exception):
-                await postgres.drop_database(name)
+    async with platform_in_process(
+        postgres,
+        tmp_path_factory.mktemp("trust"),
+        tokens=TOKENS,
+        clock_start=datetime(2027, 5, 2, 9, tzinfo=PARIS),
+    ) as found:
+        await seed(found, found.bootstrap)
+        yield found
 
 
 def submission() -> ApplicationSubmitted:
@@ -172,17 +97,7 @@ def submission() -> ApplicationSubmitted:
         highest_diploma=DIPLOMA,
         vapp=False,
         training_experience_years=3,
-        documents=[
-            Document(
-                kind=kind,
-                document_id=f"{APPLICATION}-{kind.value}",
-                filename=f"{kind.value}.pdf",
-                content_type="application/pdf",
-                size_bytes=120_000,
-                sha256="3" * 64,
-            )
-            for kind in (DocumentKind.CV, DocumentKind.COVER_LETTER, DocumentKind.DIPLOMA)
-        ],
+        documents=documents(APPLICATION),
         submitted_at=submitted_at,
     )
 

@@ -14,11 +14,9 @@ or note anywhere and none of the workspace's pages. Screenshots in `test-artifac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
@@ -26,24 +24,18 @@ from typing import Any
 
 import httpx
 import pytest
-from ifuno_candidature.config import CandidatureSettings
-from ifuno_dashboard.config import DashboardSettings
-from ifuno_notification.config import NotificationSettings
-from ifuno_selection.config import SelectionSettings
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import DocumentKind, new_event
+from ifuno_shared.events import new_event
 from ifuno_shared.events.portal import (
     ApplicationSubmitted,
     Candidate,
     Diploma,
-    Document,
     OfferAnswered,
 )
-from ifuno_shared.persistence.migrations import upgrade_async
-from ifuno_shared.runtime import ServiceRunner
-from ifuno_timeline.config import TimelineSettings
-from ifuno_tools.local import CapturingSmtpServer, LocalKafkaBroker, PostgresAdmin
+from ifuno_tools.local import PostgresAdmin
 from ifuno_tools.testing.kafka import produce_events
+from ifuno_tools.testing.platform import platform_in_process
+from ifuno_tools.testing.portal import documents
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -56,7 +48,6 @@ TOKENS = {
     "tok-viewer": "tableau:viewer",
 }
 ADMIN = {"Authorization": "Bearer tok-admin"}
-SERVICES = ("timeline", "candidature", "selection", "notification", "dashboard")
 PEOPLE = {
     "WS-A": ("Zéphyrine", "Quelmarque", "zephyrine.quelmarque@example.org"),
     "WS-B": ("Anatole", "Brindevent", "anatole.brindevent@example.org"),
@@ -73,22 +64,6 @@ INTERVIEW_NOTES = {
     "WS-B": "Critères : projet Mimosa encore flou.",
 }
 NOTES = [*REVIEW_NOTES.values(), *INTERVIEW_NOTES.values()]
-
-
-def factories() -> dict[str, tuple[type, Any]]:
-    from ifuno_candidature.entrypoints import service as candidature
-    from ifuno_dashboard.entrypoints import service as dashboard
-    from ifuno_notification.entrypoints import service as notification
-    from ifuno_selection.entrypoints import service as selection
-    from ifuno_timeline.entrypoints import service as timeline
-
-    return {
-        "timeline": (TimelineSettings, timeline),
-        "candidature": (CandidatureSettings, candidature),
-        "selection": (SelectionSettings, selection),
-        "notification": (NotificationSettings, notification),
-        "dashboard": (DashboardSettings, dashboard),
-    }
 
 
 def submission(application_id: str, minute: int) -> ApplicationSubmitted:
@@ -109,76 +84,25 @@ def submission(application_id: str, minute: int) -> ApplicationSubmitted:
         highest_diploma=Diploma(level="bac+3", field="Lettres", title="Licence de lettres"),
         vapp=False,
         training_experience_years=2,
-        documents=[
-            Document(
-                kind=kind,
-                document_id=f"{application_id}-{kind.value}",
-                filename=f"{kind.value}.pdf",
-                content_type="application/pdf",
-                size_bytes=120_000,
-                sha256="3" * 64,
-            )
-            for kind in (DocumentKind.CV, DocumentKind.COVER_LETTER, DocumentKind.DIPLOMA)
-        ],
+        documents=documents(application_id),
         submitted_at=datetime(2027, 5, 3, 10, minute, tzinfo=PARIS),
     )
 
 
 @pytest.fixture(scope="module")
 async def urls(postgres: PostgresAdmin, tmp_path_factory) -> AsyncIterator[dict[str, str]]:  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("workspace")
-    broker = LocalKafkaBroker(log_file=folder / "broker.log")
-    smtp = CapturingSmtpServer(folder=folder / "mail")
-    broker.start()
-    smtp.start()
-    databases = {service: f"ws_{service}_{uuid.uuid4().hex[:8]}" for service in SERVICES}
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            found: dict[str, str] = {}
-            for service in SERVICES:
-                url = await postgres.create_database(databases[service])
-                settings_class, module = factories()[service]
-                await upgrade_async(url, module.MIGRATIONS_DIR)
-                extra: dict[str, Any] = {
-                    "timeline": {
-                        "clock": "simulated",
-                        "clock_start": datetime(2027, 5, 3, 9, tzinfo=PARIS),
-                    },
-                    "notification": {
-                        "smtp_host": smtp.host,
-                        "smtp_port": smtp.port,
-                        "dispatch_interval": 0.05,
-                    },
-                    "dashboard": {
-                        "lag_interval": 0.5,
-                        **{f"{name}_url": address for name, address in found.items()},
-                    },
-                }.get(service, {})
-                settings = settings_class(
-                    **({"capacity_m1": 1} if service in ("selection", "dashboard") else {}),
-                    database_url=url,
-                    kafka_bootstrap=broker.bootstrap,
-                    http_port=0,
-                    api_tokens=TOKENS,
-                    campaign=2027,
-                    **extra,
-                )
-                options = {} if service == "timeline" else {"session_timeout_ms": 3000}
-                runner = await stack.enter_async_context(
-                    ServiceRunner(module.build_definition(settings, **options))
-                )
-                found[service] = f"http://127.0.0.1:{runner.http_port}"
-            await produce_events(
-                broker.bootstrap,
-                [new_event(submission(a, minute), subject=a) for minute, a in enumerate(PEOPLE)],
-            )
-            yield {**found, "bootstrap": broker.bootstrap}
-    finally:
-        smtp.stop()
-        broker.kill()
-        for name in databases.values():
-            with contextlib.suppress(Exception):
-                await postgres.drop_database(name)
+    async with platform_in_process(
+        postgres,
+        tmp_path_factory.mktemp("workspace"),
+        tokens=TOKENS,
+        clock_start=datetime(2027, 5, 3, 9, tzinfo=PARIS),
+        common={"capacity_m1": 1},
+    ) as platform:
+        await produce_events(
+            platform.bootstrap,
+            [new_event(submission(a, minute), subject=a) for minute, a in enumerate(PEOPLE)],
+        )
+        yield {**platform.urls, "bootstrap": platform.bootstrap}
 
 
 async def until(probe: Callable[[], Any], timeout: float = 60.0) -> Any:

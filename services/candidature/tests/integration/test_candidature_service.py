@@ -319,6 +319,8 @@ async def test_staff_read_and_override_with_token_roles(service: Service) -> Non
         "query",
         "status",
     ]
+    nul = await service.http.get("/v1/applications", params={"name": "ab\x00c"}, headers=reviewer)
+    assert nul.status_code == 422 and nul.json()["detail"][0]["loc"] == ["query", "name"]
     detail = (await service.http.get(f"/v1/applications/{app}", headers=reviewer)).json()
     assert [d["kind"] for d in detail["documents"]] == ["cv", "cover_letter", "diploma"]
     path = f"/v1/applications/{app}/eligibility-override"

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ifuno_shared.events import Topic
 from ifuno_shared.persistence.engine import create_engine
 from sqlalchemy import text
 
@@ -23,6 +24,10 @@ _TEXT_COLUMNS = text(
     " AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')"
     " ORDER BY table_name, column_name"
 )
+
+PLATFORM_TOPICS = [topic.value for topic in Topic if topic is not Topic.PORTAL]
+"""Every topic the platform writes; the portal's is the portal's own, bounded by its
+retention (docs/personal-data.md)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from ifuno_shared.events import Level
+from ifuno_shared.events.base import SingleLine
 from ifuno_shared.http import Staff, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
@@ -79,9 +80,11 @@ def build_router(context: ServiceContext) -> APIRouter:
         status_: Annotated[Status | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-        name: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
+        name: Annotated[str | None, Query(min_length=2, max_length=100), SingleLine] = None,
     ) -> list[ApplicationSummary]:
-        """`name`: part of the candidate's first or last name, any case (staff search)."""
+        """`name`: part of a first or last name, any case, no control character (staff search).
+
+        A control character is refused with 422, before the database (which takes no NUL)."""
         async with context.session_factory() as session:
             rows = await list_applications(
                 session,
