@@ -286,3 +286,18 @@ async def test_the_page_updates_live_in_a_real_browser(dashboard: httpx.AsyncCli
     assert not [url for url in signed_in_normally + legacy[1:] if TOKEN in url], (
         "no request of the page may carry the token in its address"
     )
+
+
+async def test_a_file_search_with_a_control_character_is_refused_not_failed(
+    dashboard: httpx.AsyncClient,
+) -> None:
+    signed_in = await dashboard.post(
+        "/espace/connexion", data={"token": "rev"}, headers={"Origin": str(dashboard.base_url)}
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    for query in ("A\x00B", "A\x07"):
+        response = await dashboard.get("/espace/dossier", params={"q": query})
+        assert response.status_code == 422, response.text
+        assert query not in response.text
+    form = await dashboard.get("/espace/dossier")
+    assert form.status_code == 200

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, sta
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from ifuno_shared.events.base import SingleLine
 from ifuno_shared.http import SESSION_COOKIE, Staff, staff_for
 from ifuno_shared.persistence.platform_clock import SqlPlatformClock
 from ifuno_shared.runtime import ServiceContext
@@ -515,8 +516,10 @@ def build_workspace(context: ServiceContext) -> APIRouter:
     async def history(
         request: Request,
         staff: Annotated[Staff, AS_STAFF],
-        q: Annotated[str, Query(max_length=100)] = "",
+        q: Annotated[str, Query(max_length=100), SingleLine] = "",
     ) -> HTMLResponse:
+        """`q`: an application id, or part of a name; a control character is refused
+        (422) before any database, which takes no NUL."""
         query = q.strip()
         if not query:
             return page(request, "history.html", staff, query="", found=None)
