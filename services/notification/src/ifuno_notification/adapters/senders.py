@@ -9,14 +9,13 @@ no other message on that channel can get through either for now.
 from __future__ import annotations
 
 import abc
+import base64
 import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Literal
@@ -92,26 +91,46 @@ class SmtpEmailSender(AbstractEmailSender):
         self._from_header = formataddr((name, self._envelope_sender), charset="utf-8")
 
     def build(self, email: Email) -> bytes:
-        """The MIME message (text, and HTML as an alternative), UTF-8 throughout.
+        """The MIME message (text, and HTML as an alternative), UTF-8 bodies in base64.
 
-        Built with the `email.mime` classes: `EmailMessage` with the modern policy
-        parses every header it is given and cost about three times as much CPU,
-        the largest part of the service's time per email under load."""
-        message: MIMEMultipart | MIMEText
+        Written out directly: the `email` package's classes took 0.4 ms an email, the
+        largest part of the dispatcher's CPU under load. The message is what they wrote
+        (headers RFC 2047-encoded where not ASCII, base64 lines of 76 characters, `\n`
+        line ends, which the SMTP client sends as CRLF). The boundary starts with `=_`,
+        which base64 never contains."""
+        for address in (email.to, email.reply_to):
+            if "\n" in address or "\r" in address:
+                raise PermanentFailure("an address holds a line break")
+        headers = [
+            f"From: {self._from_header}",
+            f"To: {email.to}",
+            f"Reply-To: {email.reply_to}",
+            f"Subject: {_encoded_subject(email.subject)}",
+            f"Date: {formatdate(localtime=False)}",
+            # A stable Message-ID: a resend after a crash is recognisable as the same message.
+            f"Message-ID: <{email.message_id}@ifuno.univ-lemans.fr>",
+            "MIME-Version: 1.0",
+        ]
         if email.html is None:
-            message = MIMEText(email.text, "plain", "utf-8")
+            lines = [*headers, *_part_headers("plain"), "", _base64(email.text)]
         else:
-            message = MIMEMultipart("alternative")
-            message.attach(MIMEText(email.text, "plain", "utf-8"))
-            message.attach(MIMEText(email.html, "html", "utf-8"))
-        message["From"] = self._from_header
-        message["To"] = email.to
-        message["Reply-To"] = email.reply_to
-        message["Subject"] = _encoded_subject(email.subject)
-        message["Date"] = formatdate(localtime=False)
-        # A stable Message-ID: a resend after a crash is recognisable as the same message.
-        message["Message-ID"] = f"<{email.message_id}@ifuno.univ-lemans.fr>"
-        return message.as_bytes()
+            boundary = f"=_{email.message_id}"
+            lines = [
+                *headers,
+                f'Content-Type: multipart/alternative; boundary="{boundary}"',
+                "",
+                f"--{boundary}",
+                *_part_headers("plain"),
+                "",
+                _base64(email.text),
+                f"--{boundary}",
+                *_part_headers("html"),
+                "",
+                _base64(email.html),
+                f"--{boundary}--",
+                "",
+            ]
+        return "\n".join(lines).encode()
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AbstractEmailSender]:
@@ -194,6 +213,15 @@ class _SmtpConnection(AbstractEmailSender):
             raise
         if self._sender.copy_dir is not None:
             _keep_copy(self._sender.copy_dir, email.message_id, message)
+
+
+def _part_headers(subtype: str) -> tuple[str, str]:
+    return (f'Content-Type: text/{subtype}; charset="utf-8"', "Content-Transfer-Encoding: base64")
+
+
+def _base64(text: str) -> str:
+    """Lines of 76 characters, each ending in a line break (RFC 2045)."""
+    return base64.encodebytes(text.encode()).decode().rstrip("\n")
 
 
 @functools.lru_cache(maxsize=1024)
