@@ -270,7 +270,7 @@ def contact_of(application_id: str) -> CloudEvent:
 async def test_the_contact_and_an_event_in_two_concurrent_transactions_strand_nothing(
     sessions: async_sessionmaker[AsyncSession], first: str
 ) -> None:
-    """Two consumers (issue 17): one reads the contact, the other an event about the
+    """Two instances (issue 17): one reads the contact, the other an event about the
     same application, each in its own transaction before the other commits. Neither
     may conclude "no recipient, nothing parked" from what the other has not committed
     (the event then stayed parked for ever, its email never sent)."""

@@ -241,10 +241,11 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
 
         A row lock cannot guard a recipient that does not exist yet: the contact
         details (contacts topic) and an event about the application (another topic,
-        often another consumer) arrive in two concurrent transactions, and without
-        the application's lock each reads "no recipient, nothing parked", one parks
-        the event and the other creates the recipient: the event stays parked for
-        ever. Holding the lock, each reads what the other committed."""
+        another instance when notification runs several) arrive in two concurrent
+        transactions, and without the application's lock each reads "no recipient,
+        nothing parked", one parks the event and the other creates the recipient:
+        the event stays parked for ever. Holding the lock, each reads what the other
+        committed."""
         wanted = sorted(keys)
         await self.session.execute(
             text(
