@@ -57,10 +57,6 @@ def stack(tmp_path: Path) -> Iterator[tuple[LocalInfrastructure, ServiceFleet]]:
         infrastructure.stop()
 
 
-@pytest.mark.skip(
-    reason="times out since the dispatcher's claim leases were merged (issue 17 left open): "
-    "remove this mark to run it while diagnosing"
-)
 async def test_killing_one_instance_of_each_mid_burst_loses_and_repeats_nothing(
     stack: tuple[LocalInfrastructure, ServiceFleet],
 ) -> None:

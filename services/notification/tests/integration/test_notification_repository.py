@@ -22,6 +22,7 @@ from ifuno_notification.service_layer.dispatcher import dispatch_due
 from ifuno_notification.service_layer.handlers import (
     handle_candidate_event,
     handle_clock_advanced,
+    handle_contact_recorded,
 )
 from ifuno_notification.service_layer.unit_of_work import SqlNotificationUnitOfWork
 from ifuno_shared.calendar import PARIS
@@ -244,6 +245,58 @@ async def test_an_event_parked_beside_an_existing_recipient_goes_out_with_the_ne
     ]
     async with SqlNotificationUnitOfWork(sessions) as uow:
         assert await uow.notifications.unpark("P-1") == []
+
+
+def contact_of(application_id: str) -> CloudEvent:
+    return new_event(
+        c.ContactRecorded(
+            application_id=application_id,
+            campaign=2027,
+            level="M2",
+            regime="formation_continue",
+            candidate=c.Contact(
+                candidate_id=f"C-{application_id}",
+                first_name="Zoé",
+                last_name="Maïté",
+                email=f"{application_id.lower()}@example.org",
+                sms_opt_in=False,
+            ),
+        ),
+        subject=application_id,
+    )
+
+
+@pytest.mark.parametrize("first", ["event", "contact"])
+async def test_the_contact_and_an_event_in_two_concurrent_transactions_strand_nothing(
+    sessions: async_sessionmaker[AsyncSession], first: str
+) -> None:
+    """Two instances (issue 17): one reads the contact, the other an event about the
+    same application, each in its own transaction before the other commits. Neither
+    may conclude "no recipient, nothing parked" from what the other has not committed
+    (the event then stayed parked for ever, its email never sent)."""
+    application_id = f"K-{first}"
+    with_contact = received(application_id, submitted_at=DEADLINE - timedelta(days=20))
+    event = about(application_id, with_contact.data.model_copy(update={"candidate": None}))
+    handlers = {
+        "event": lambda uow: handle_candidate_event(event, uow),
+        "contact": lambda uow: handle_contact_recorded(contact_of(application_id), uow),
+    }
+    second = "contact" if first == "event" else "event"
+
+    async def handle_second() -> None:
+        async with SqlNotificationUnitOfWork(sessions) as uow:
+            await handlers[second](uow)
+            await uow.commit()
+
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        await handlers[first](uow)
+        racing = asyncio.create_task(handle_second())
+        await asyncio.sleep(0.5)  # the second has read (or waits for the application)
+        await uow.commit()
+    await racing
+    assert await templates_of(sessions, application_id) == ["application_received"]
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        assert await uow.notifications.unpark(application_id) == []
 
 
 async def test_a_message_recorded_twice_in_one_transaction_or_across_two_is_kept_once(

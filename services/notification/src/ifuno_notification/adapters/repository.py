@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import Range, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,10 @@ from ifuno_notification.adapters.tables import (
     recipient,
 )
 from ifuno_notification.domain.messages import DueWindow, Recipient
+
+RECIPIENT_LOCKS = 0x1F0
+"""The advisory lock space (`pg_advisory_xact_lock(space, hashtext(application id))`)
+of the applications whose recipient a transaction reads, see `_load`."""
 
 INTERRUPTED = "no outcome recorded before the claim lapsed: the server may have it already"
 
@@ -232,10 +237,26 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         return aggregate.application_id
 
     async def _load(self, keys: list[str]) -> dict[str, Recipient]:
-        """The recipients in one statement (locked, in id order: the order reminders
-        lock them in too), then which of the missing ones have parked events or were
-        erased (every event's handler asks: one statement a batch, not one an event)."""
+        """The applications' locks, then the recipients in one statement (locked, in id
+        order: the order reminders lock them in too), then which of the missing ones
+        have parked events or were erased (every event's handler asks: one statement
+        a batch, not one an event).
+
+        A row lock cannot guard a recipient that does not exist yet: the contact
+        details (contacts topic) and an event about the application (another topic,
+        another instance when notification runs several) arrive in two concurrent
+        transactions, and without the application's lock each reads "no recipient,
+        nothing parked", one parks the event and the other creates the recipient:
+        the event stays parked for ever. Holding the lock, each reads what the other
+        committed."""
         wanted = sorted(keys)
+        await self.session.execute(
+            text(
+                "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(:space, hashtext(id))"
+                " FROM unnest(CAST(:ids AS text[])) AS id ORDER BY hashtext(id)) AS locked"
+            ),
+            {"space": RECIPIENT_LOCKS, "ids": wanted},
+        )
         has_parked = (
             exists().where(parked_event.c.application_id == recipient.c.application_id)
         ).label("has_parked")
