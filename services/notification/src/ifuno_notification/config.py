@@ -39,7 +39,9 @@ class NotificationSettings(ServiceSettings):
     outbox_dir: Path | None = None
     """Also keep a copy of every email sent, as .eml files (the demo's sample emails)."""
     dispatch_interval: float = Field(default=0.2, gt=0)
-    """Seconds between two looks for due messages when there was nothing to send."""
+    """Seconds between two looks for due messages when there was nothing to send (messages
+    queued by this instance wake the dispatcher at once; the look finds retries come due
+    and messages queued by other instances)."""
     dispatch_batch: int = Field(default=200, ge=1)
     """Due messages claimed at a time."""
     smtp_connections: int = Field(default=1, ge=1)

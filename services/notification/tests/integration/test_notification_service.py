@@ -110,7 +110,12 @@ async def migrated(database_url: str) -> str:
 
 @contextlib.asynccontextmanager
 async def running(
-    database_url: str, bootstrap: str, smtp: CapturingSmtpServer, gateway: FakeSmsGateway
+    database_url: str,
+    bootstrap: str,
+    smtp: CapturingSmtpServer,
+    gateway: FakeSmsGateway,
+    *,
+    dispatch_interval: float = 0.05,
 ) -> AsyncIterator[ServiceRunner]:
     settings = NotificationSettings(
         database_url=database_url,
@@ -121,7 +126,7 @@ async def running(
         sms_gateway_url=gateway.url,
         sms_gateway_token=gateway.token,
         api_tokens={"viewer-token": "viewer", "reviewer-token": "reviewer"},
-        dispatch_interval=0.05,
+        dispatch_interval=dispatch_interval,
     )
     async with ServiceRunner(build_definition(settings, session_timeout_ms=3000)) as runner:
         yield runner
@@ -338,6 +343,21 @@ async def test_the_same_event_delivered_twice_sends_one_email(
     assert subjects(smtp_server, email_of("A-2")) == [
         "Votre candidature au master IFUNO a bien été reçue",
         "Votre dossier de candidature est complet",
+    ]
+
+
+async def test_messages_queued_wake_the_dispatcher_without_waiting_for_its_poll(
+    migrated: str, kafka, smtp_server: CapturingSmtpServer, sms_gateway: FakeSmsGateway
+) -> None:
+    hour = 3600.0  # the poll alone would send nothing within the test's minute
+    async with running(
+        migrated, kafka.bootstrap, smtp_server, sms_gateway, dispatch_interval=hour
+    ) as service:
+        await produce_events(kafka.bootstrap, [received("A-9")])
+        messages = await settled(service, "A-9", 1)
+    assert [m["status"] for m in messages] == ["sent"]
+    assert subjects(smtp_server, email_of("A-9")) == [
+        "Votre candidature au master IFUNO a bien été reçue"
     ]
 
 

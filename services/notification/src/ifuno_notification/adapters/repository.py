@@ -231,6 +231,8 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         self._erased: set[str] = set()
         """Of the applications read (`_known`), those erased here."""
         self._unsaved_messages: list[OutgoingMessage] = []
+        self.messages_queued = 0
+        """Messages this transaction has written to be sent (the dispatcher's cue)."""
         self._unsaved_parked: list[dict[str, str]] = []
 
     def _key(self, aggregate: Recipient) -> str:
@@ -301,6 +303,7 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
                 for m in self._unsaved_messages
             ]
             self._unsaved_messages = []
+            self.messages_queued += len(messages)
             await self.session.execute(
                 insert(message).on_conflict_do_nothing(constraint="one_message_per_cause"),
                 messages,

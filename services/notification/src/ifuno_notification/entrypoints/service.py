@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -48,6 +49,8 @@ def build_definition(
     settings: NotificationSettings, **consumer_options: object
 ) -> ServiceDefinition:
     email, sms = senders(settings)
+    queued = asyncio.Event()
+    """Set when a transaction has queued messages: the dispatcher wakes up for them."""
 
     async def dispatcher(context: ServiceContext) -> None:
         """Send due messages; stopping, finish and record those being sent."""
@@ -60,6 +63,7 @@ def build_definition(
             connections=settings.smtp_connections,
             retry_for=timedelta(hours=settings.retry_hours),
             lease=timedelta(seconds=settings.claim_lease),
+            wake=queued,
         )
 
     return ServiceDefinition(
@@ -70,6 +74,7 @@ def build_definition(
             SqlNotificationUnitOfWork,
             retention_until=settings.retention_until,
             copy_dir=settings.outbox_dir,
+            on_messages_queued=queued.set,
         ),
         subscriptions=[
             Subscription(

@@ -364,13 +364,18 @@ async def run_dispatcher(
     connections: int = 8,
     retry_for: timedelta = RETRY_FOR,
     lease: timedelta = LEASE,
+    wake: asyncio.Event | None = None,
 ) -> None:
     """Dispatch until cancelled. Cancelled (the service stopping), it lets the round
     under way finish the messages being sent and record them, then stops. A failing
-    database only delays messages: tried again after a growing pause."""
+    database only delays messages: tried again after a growing pause. With nothing
+    due it waits `interval`, or less when `wake` is set (messages queued here); the
+    interval still finds retries come due and messages queued by other instances."""
     stopping = asyncio.Event()
+    wake = wake or asyncio.Event()
     failures = 0
     while True:
+        wake.clear()  # what is queued from now on is either claimed below or rings again
         dispatching = asyncio.ensure_future(
             dispatch_due(
                 uow_factory,
@@ -397,7 +402,8 @@ async def run_dispatcher(
             continue
         failures = 0
         if claimed == 0:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval)
 
 
 def _hours(period: timedelta) -> str:

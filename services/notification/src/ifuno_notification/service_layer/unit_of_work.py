@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ifuno_shared.events import CloudEvent
@@ -39,13 +39,22 @@ class SqlNotificationUnitOfWork(SqlUnitOfWork, NotificationUnitOfWork):
         *,
         retention_until: str = DEFAULT_RETENTION_UNTIL,
         copy_dir: Path | None = None,
+        on_messages_queued: Callable[[], None] | None = None,
     ) -> None:
+        """`on_messages_queued`: called after a commit that queued messages, so the
+        dispatcher sends them at once rather than at its next poll."""
         super().__init__(session_factory, on_commit)
         self.retention_until = retention_until
         self.copy_dir = copy_dir
+        self._on_messages_queued = on_messages_queued
 
     async def _open_repositories(self) -> None:
-        self.notifications = SqlNotificationRepository(self.session)
+        self.notifications = self._repository = SqlNotificationRepository(self.session)
+
+    async def _commit(self) -> None:
+        await super()._commit()
+        if self._repository.messages_queued and self._on_messages_queued is not None:
+            self._on_messages_queued()
 
     async def prefetch(self, events: Sequence[CloudEvent]) -> None:
         """The recipients of a batch's candidate events (not the clock's campaign)."""
