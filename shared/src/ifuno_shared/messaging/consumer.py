@@ -129,21 +129,29 @@ class SubscriptionConsumer:
     async def consume(self, records: Records) -> list[Handled]:
         """One delivery of FastStream: every partition's records, in order. Returns only
         once each record is applied, a duplicate, ignored or dead-lettered; an outage
-        holds it (the offsets are committed after it returns, so nothing is lost)."""
+        holds it (the offsets are committed after it returns, so nothing is lost).
+
+        The whole delivery is tried in one transaction (each partition's records in
+        their order: a key's events stay in order); should that fail, each partition's
+        batch is tried alone, and a failing one is replayed record by record. At a
+        steady load a delivery holds a record or two of many partitions: a transaction
+        per partition cost more than the records' own work."""
         by_partition: dict[TopicPartition, list[Record]] = defaultdict(list)
         for record in records:
             by_partition[TopicPartition(record.topic, record.partition)].append(record)
-        handled: list[Handled] = []
-        for partition_records in by_partition.values():
-            outcomes = await self._process_batch_safely(partition_records)
-            if outcomes is None:
-                outcomes = [await self._process_safely(record) for record in partition_records]
-            handled.extend(
-                Handled(record.topic, record.partition, record.offset, outcome)
-                for record, outcome in zip(partition_records, outcomes, strict=True)
-            )
+        in_order = [record for batch in by_partition.values() for record in batch]
+        outcomes = await self._process_batch_safely(in_order) if len(by_partition) > 1 else None
+        if outcomes is None:
+            outcomes = []
+            for partition_records in by_partition.values():
+                outcomes += await self._process_batch_safely(partition_records) or [
+                    await self._process_safely(record) for record in partition_records
+                ]
         self._record_lag()
-        return handled
+        return [
+            Handled(record.topic, record.partition, record.offset, outcome)
+            for record, outcome in zip(in_order, outcomes, strict=True)
+        ]
 
     def _record_lag(self) -> None:
         consumer = self._subscriber.consumer if self._subscriber else None

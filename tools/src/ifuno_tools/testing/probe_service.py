@@ -131,7 +131,9 @@ def definition(settings: ServiceSettings, **consumer_options: object) -> Service
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings(ProbeSettings)
-    runner = ServiceRunner(definition(settings, session_timeout_ms=3000), http=False)
+    # Small deliveries: a kill falls between many committed transactions, not before one.
+    options = {"session_timeout_ms": 3000, "max_records": 20}
+    runner = ServiceRunner(definition(settings, **options), http=False)
     asyncio.run(runner.serve_forever())
 
 
