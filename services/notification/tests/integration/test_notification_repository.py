@@ -20,6 +20,7 @@ from ifuno_notification.domain.messages import Recipient
 from ifuno_notification.entrypoints.service import MIGRATIONS_DIR
 from ifuno_notification.service_layer.dispatcher import dispatch_due
 from ifuno_notification.service_layer.handlers import (
+    handle_application_erased,
     handle_candidate_event,
     handle_clock_advanced,
     handle_contact_recorded,
@@ -297,6 +298,38 @@ async def test_the_contact_and_an_event_in_two_concurrent_transactions_strand_no
     assert await templates_of(sessions, application_id) == ["application_received"]
     async with SqlNotificationUnitOfWork(sessions) as uow:
         assert await uow.notifications.unpark(application_id) == []
+
+
+@pytest.mark.parametrize("first", ["erasure", "contact"])
+async def test_contact_details_read_during_an_erasure_never_bring_the_recipient_back(
+    sessions: async_sessionmaker[AsyncSession], first: str
+) -> None:
+    """The erasure and the contact details (compacted topic, read again after a
+    rebalance) in two concurrent transactions: whichever commits first, nothing of the
+    candidate is left once both have."""
+    application_id = f"E-{first}"  # no recipient yet: no row to lock
+    erased = new_event(c.ApplicationErased(application_id=application_id), subject=application_id)
+    handlers = {
+        "erasure": lambda uow: handle_application_erased(erased, uow),
+        "contact": lambda uow: handle_contact_recorded(contact_of(application_id), uow),
+    }
+    second = "contact" if first == "erasure" else "erasure"
+
+    async def handle_second() -> None:
+        async with SqlNotificationUnitOfWork(sessions) as uow:
+            await handlers[second](uow)
+            await uow.commit()
+
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        await handlers[first](uow)
+        racing = asyncio.create_task(handle_second())
+        await asyncio.sleep(0.5)  # the second has read (or waits for the application)
+        await uow.commit()
+    await racing
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        assert await uow.notifications.get(application_id) is None
+        assert await uow.notifications.erased(application_id)
+    assert await templates_of(sessions, application_id) == []
 
 
 async def test_a_message_recorded_twice_in_one_transaction_or_across_two_is_kept_once(

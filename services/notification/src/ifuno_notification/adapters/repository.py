@@ -13,7 +13,12 @@ from typing import Any, Literal
 from ifuno_shared.calendar import in_paris
 from ifuno_shared.events import CloudEvent, Level, Regime, decode_event, encode_event
 from ifuno_shared.events.candidature import Contact
-from ifuno_shared.persistence.repository import TrackingRepository, among, upsert
+from ifuno_shared.persistence.repository import (
+    TrackingRepository,
+    among,
+    flush_session,
+    upsert,
+)
 from sqlalchemy import (
     Column,
     DateTime,
@@ -252,13 +257,7 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         the event stays parked for ever. Holding the lock, each reads what the other
         committed."""
         wanted = sorted(keys)
-        await self.session.execute(
-            text(
-                "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(:space, hashtext(id))"
-                " FROM unnest(CAST(:ids AS text[])) AS id ORDER BY hashtext(id)) AS locked"
-            ),
-            {"space": RECIPIENT_LOCKS, "ids": wanted},
-        )
+        await self._lock_applications(wanted)
         has_parked = (
             exists().where(parked_event.c.application_id == recipient.c.application_id)
         ).label("has_parked")
@@ -288,6 +287,17 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
             )
             self._erased |= set(erased.scalars())
         return found
+
+    async def _lock_applications(self, application_ids: list[str]) -> None:
+        """Each application's lock, to the end of the transaction (in one order: no two
+        transactions wait for each other)."""
+        await self.session.execute(
+            text(
+                "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(:space, hashtext(id))"
+                " FROM unnest(CAST(:ids AS text[])) AS id ORDER BY hashtext(id)) AS locked"
+            ),
+            {"space": RECIPIENT_LOCKS, "ids": application_ids},
+        )
 
     async def _write(self, aggregates: list[Recipient], stored: set[str]) -> None:
         """An upsert: a recipient created meanwhile by another transaction is updated."""
@@ -343,6 +353,11 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         ids = sorted(set(application_ids))
         if not ids:
             return []
+        # The applications' locks, as `_load` takes them: contact details read meanwhile
+        # in another transaction either come before (and are erased here) or see the
+        # erasure (and are dropped), never re-create a recipient after it.
+        await flush_session(self.session)
+        await self._lock_applications(ids)
         await self.execute(
             insert(erased_recipient)
             .values([{"application_id": application_id} for application_id in ids])
