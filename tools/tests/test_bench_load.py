@@ -72,6 +72,17 @@ def test_the_command_line_takes_rates_modes_and_runs() -> None:
     assert (args.mode, args.rates, args.duration, args.runs) == ("steady", [50, 100, 200], 10, 3)
     assert args.systems == ["baseline", "platform"]
     assert parse_args(["--systems", "platform"]).systems == ["platform"]
-    for wrong in (["--rates", "50,x"], ["--rates", "0"], ["--runs", "0"], ["--systems", "kafka"]):
+    assert args.instances == {}
+    two = parse_args(["--instances", "notification=2, candidature=3"]).instances
+    assert two == {"notification": 2, "candidature": 3}
+    for wrong in (
+        ["--rates", "50,x"],
+        ["--rates", "0"],
+        ["--runs", "0"],
+        ["--systems", "kafka"],
+        ["--instances", "notification=0"],
+        ["--instances", "mailer=2"],
+        ["--instances", "notification"],
+    ):
         with pytest.raises(SystemExit):
             parse_args(wrong)

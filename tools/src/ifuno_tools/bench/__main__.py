@@ -70,7 +70,7 @@ from ifuno_tools.bench.sink import (
     postfix_tools,
     tmpfs_dir,
 )
-from ifuno_tools.demo.processes import ServiceFleet
+from ifuno_tools.demo.processes import SERVICES, ServiceFleet
 from ifuno_tools.local import LocalKafkaBroker, LocalPostgres
 from ifuno_tools.local.lifetime import terminate
 from ifuno_tools.local.stack import LocalInfrastructure
@@ -162,7 +162,10 @@ async def _watched(
 
 
 @contextlib.asynccontextmanager
-async def baseline_stack(folder: Path, tools: PostfixTools) -> AsyncIterator[Stack]:
+async def baseline_stack(
+    folder: Path, tools: PostfixTools, instances: dict[str, int]
+) -> AsyncIterator[Stack]:
+    """`instances` concerns the platform only: the baseline's hops are one process each."""
     postgres = LocalPostgres(folder / "postgres")
     broker = LocalKafkaBroker(log_file=folder / "broker.log")
     hops: list[subprocess.Popen[bytes]] = []
@@ -208,7 +211,9 @@ async def baseline_stack(folder: Path, tools: PostfixTools) -> AsyncIterator[Sta
 
 
 @contextlib.asynccontextmanager
-async def platform_stack(folder: Path, tools: PostfixTools) -> AsyncIterator[Stack]:
+async def platform_stack(
+    folder: Path, tools: PostfixTools, instances: dict[str, int]
+) -> AsyncIterator[Stack]:
     # The infrastructure's own SMTP capture (aiosmtpd) stays idle: mail goes to the sink.
     infrastructure = LocalInfrastructure(folder, keep_mail_files=False)
     await asyncio.to_thread(infrastructure.start)
@@ -224,7 +229,7 @@ async def platform_stack(folder: Path, tools: PostfixTools) -> AsyncIterator[Sta
                 "IFUNO_CLOCK_START": SUBMITTED_AT.isoformat(),
                 "IFUNO_CAMPAIGN": str(CAMPAIGN),
             }
-            fleet = ServiceFleet(folder, environment)
+            fleet = ServiceFleet(folder, environment, instances=instances)
             fleet.start()
             await fleet.wait_ready()
             watched = {
@@ -332,14 +337,14 @@ async def steady_phases(
 async def run_burst(
     system: str, folder: Path, tools: PostfixTools, args: Namespace, label: str
 ) -> RunResult:
-    async with STACKS[system](folder, tools) as stack:
+    async with STACKS[system](folder, tools, args.instances) as stack:
         return await burst_phase(stack, args.count, args.timeout, label)
 
 
 async def run_steady(
     system: str, folder: Path, tools: PostfixTools, args: Namespace, label: str
 ) -> SteadyRun:
-    async with STACKS[system](folder, tools) as stack:
+    async with STACKS[system](folder, tools, args.instances) as stack:
         return await steady_phases(stack, args.rates, args.duration, args.drain, label)
 
 
@@ -351,6 +356,7 @@ class Namespace(argparse.Namespace):
     drain: float
     runs: int
     systems: list[str]
+    instances: dict[str, int]
     timeout: float
     out: Path
 
@@ -398,6 +404,19 @@ def _parse_systems(text: str) -> list[str]:
     return systems
 
 
+def _parse_instances(text: str) -> dict[str, int]:
+    """`notification=2,candidature=2`: the platform's services run that many times."""
+    instances: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        service, _, count = item.partition("=")
+        if service not in SERVICES or not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: SERVICE=COUNT, SERVICE among {', '.join(SERVICES)}"
+            )
+        instances[service] = int(count)
+    return instances
+
+
 def parse_args(argv: list[str] | None) -> Namespace:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--mode", choices=("burst", "steady", "all"), default="all")
@@ -424,6 +443,12 @@ def parse_args(argv: list[str] | None) -> Namespace:
     )
     parser.add_argument(
         "--systems", type=_parse_systems, default=list(SYSTEMS), help="baseline,platform"
+    )
+    parser.add_argument(
+        "--instances",
+        type=_parse_instances,
+        default={},
+        help="platform services run several times, e.g. notification=2 (one each by default)",
     )
     parser.add_argument(
         "--timeout", type=_positive(float), default=1800, help="seconds per burst at most"
@@ -532,6 +557,7 @@ def _payload(
             "drain_s": args.drain,
             "runs": args.runs,
             "systems": args.systems,
+            "instances": args.instances,
             "smtp_connections": smtp_connections(),
         },
         "sink": {"program": "Postfix smtp-sink", "ceiling": sink_ceiling},
