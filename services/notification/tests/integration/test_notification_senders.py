@@ -3,6 +3,7 @@ answer of the server becomes (sent, permanent failure, server unavailable)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,24 @@ async def test_an_email_carries_a_stable_message_id_both_parts_and_a_kept_copy(
     assert "<strong>complet</strong>" in message.get_body(("html",)).get_content()
     copy = tmp_path / "sent" / "4b1c5a2e-0000-4000-8000-000000000001.eml"
     assert b"Message-ID: <4b1c5a2e" in copy.read_bytes()
+
+
+async def test_a_connection_is_kept_for_the_next_run_unless_idle_too_long(
+    smtp_server: CapturingSmtpServer,
+) -> None:
+    keeping = sender(smtp_server)
+    for n in range(3):
+        async with keeping.connection() as run:
+            await run.send(email(f"p{n}@example.org"))
+    await keeping.close_idle()
+    assert len({mail.peer for mail in smtp_server.messages}) == 1
+    brief = SmtpEmailSender(smtp_server.host, smtp_server.port, "ifuno@example.org", keep_idle=0.05)
+    for n in range(2):
+        async with brief.connection() as run:
+            await run.send(email(f"q{n}@example.org"))
+        await asyncio.sleep(0.1)
+    await brief.close_idle()
+    assert len({mail.peer for mail in smtp_server.messages[3:]}) == 2
 
 
 async def test_french_text_survives_in_the_subject_the_sender_name_and_both_parts(

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.header import Header
@@ -64,6 +65,9 @@ class AbstractEmailSender(abc.ABC):
         connection keeps one for the run. Several runs may go on at once."""
         yield self
 
+    async def close_idle(self) -> None:  # noqa: B027 (a sender holding nothing has nothing to close)
+        """Close the connections kept between runs (the service stopping)."""
+
 
 class AbstractSmsSender(abc.ABC):
     @abc.abstractmethod
@@ -82,11 +86,16 @@ class SmtpEmailSender(AbstractEmailSender):
         password: str | None = None,
         copy_dir: Path | None = None,
         timeout: float = 10.0,
+        keep_idle: float = 10.0,
     ) -> None:
+        """`keep_idle`: seconds a connection is kept open between two runs of sends (a
+        server closes an idle session only after minutes: Postfix after 300 s)."""
         self._host, self._port, self._sender = host, port, sender
         self._tls, self._username, self._password = tls, username, password
         self._copy_dir = copy_dir
         self._timeout = timeout
+        self._keep_idle = keep_idle
+        self._idle: list[tuple[float, _SmtpConnection]] = []
         name, self._envelope_sender = parseaddr(sender)
         self._from_header = formataddr((name, self._envelope_sender), charset="utf-8")
 
@@ -134,11 +143,31 @@ class SmtpEmailSender(AbstractEmailSender):
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AbstractEmailSender]:
-        """Sends over one SMTP connection (opened on the first message)."""
-        run = _SmtpConnection(self)
+        """Sends over one SMTP connection (opened on the first message), kept for the
+        next run if this one ends well: at a steady load the dispatcher's runs are a
+        few messages each, and a new session (TCP, greeting, EHLO, QUIT) for each cost
+        more than the messages."""
+        run = await self._take_idle() or _SmtpConnection(self)
         try:
             yield run
-        finally:
+        except BaseException:
+            await run.close()
+            raise
+        self._idle.append((time.monotonic(), run))
+
+    async def _take_idle(self) -> _SmtpConnection | None:
+        """The most recently used connection kept; those kept too long are closed."""
+        oldest = time.monotonic() - self._keep_idle
+        while self._idle:
+            since, run = self._idle.pop()
+            if since >= oldest:
+                return run
+            await run.close()
+        return None
+
+    async def close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for _, run in idle:
             await run.close()
 
     async def send(self, email: Email) -> None:

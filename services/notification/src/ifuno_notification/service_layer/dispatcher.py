@@ -394,6 +394,8 @@ async def run_dispatcher(
             stopping.set()
             with contextlib.suppress(Exception):
                 await dispatching
+            with contextlib.suppress(Exception):
+                await email.close_idle()
             raise
         except Exception as exc:
             failures += 1
