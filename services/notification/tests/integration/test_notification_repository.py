@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -267,6 +267,28 @@ def contact_of(application_id: str) -> CloudEvent:
     )
 
 
+Step = Callable[[SqlNotificationUnitOfWork], Awaitable[None]]
+
+
+async def in_racing_transactions(
+    sessions: async_sessionmaker[AsyncSession], first: Step, second: Step
+) -> None:
+    """`first` in a transaction; `second` in another, started before the first commits
+    (as two instances do): it reads, or waits for a lock, then commits after it."""
+
+    async def run_second() -> None:
+        async with SqlNotificationUnitOfWork(sessions) as uow:
+            await second(uow)
+            await uow.commit()
+
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        await first(uow)
+        racing = asyncio.create_task(run_second())
+        await asyncio.sleep(0.5)  # the second has read (or waits for the application)
+        await uow.commit()
+    await racing
+
+
 @pytest.mark.parametrize("first", ["event", "contact"])
 async def test_the_contact_and_an_event_in_two_concurrent_transactions_strand_nothing(
     sessions: async_sessionmaker[AsyncSession], first: str
@@ -283,18 +305,7 @@ async def test_the_contact_and_an_event_in_two_concurrent_transactions_strand_no
         "contact": lambda uow: handle_contact_recorded(contact_of(application_id), uow),
     }
     second = "contact" if first == "event" else "event"
-
-    async def handle_second() -> None:
-        async with SqlNotificationUnitOfWork(sessions) as uow:
-            await handlers[second](uow)
-            await uow.commit()
-
-    async with SqlNotificationUnitOfWork(sessions) as uow:
-        await handlers[first](uow)
-        racing = asyncio.create_task(handle_second())
-        await asyncio.sleep(0.5)  # the second has read (or waits for the application)
-        await uow.commit()
-    await racing
+    await in_racing_transactions(sessions, handlers[first], handlers[second])
     assert await templates_of(sessions, application_id) == ["application_received"]
     async with SqlNotificationUnitOfWork(sessions) as uow:
         assert await uow.notifications.unpark(application_id) == []
@@ -314,18 +325,7 @@ async def test_contact_details_read_during_an_erasure_never_bring_the_recipient_
         "contact": lambda uow: handle_contact_recorded(contact_of(application_id), uow),
     }
     second = "contact" if first == "erasure" else "erasure"
-
-    async def handle_second() -> None:
-        async with SqlNotificationUnitOfWork(sessions) as uow:
-            await handlers[second](uow)
-            await uow.commit()
-
-    async with SqlNotificationUnitOfWork(sessions) as uow:
-        await handlers[first](uow)
-        racing = asyncio.create_task(handle_second())
-        await asyncio.sleep(0.5)  # the second has read (or waits for the application)
-        await uow.commit()
-    await racing
+    await in_racing_transactions(sessions, handlers[first], handlers[second])
     async with SqlNotificationUnitOfWork(sessions) as uow:
         assert await uow.notifications.get(application_id) is None
         assert await uow.notifications.erased(application_id)
