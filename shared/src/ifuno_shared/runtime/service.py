@@ -115,6 +115,7 @@ class ServiceRunner:
             definition.name,
             engine,
             lambda: make_broker(bootstrap, client_id=f"ifuno-{definition.name}-relay"),
+            linger=settings.outbox_relay_linger_ms / 1000,
         )
         broker = make_broker(bootstrap, client_id=f"ifuno-{definition.name}")
 
@@ -135,7 +136,10 @@ class ServiceRunner:
                 subscription,
                 uow_factory,
                 dead_letters,
-                **{"fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms}
+                **{
+                    "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+                    "linger": settings.kafka_consumer_linger_ms / 1000,
+                }
                 | definition.consumer_options,
             )
             for subscription in definition.subscriptions

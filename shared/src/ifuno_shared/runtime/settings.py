@@ -47,6 +47,18 @@ class ServiceSettings(BaseSettings):
     answers as soon as a record arrives, whatever the wait; some Kafka-protocol brokers
     (Tansu, the local one) answer only when the wait ends, so each hop would add it to
     a candidate's wait. A short wait costs only empty fetches while the topic is idle."""
+    kafka_consumer_linger_ms: int = Field(
+        default=100, ge=0, le=10_000, validation_alias=_env("IFUNO_KAFKA_CONSUMER_LINGER_MS")
+    )
+    """Milliseconds at least between the starts of two deliveries of a consumer: under a
+    steady load the records that arrive meanwhile are applied in one transaction, not a
+    few at a time. A record waits at most this long per hop; a burst never waits."""
+    outbox_relay_linger_ms: int = Field(
+        default=20, ge=0, le=10_000, validation_alias=_env("IFUNO_OUTBOX_RELAY_LINGER_MS")
+    )
+    """Milliseconds at least between two rounds of the outbox relay: under a steady load
+    the events committed meanwhile go out in one round (one read, one produce request)
+    rather than one round per transaction. An event after a quiet spell goes at once."""
     log_level: str = Field(default="INFO", validation_alias=_env("IFUNO_LOG_LEVEL"))
     db_connect_timeout: float = Field(
         default=5.0, gt=0, validation_alias=_env("IFUNO_DB_CONNECT_TIMEOUT")
