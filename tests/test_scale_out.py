@@ -42,6 +42,9 @@ def stack(tmp_path: Path) -> Iterator[tuple[LocalInfrastructure, ServiceFleet]]:
         "IFUNO_CAMPAIGN": str(CAMPAIGN),
         # What a killed instance had claimed is taken over once its lease lapses.
         "IFUNO_NOTIFICATION_CLAIM_LEASE": "10",
+        # The production pacing (the test session turns it off elsewhere).
+        "IFUNO_KAFKA_CONSUMER_LINGER_MS": "100",
+        "IFUNO_OUTBOX_RELAY_LINGER_MS": "100",
     }
     fleet = ServiceFleet(
         tmp_path,

@@ -54,7 +54,7 @@ class ServiceSettings(BaseSettings):
     steady load the records that arrive meanwhile are applied in one transaction, not a
     few at a time. A record waits at most this long per hop; a burst never waits."""
     outbox_relay_linger_ms: int = Field(
-        default=20, ge=0, le=10_000, validation_alias=_env("IFUNO_OUTBOX_RELAY_LINGER_MS")
+        default=100, ge=0, le=10_000, validation_alias=_env("IFUNO_OUTBOX_RELAY_LINGER_MS")
     )
     """Milliseconds at least between two rounds of the outbox relay: under a steady load
     the events committed meanwhile go out in one round (one read, one produce request)

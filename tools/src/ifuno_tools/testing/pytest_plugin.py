@@ -41,6 +41,17 @@ from ifuno_tools.local import (
 )
 from ifuno_tools.local.kafka import create_topics
 
+PACING_IN_TESTS = {"IFUNO_KAFKA_CONSUMER_LINGER_MS": "0", "IFUNO_OUTBOX_RELAY_LINGER_MS": "0"}
+"""Tests wait for outcomes, not for throughput: the pacing that saves CPU under a steady
+load (up to 100 ms a hop) would lengthen every wait of the suite, by more than a minute
+in all. Pacing has its own tests (`shared/tests/test_pacing.py`), the scale-out test runs
+the production defaults, and the benchmark measures them."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, value in PACING_IN_TESTS.items():
+        os.environ.setdefault(name, value)
+
 
 def _postgres_container_class() -> Any:
     """testcontainers' PostgresContainer (moved to `community` in 4.x), or None."""
