@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 from aiokafka import ConsumerRecord
 from ifuno_shared.events import CloudEvent, Topic, encode_event, new_event
 from ifuno_shared.events.portal import Document, DocumentUploaded
+from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.messaging.consumer import SubscriptionConsumer
 from ifuno_shared.messaging.deadletter import DeadLetterWriter
 from ifuno_shared.messaging.subscription import Subscription
@@ -62,3 +64,41 @@ async def test_a_batch_prefetches_and_applies_each_new_event_once_in_one_transac
     assert uow.prefetched == [[first.id, second.id]]
     assert applied == [first.id, second.id]
     assert uow.commits == 1
+
+
+def clock_record(offset: int, now: datetime) -> ConsumerRecord[bytes, bytes]:
+    event = new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
+    value, key = encode_event(event), event.key.encode()
+    return ConsumerRecord(
+        Topic.TIMELINE.value, 0, offset, 0, 0, key, value, None, len(key), len(value), []
+    )
+
+
+async def test_a_delivery_is_applied_in_the_order_of_the_subscription_topics() -> None:
+    """Each partition keeps its order; the topics go in the subscription's order."""
+    uow = PrefetchingUnitOfWork()
+    applied: list[str] = []
+
+    async def handler(event: CloudEvent, _: Any) -> None:
+        applied.append(event.type.split(".")[2])
+
+    subscription = Subscription(
+        "probe", [Topic.TIMELINE, Topic.PORTAL], {DocumentUploaded: handler, ClockAdvanced: handler}
+    )
+    consumer = SubscriptionConsumer(subscription, lambda: uow, cast(DeadLetterWriter, None))
+    first, second = uploaded("A-1"), uploaded("A-2")
+    moments = [datetime(2027, 5, day, tzinfo=UTC) for day in (1, 2)]
+    delivery = (
+        record(0, first),
+        clock_record(0, moments[0]),
+        record(1, second),
+        clock_record(1, moments[1]),
+    )
+    handled = await consumer.consume(delivery)
+    assert applied == ["clock_advanced", "clock_advanced", "document_uploaded", "document_uploaded"]
+    assert [(h.topic, h.offset) for h in handled] == [
+        (Topic.TIMELINE.value, 0),
+        (Topic.TIMELINE.value, 1),
+        (Topic.PORTAL.value, 0),
+        (Topic.PORTAL.value, 1),
+    ]

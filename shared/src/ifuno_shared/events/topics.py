@@ -22,7 +22,8 @@ PUBLIC_TOPICS: tuple[Topic, ...] = tuple(Topic)
 CONSUMER_GROUPS: dict[str, tuple[Topic, ...]] = {
     "candidature": (Topic.PORTAL, Topic.TIMELINE, Topic.SELECTION),
     "selection": (Topic.CANDIDATURE, Topic.PORTAL, Topic.TIMELINE),
-    "notification": (Topic.CANDIDATURE, Topic.SELECTION, Topic.TIMELINE, Topic.CONTACTS),
+    # Contacts first: a delivery is applied in this order (`SubscriptionConsumer`).
+    "notification": (Topic.CONTACTS, Topic.CANDIDATURE, Topic.SELECTION, Topic.TIMELINE),
     "dashboard": (Topic.CANDIDATURE, Topic.SELECTION, Topic.NOTIFICATION, Topic.TIMELINE),
     "dashboard-deadletters": (Topic.DEADLETTER,),
 }

@@ -107,6 +107,7 @@ class SubscriptionConsumer:
         self._max_records = max_records
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._linger = linger
+        self._topic_ranks = {topic.value: rank for rank, topic in enumerate(subscription.topics)}
         self._positions: dict[TopicPartition, int] = {}
         self._subscriber: BatchSubscriber | None = None
 
@@ -157,7 +158,7 @@ class SubscriptionConsumer:
         steady load a delivery holds a record or two of many partitions: a transaction
         per partition cost more than the records' own work."""
         by_partition: dict[TopicPartition, list[Record]] = defaultdict(list)
-        for record in records:
+        for record in sorted(records, key=self._topic_rank):
             by_partition[TopicPartition(record.topic, record.partition)].append(record)
         in_order = [record for batch in by_partition.values() for record in batch]
         outcomes = await self._process_batch_safely(in_order) if len(by_partition) > 1 else None
@@ -172,6 +173,14 @@ class SubscriptionConsumer:
             Handled(record.topic, record.partition, record.offset, outcome)
             for record, outcome in zip(in_order, outcomes, strict=True)
         ]
+
+    def _topic_rank(self, record: Record) -> int:
+        """A delivery's topics are applied in the subscription's order (a stable sort:
+        each partition's records keep theirs; records of two topics have no order between
+        them anyway). Notification reads the contact details first: the events of an
+        application whose details come in the same delivery are then told at once
+        instead of being parked and read back."""
+        return self._topic_ranks.get(record.topic, len(self._topic_ranks))
 
     def _record_lag(self) -> None:
         consumer = self._subscriber.consumer if self._subscriber else None
