@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from ifuno_notification.adapters.repository import recipient_row
@@ -36,6 +37,7 @@ from ifuno_shared.persistence.migrations import upgrade
 from ifuno_tools.local import CapturingSmtpServer
 from ifuno_tools.testing.database import migrated_sessions
 from sqlalchemy import select, text
+from sqlalchemy.event import listen, remove
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 pytestmark = pytest.mark.integration
@@ -408,6 +410,48 @@ async def test_a_prefetched_batch_gives_what_one_event_per_transaction_gives(
         "waiting": ["application_received", "waitlisted"],
         "parked-in-batch": ["application_received", "waitlisted"],
     }
+
+
+async def test_contacts_read_in_a_batch_take_their_parked_events_in_one_statement(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Under a burst the contact details often come a delivery after the events: the
+    batch's parked events are read with its recipients, not one statement (and one
+    flush of the batch's writes) per contact."""
+    applications = [f"B-{n}" for n in range(5)]
+    for application_id in applications:
+        with_contact = received(application_id, submitted_at=DEADLINE - timedelta(days=20))
+        event = about(application_id, with_contact.data.model_copy(update={"candidate": None}))
+        await handle(sessions, event)
+        await handle(
+            sessions, about(application_id, c.ApplicationCompleted(application_id=application_id))
+        )
+    contacts = [contact_of(application_id) for application_id in applications]
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    engine = sessions.kw["bind"].sync_engine
+    listen(engine, "before_cursor_execute", record)
+    try:
+        async with SqlNotificationUnitOfWork(sessions) as uow:
+            await uow.prefetch(contacts)
+            for contact in contacts:
+                await handle_contact_recorded(contact, uow)
+            await uow.commit()
+    finally:
+        remove(engine, "before_cursor_execute", record)
+
+    touching_parked = [sql for sql in sent if "parked_event" in sql]
+    assert len(touching_parked) == 2, touching_parked  # read once, deleted once
+    for application_id in applications:
+        assert sorted(await templates_of(sessions, application_id)) == [
+            "application_completed",
+            "application_received",
+        ]
+        async with SqlNotificationUnitOfWork(sessions) as uow:
+            assert await uow.notifications.unpark(application_id) == []
 
 
 async def test_a_batch_goes_over_several_connections_each_candidate_in_order(

@@ -20,19 +20,21 @@ from ifuno_shared.persistence.repository import (
     upsert,
 )
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     RowMapping,
     String,
+    any_,
+    bindparam,
     case,
     delete,
-    exists,
     func,
     literal,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import Range, insert
+from sqlalchemy.dialects.postgresql import ARRAY, Range, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_notification.adapters.tables import (
@@ -232,22 +234,29 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
 
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session)
-        self._nothing_parked: set[str] = set()
+        self._parked: dict[str, list[tuple[int, str]]] = {}
+        """Of the applications read (`_parked_read`), their stored parked events (row id,
+        event) not taken yet, in parking order."""
+        self._parked_read: set[str] = set()
+        self._taken_parked: list[int] = []
+        """Stored parked events handed back by `unpark`: deleted at `flush`."""
         self._erased: set[str] = set()
         """Of the applications read (`_known`), those erased here."""
         self._unsaved_messages: list[OutgoingMessage] = []
         self.messages_queued = 0
         """Messages this transaction has written to be sent (the dispatcher's cue)."""
-        self._unsaved_parked: list[dict[str, str]] = []
+        self._unsaved_parked: list[tuple[str, CloudEvent]] = []
 
     def _key(self, aggregate: Recipient) -> str:
         return aggregate.application_id
 
     async def _load(self, keys: list[str]) -> dict[str, Recipient]:
         """The applications' locks, then the recipients in one statement (locked, in id
-        order: the order reminders lock them in too), then which of the missing ones
-        have parked events or were erased (every event's handler asks: one statement
-        a batch, not one an event).
+        order: the order reminders lock them in too), their parked events in another,
+        and which of the missing ones were erased (every event's handler asks: one
+        statement a batch, not one an event). Under a burst an application's contact
+        details often come a delivery after its events: reading their parked events
+        one contact at a time was a statement, and a flush of the batch's writes, each.
 
         A row lock cannot guard a recipient that does not exist yet: the contact
         details (contacts topic) and an event about the application (another topic,
@@ -258,28 +267,16 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         committed."""
         wanted = sorted(keys)
         await self._lock_applications(wanted)
-        has_parked = (
-            exists().where(parked_event.c.application_id == recipient.c.application_id)
-        ).label("has_parked")
         rows = await self.session.execute(
-            select(recipient, has_parked)
+            select(recipient)
             .where(among(recipient.c.application_id, wanted))
             .order_by(recipient.c.application_id)
             .with_for_update(of=recipient)
         )
-        found: dict[str, Recipient] = {}
-        for row in rows.mappings():
-            found[row["application_id"]] = recipient_from_row(row)
-            if not row["has_parked"]:
-                self._nothing_parked.add(row["application_id"])
+        found = {row["application_id"]: recipient_from_row(row) for row in rows.mappings()}
+        await self._read_parked(wanted)
         absent = [key for key in wanted if key not in found]
         if absent:
-            parked = await self.session.execute(
-                select(parked_event.c.application_id)
-                .where(among(parked_event.c.application_id, absent))
-                .distinct()
-            )
-            self._nothing_parked |= set(absent) - set(parked.scalars())
             erased = await self.session.execute(
                 select(erased_recipient.c.application_id).where(
                     among(erased_recipient.c.application_id, absent)
@@ -287,6 +284,20 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
             )
             self._erased |= set(erased.scalars())
         return found
+
+    async def _read_parked(self, application_ids: list[str]) -> None:
+        """The parked events of these applications (their locks held), kept until taken."""
+        wanted = [key for key in application_ids if key not in self._parked_read]
+        if not wanted:
+            return
+        self._parked_read.update(wanted)
+        rows = await self.session.execute(
+            select(parked_event.c.id, parked_event.c.application_id, parked_event.c.event)
+            .where(among(parked_event.c.application_id, wanted))
+            .order_by(parked_event.c.id)
+        )
+        for row in rows:
+            self._parked.setdefault(row.application_id, []).append((row.id, row.event))
 
     async def _lock_applications(self, application_ids: list[str]) -> None:
         """Each application's lock, to the end of the transaction (in one order: no two
@@ -318,31 +329,38 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
                 insert(message).on_conflict_do_nothing(constraint="one_message_per_cause"),
                 messages,
             )
+        if self._taken_parked:
+            taken, self._taken_parked = self._taken_parked, []
+            await self.session.execute(
+                delete(parked_event).where(
+                    parked_event.c.id == any_(bindparam(None, taken, type_=ARRAY(BigInteger)))
+                )
+            )
         if self._unsaved_parked:
             parked, self._unsaved_parked = self._unsaved_parked, []
-            await self.session.execute(parked_event.insert(), parked)
+            await self.session.execute(
+                parked_event.insert(),
+                [{"application_id": key, "event": encode_event(e).decode()} for key, e in parked],
+            )
 
     async def add_message(self, outgoing: OutgoingMessage) -> None:
         self._unsaved_messages.append(outgoing)
 
     async def park(self, application_id: str, event: CloudEvent) -> None:
-        self._nothing_parked.discard(application_id)
-        self._unsaved_parked.append(
-            {"application_id": application_id, "event": encode_event(event).decode()}
-        )
+        self._unsaved_parked.append((application_id, event))
 
     async def unpark(self, application_id: str) -> list[CloudEvent]:
-        """Through `execute`, so an event parked earlier in this transaction is written
-        first and comes back too."""
-        if application_id in self._nothing_parked:
-            return []
-        self._nothing_parked.add(application_id)
-        rows = await self.execute(
-            delete(parked_event)
-            .where(parked_event.c.application_id == application_id)
-            .returning(parked_event.c.id, parked_event.c.event)
-        )
-        return [decode_event(row.event) for row in sorted(rows.all(), key=lambda row: row.id)]
+        """The stored ones (read with the recipient, see `_load`), then those parked
+        earlier in this transaction, in parking order; no statement here."""
+        if application_id not in self._parked_read:
+            await self.prefetch([application_id])
+            await self._read_parked([application_id])
+        stored = self._parked.pop(application_id, [])
+        self._taken_parked += [row_id for row_id, _ in stored]
+        waiting = [event for key, event in self._unsaved_parked if key == application_id]
+        if waiting:
+            self._unsaved_parked = [p for p in self._unsaved_parked if p[0] != application_id]
+        return [decode_event(event) for _, event in stored] + waiting
 
     async def erased(self, application_id: str) -> bool:
         """Read with the recipient (`_load`): an erased one has no recipient row."""
@@ -371,7 +389,10 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         wanted = set(ids)
         self._known = {key: known for key, known in self._known.items() if key not in wanted}
         self._known.update(dict.fromkeys(wanted))
-        self._nothing_parked |= wanted
+        for application_id in wanted:
+            self._parked.pop(application_id, None)
+        self._parked_read |= wanted
+        self._unsaved_parked = [p for p in self._unsaved_parked if p[0] not in wanted]
         self._erased |= wanted
         return list(gone.scalars())
 
