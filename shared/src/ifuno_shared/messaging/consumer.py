@@ -134,13 +134,14 @@ class SubscriptionConsumer:
         delivery pays a transaction, its offsets' commit and a relay round, which cost
         more than the records' own work (at 100 applications/s, candidature took three
         records a delivery). Records keep arriving during the pause, and the next
-        delivery takes them all. Under a burst a delivery lasts longer than `linger`,
-        so there is no pause; a record costs at most `linger` of waiting per hop."""
+        delivery takes them all. A full delivery (`max_records`) means more are
+        waiting: no pause; nor after a delivery that lasted `linger` or longer. A
+        record costs at most `linger` of waiting per hop."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         await self.consume(records)
         pause = started + self._linger - loop.time()
-        if pause > 0:
+        if pause > 0 and len(records) < self._max_records:
             await asyncio.sleep(pause)
 
     @property

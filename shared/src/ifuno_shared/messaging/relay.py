@@ -55,7 +55,8 @@ class OutboxRelay:
         many small transactions under a steady load (the consumer's, notification's
         settles), each waking the relay: a round each, with its reads, its update and a
         produce request, cost more than the rows. Lingering, the commits made meanwhile
-        go out together; an event after a quiet spell goes out at once."""
+        go out together; an event after a quiet spell goes out at once, and a full
+        batch (a backlog) is followed by the next one without a pause."""
         self.service = service
         self._engine = engine
         self._publisher_factory = publisher_factory
@@ -83,7 +84,7 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             pause = started + self._linger - loop.time()
-            if pause > 0 and not self._stopping:
+            if pause > 0 and published < self._batch_size and not self._stopping:
                 await asyncio.sleep(pause)
 
     async def _publish_through_failures(self) -> int:
