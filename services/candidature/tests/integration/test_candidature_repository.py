@@ -4,8 +4,7 @@ in one transaction, reads kept for the transaction, writes seen by later events.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +33,7 @@ from ifuno_shared.events.portal import (
 )
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_tools.local import PostgresAdmin
-from ifuno_tools.testing.database import migrated_sessions
-from sqlalchemy import event as sql_event
+from ifuno_tools.testing.database import migrated_sessions, statements
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -253,22 +251,6 @@ async def stored(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
             "applications": [dict(row) for row in applications.mappings()],
             "documents": [dict(row) for row in documents.mappings()],
         }
-
-
-@contextmanager
-def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
-    """The SQL statements sent while inside (an executemany counts once)."""
-    sent: list[str] = []
-    engine = sessions.kw["bind"].sync_engine
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    sql_event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        sql_event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize("prefetch", [True, False], ids=["prefetched", "not prefetched"])

@@ -4,8 +4,7 @@ model is the one of one event at a time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -22,10 +21,9 @@ from ifuno_shared.events import candidature as c
 from ifuno_shared.events import notification as n
 from ifuno_shared.events import selection as s
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_tools.testing.database import migrated_sessions
+from ifuno_tools.testing.database import migrated_sessions, statements
 from sqlalchemy import text
-from sqlalchemy.event import listen, remove
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 pytestmark = pytest.mark.integration
 
@@ -140,22 +138,6 @@ async def read_model(sessions: async_sessionmaker[AsyncSession]) -> dict[str, An
                 for m in await read_messages(session)
             ),
         }
-
-
-@contextmanager
-def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
-    """The SQL sent meanwhile."""
-    engine: AsyncEngine = sessions.kw["bind"]
-    sent: list[str] = []
-
-    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def erase(sessions: async_sessionmaker[AsyncSession]) -> None:

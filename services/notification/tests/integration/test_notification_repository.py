@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from ifuno_notification.adapters.repository import recipient_row
@@ -35,9 +34,8 @@ from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.persistence import create_engine, outbox_table
 from ifuno_shared.persistence.migrations import upgrade
 from ifuno_tools.local import CapturingSmtpServer
-from ifuno_tools.testing.database import migrated_sessions
+from ifuno_tools.testing.database import migrated_sessions, statements
 from sqlalchemy import select, text
-from sqlalchemy.event import listen, remove
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 pytestmark = pytest.mark.integration
@@ -427,21 +425,12 @@ async def test_contacts_read_in_a_batch_take_their_parked_events_in_one_statemen
             sessions, about(application_id, c.ApplicationCompleted(application_id=application_id))
         )
     contacts = [contact_of(application_id) for application_id in applications]
-    sent: list[str] = []
-
-    def record(*args: Any) -> None:
-        sent.append(args[2])
-
-    engine = sessions.kw["bind"].sync_engine
-    listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(sessions) as sent:
         async with SqlNotificationUnitOfWork(sessions) as uow:
             await uow.prefetch(contacts)
             for contact in contacts:
                 await handle_contact_recorded(contact, uow)
             await uow.commit()
-    finally:
-        remove(engine, "before_cursor_execute", record)
 
     touching_parked = [sql for sql in sent if "parked_event" in sql]
     assert len(touching_parked) == 2, touching_parked  # read once, deleted once

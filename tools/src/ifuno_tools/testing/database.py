@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from ifuno_shared.persistence import create_engine, create_session_factory
 from ifuno_shared.persistence.migrations import upgrade_async
+from sqlalchemy.event import listen, remove
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -23,3 +25,20 @@ async def migrated_sessions(
         yield create_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@contextmanager
+def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]]:
+    """The SQL statements sent meanwhile (an executemany counts once): what a test of a
+    batch's round trips counts."""
+    engine = sessions.kw["bind"].sync_engine
+    sent: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        remove(engine, "before_cursor_execute", record)
