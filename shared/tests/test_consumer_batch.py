@@ -42,10 +42,10 @@ def uploaded(application_id: str) -> CloudEvent:
 
 
 def record(offset: int, event: CloudEvent) -> ConsumerRecord[bytes, bytes]:
+    """The event as its topic's partition 0 holds it at `offset`."""
     value, key = encode_event(event), event.key.encode()
-    return ConsumerRecord(
-        Topic.PORTAL.value, 0, offset, 0, 0, key, value, None, len(key), len(value), []
-    )
+    topic = event.data.topic.value
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value), [])
 
 
 async def test_a_batch_prefetches_and_applies_each_new_event_once_in_one_transaction() -> None:
@@ -67,11 +67,7 @@ async def test_a_batch_prefetches_and_applies_each_new_event_once_in_one_transac
 
 
 def clock_record(offset: int, now: datetime) -> ConsumerRecord[bytes, bytes]:
-    event = new_event(ClockAdvanced(campaign=2027, now=now), subject="2027")
-    value, key = encode_event(event), event.key.encode()
-    return ConsumerRecord(
-        Topic.TIMELINE.value, 0, offset, 0, 0, key, value, None, len(key), len(value), []
-    )
+    return record(offset, new_event(ClockAdvanced(campaign=2027, now=now), subject="2027"))
 
 
 async def test_a_delivery_is_applied_in_the_order_of_the_subscription_topics() -> None:
