@@ -21,6 +21,7 @@ from ifuno_notification.adapters.repository import (
 from ifuno_notification.adapters.senders import (
     AbstractEmailSender,
     AbstractSmsSender,
+    Begun,
     Email,
     PermanentFailure,
     ServerUnavailable,
@@ -695,6 +696,87 @@ async def test_a_stopping_dispatcher_records_what_it_sent_and_releases_the_rest_
     ]
     assert {m.next_attempt_at for m in stored[1:]} == {T0}  # due again at once
     assert [type(d) for d in published(uow)] == [NotificationSent]
+
+
+async def test_a_connection_begins_its_next_email_during_the_last_commit_and_ends_it_after(
+    sms: ScriptedSms,
+) -> None:
+    """The commit of an acceptance overlaps the next email's envelope, never its final
+    dot: a crash still leaves at most one accepted, unrecorded email per connection."""
+    steps: list[str] = []
+
+    class SlowCommits(FakeNotificationUnitOfWork):
+        async def _commit(self) -> None:
+            await asyncio.sleep(0.01)
+            await super()._commit()
+            steps.append("committed")
+
+    class TwoSteps(ScriptedEmail):
+        async def begin(self, email: Email) -> Begun:
+            steps.append(f"begin {email.to}")
+
+            async def end() -> None:
+                steps.append(f"end {email.to}")
+                await self.send(email)
+
+            return Begun(end)
+
+    uow = SlowCommits()
+    for application_id in ("A-1", "A-2", "A-3"):
+        await handle(uow, received(application_id))
+    steps.clear()
+    assert await dispatch_due(lambda: uow, TwoSteps(), sms, connections=1) == 3
+    assert steps == [
+        "committed",  # the claim
+        "begin a-1@example.org",
+        "end a-1@example.org",
+        "begin a-2@example.org",
+        "committed",  # A-1 recorded
+        "end a-2@example.org",
+        "begin a-3@example.org",
+        "committed",
+        "end a-3@example.org",
+        "committed",
+    ]
+    assert [m.status for m in uow.notifications.messages] == ["sent"] * 3
+
+
+async def test_a_begun_email_is_abandoned_if_the_last_acceptance_cannot_be_recorded(
+    sms: ScriptedSms,
+) -> None:
+    abandoned: list[str] = []
+
+    class SettlesFail(FakeNotificationUnitOfWork):
+        claims = 0
+
+        async def _commit(self) -> None:
+            if self.claims and self.commits >= self.claims:  # every commit after the claim
+                raise ConnectionResetError("database gone")
+            await super()._commit()
+
+    class Abandoning(ScriptedEmail):
+        async def begin(self, email: Email) -> Begun:
+            begun = await super().begin(email)
+            begun.abandon = lambda: abandoned.append(email.to)  # type: ignore[method-assign]
+            return begun
+
+    uow = SettlesFail()
+    for application_id in ("A-1", "A-2"):
+        await handle(uow, received(application_id))
+    original_claim = uow.notifications.claim_due
+
+    async def claim_due(*args: Any) -> Claim:
+        uow.claims = uow.commits + 1
+        return await original_claim(*args)
+
+    uow.notifications.claim_due = claim_due  # type: ignore[method-assign]
+    email = Abandoning()
+    with pytest.raises(ConnectionResetError):
+        await dispatch_due(
+            lambda: uow, email, sms, connections=1, lease=timedelta(milliseconds=100)
+        )
+    assert [e.to for e in email.sent] == ["a-1@example.org"]
+    assert abandoned == ["a-2@example.org"]
 
 
 def test_a_batch_is_split_over_connections_with_each_applications_messages_in_order() -> None:

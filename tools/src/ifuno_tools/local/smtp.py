@@ -2,7 +2,9 @@
 
 It runs on its own thread and event loop, so it answers even while the test's
 loop is busy. `stop()` then `start()` plays an outage on the same port;
-`reject(pattern)` plays an address that does not exist (a permanent 550).
+`reject(pattern)` plays an address that does not exist (a permanent 550). Like
+Postfix, it offers command pipelining (RFC 2920) unless told not to; other
+options (TLS, authentication) go to aiosmtpd's server as they are.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -46,6 +49,20 @@ class _Handler:
     def __init__(self, server: CapturingSmtpServer) -> None:
         self._server = server
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """aiosmtpd reads pipelined commands one after the other: it only has to say so."""
+        session.host_name = hostname
+        if self._server.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -72,10 +89,19 @@ class CapturingSmtpServer:
     """SMTP on 127.0.0.1 (a free port by default) keeping mail in `messages`,
     and as `.eml` files in `folder` if given."""
 
-    def __init__(self, port: int | None = None, *, folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        folder: Path | None = None,
+        pipelining: bool = True,
+        **server_options: Any,
+    ) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.folder = folder
+        self.pipelining = pipelining
+        self._server_options = server_options
         self.messages: list[CapturedMail] = []
         self.rejected_patterns: list[str] = []
         self._lock = threading.Lock()
@@ -102,7 +128,11 @@ class CapturingSmtpServer:
             # A fixed server name: the default asks DNS for this host's FQDN, which
             # can stall for seconds on a machine without a resolver.
             controller = Controller(
-                _Handler(self), hostname=self.host, port=self.port, server_hostname="localhost"
+                _Handler(self),
+                hostname=self.host,
+                port=self.port,
+                server_hostname="localhost",
+                **self._server_options,
             )
             controller.start()
             self._controller = controller

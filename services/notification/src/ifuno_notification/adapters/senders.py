@@ -13,17 +13,23 @@ import base64
 import contextlib
 import functools
 import logging
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
-from typing import Literal
 
-import aiosmtplib
 import httpx
 
+from ifuno_notification.adapters.smtp import (
+    SmtpConnectionError,
+    SmtpReplyError,
+    SmtpSession,
+    Tls,
+    to_wire,
+)
 from ifuno_notification.domain.sms import split_sms
 
 log = logging.getLogger(__name__)
@@ -55,9 +61,26 @@ class Email:
     html: str | None
 
 
+class Begun:
+    """An email sent all but the instant the server takes it (its final dot)."""
+
+    def __init__(self, end: Callable[[], Awaitable[None]]) -> None:
+        self.end = end
+        """Have the server take it (raises as `send` does)."""
+
+    def abandon(self) -> None:
+        """Drop it: the server never takes it."""
+
+
 class AbstractEmailSender(abc.ABC):
     @abc.abstractmethod
     async def send(self, email: Email) -> None: ...
+
+    async def begin(self, email: Email) -> Begun:
+        """Send `email` up to the instant the server takes it; `end()` does that. The
+        dispatcher records the previous acceptance meanwhile. A sender that cannot
+        split a send does all of it in `end()`."""
+        return Begun(functools.partial(self.send, email))
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AbstractEmailSender]:
@@ -81,18 +104,21 @@ class SmtpEmailSender(AbstractEmailSender):
         port: int,
         sender: str,
         *,
-        tls: Literal["none", "starttls", "tls"] = "none",
+        tls: Tls = "none",
         username: str | None = None,
         password: str | None = None,
         copy_dir: Path | None = None,
         timeout: float = 10.0,
         keep_idle: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """`keep_idle`: seconds a connection is kept open between two runs of sends (a
-        server closes an idle session only after minutes: Postfix after 300 s)."""
+        server closes an idle session only after minutes: Postfix after 300 s).
+        `ssl_context`: the certificates trusted for TLS (default: the system's)."""
         self._host, self._port, self._sender = host, port, sender
         self._tls, self._username, self._password = tls, username, password
         self._copy_dir = copy_dir
+        self._ssl_context = ssl_context
         self._timeout = timeout
         self._keep_idle = keep_idle
         self._idle: list[tuple[float, _SmtpConnection]] = []
@@ -174,15 +200,15 @@ class SmtpEmailSender(AbstractEmailSender):
         async with self.connection() as run:
             await run.send(email)
 
-    def client(self) -> aiosmtplib.SMTP:
-        return aiosmtplib.SMTP(
-            hostname=self._host,
-            port=self._port,
+    async def open_session(self) -> SmtpSession:
+        return await SmtpSession.open(
+            self._host,
+            self._port,
+            tls=self._tls,
             username=self._username,
             password=self._password,
-            use_tls=self._tls == "tls",
-            start_tls=self._tls == "starttls",
             timeout=self._timeout,
+            ssl_context=self._ssl_context,
         )
 
     @property
@@ -197,51 +223,71 @@ class SmtpEmailSender(AbstractEmailSender):
 class _SmtpConnection(AbstractEmailSender):
     def __init__(self, sender: SmtpEmailSender) -> None:
         self._sender = sender
-        self._open: aiosmtplib.SMTP | None = None
-
-    async def _client(self) -> aiosmtplib.SMTP:
-        if self._open is None:
-            client = self._sender.client()
-            await client.connect()
-            self._open = client
-        return self._open
+        self._open: SmtpSession | None = None
 
     async def close(self) -> None:
-        client, self._open = self._open, None
-        if client is not None and client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await client.quit()
+        session, self._open = self._open, None
+        if session is not None:
+            await session.quit()
 
     async def send(self, email: Email) -> None:
+        await (await self.begin(email)).end()
+
+    async def begin(self, email: Email) -> Begun:
         message = self._sender.build(email)
+        await self._failing_over(self._begin(email.to, message))
+        return _BegunEmail(self, email.message_id, message)
+
+    async def _begin(self, recipient: str, message: bytes) -> None:
+        if self._open is None or self._open.closed:
+            self._open = await self._sender.open_session()
+        await self._open.begin(self._sender.envelope_sender, recipient, to_wire(message))
+
+    async def end(self, message_id: str, message: bytes) -> None:
+        session = self._open
+        if session is None:
+            raise ServerUnavailable("SMTP connection lost before the message was sent")
+        await self._failing_over(session.end())
+        if self._sender.copy_dir is not None:
+            _keep_copy(self._sender.copy_dir, message_id, message)
+
+    def abandon(self) -> None:
+        session, self._open = self._open, None
+        if session is not None:
+            session.abort()
+
+    async def _failing_over(self, step: Awaitable[None]) -> None:
+        """What the server's answer means for this message (see the module)."""
         try:
-            client = await self._client()
-            await client.sendmail(self._sender.envelope_sender, [email.to], message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            await self.close()
-            codes = [error.code for error in exc.recipients]
-            failure = PermanentFailure if all(c >= 500 for c in codes) else TransientFailure
-            raise failure(f"recipient refused ({', '.join(map(str, codes))})") from exc
-        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as exc:
-            await self.close()
-            failure = PermanentFailure if exc.code >= 500 else TransientFailure
-            what = "recipient" if isinstance(exc, aiosmtplib.SMTPRecipientRefused) else "message"
-            raise failure(f"{what} refused ({exc.code})") from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            # Greeting, HELO, authentication, sender: the server or our settings, not
-            # this message. Retried; the dispatcher gives up after its retry period.
-            await self.close()
-            raise ServerUnavailable(f"SMTP {exc.code} ({type(exc).__name__})") from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            await self.close()
-            raise ServerUnavailable(f"SMTP unreachable: {type(exc).__name__}") from exc
+            await step
+        except SmtpReplyError as exc:
+            if exc.step in ("rcpt", "data", "message"):
+                failure = PermanentFailure if exc.code >= 500 else TransientFailure
+                what = "recipient" if exc.step == "rcpt" else "message"
+                raise failure(f"{what} refused ({exc.code})") from exc
+            # Greeting, EHLO, TLS, authentication, sender: the server or our settings,
+            # not this message. Retried; the dispatcher gives up after its retry period.
+            self.abandon()
+            raise ServerUnavailable(f"SMTP {exc.code} ({exc.step})") from exc
+        except SmtpConnectionError as exc:
+            self.abandon()
+            raise ServerUnavailable(f"SMTP unreachable: {exc}") from exc
+        except ValueError as exc:
+            raise PermanentFailure(str(exc)) from exc
         except BaseException:
             # Anything else (cancelled, or a fault of ours) may leave the session half
             # way through a message: the next one starts on a new connection.
-            await self.close()
+            self.abandon()
             raise
-        if self._sender.copy_dir is not None:
-            _keep_copy(self._sender.copy_dir, email.message_id, message)
+
+
+class _BegunEmail(Begun):
+    def __init__(self, connection: _SmtpConnection, message_id: str, message: bytes) -> None:
+        super().__init__(functools.partial(connection.end, message_id, message))
+        self._connection = connection
+
+    def abandon(self) -> None:
+        self._connection.abandon()
 
 
 def _part_headers(subtype: str) -> tuple[str, str]:

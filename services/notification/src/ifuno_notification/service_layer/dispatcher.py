@@ -9,8 +9,10 @@ No transaction stays open while a server is talked to:
 3. **Settle** each outcome as soon as it is known, with its attempt and its
    `notification.sent` / `notification.failed` event in the outbox. Writes are grouped
    (one write at a time; it waits a few milliseconds for the connections still
-   sending, and takes every outcome recorded meanwhile), and a connection sends its
-   next message only once the acceptance of the previous one is committed.
+   sending, and takes every outcome recorded meanwhile). While the acceptance of a
+   connection's message is being committed, the connection begins its next one
+   (envelope and content); it ends it (the final dot, when the server takes it) only
+   once that commit is done.
 
 What a crash can send twice: the message each connection has had accepted and whose
 acceptance is not committed yet, so at most one per connection (`connections`). It
@@ -36,11 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from ifuno_shared.events.notification import NotificationFailed, NotificationSent
 from prometheus_client import Counter
@@ -50,6 +54,7 @@ from ifuno_notification.adapters.repository import Claim, PendingMessage, Settle
 from ifuno_notification.adapters.senders import (
     AbstractEmailSender,
     AbstractSmsSender,
+    Begun,
     Email,
     PermanentFailure,
     ServerUnavailable,
@@ -74,6 +79,7 @@ DELIVERIES = Counter(
 )
 
 UowFactory = Callable[[], NotificationUnitOfWork]
+T = TypeVar("T")
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -81,12 +87,12 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** (attempts - 1), 300))
 
 
-async def _deliver(
+async def _begin(
     pending: PendingMessage, email: AbstractEmailSender, sms: AbstractSmsSender
-) -> None:
+) -> Begun:
     outgoing = pending.outgoing
     if outgoing.channel == "email":
-        await email.send(
+        return await email.begin(
             Email(
                 message_id=pending.id,
                 to=outgoing.address,
@@ -96,8 +102,7 @@ async def _deliver(
                 html=outgoing.body_html,
             )
         )
-    else:
-        await sms.send(pending.id, outgoing.address, outgoing.body_text)
+    return Begun(functools.partial(sms.send, pending.id, outgoing.address, outgoing.body_text))
 
 
 class _Settler:
@@ -115,17 +120,20 @@ class _Settler:
         self._writer: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
         self.sending = 0
-        """Lanes waiting for a server's answer: a write waits a little for them."""
+        """Lanes waiting for the server to take a message: a write waits a little for
+        them."""
         self.error: Exception | None = None
 
     def record(self, pending: PendingMessage, settlement: Settlement) -> None:
         self._enqueue(pending, settlement, None)
 
-    async def record_and_wait(self, pending: PendingMessage, settlement: Settlement) -> None:
-        """Return once the outcome is committed (raise if it could not be)."""
+    def record_committed(
+        self, pending: PendingMessage, settlement: Settlement
+    ) -> asyncio.Future[None]:
+        """Done once the outcome is committed (its exception if it could not be)."""
         committed = asyncio.get_running_loop().create_future()
         self._enqueue(pending, settlement, committed)
-        await committed
+        return committed
 
     def _enqueue(
         self,
@@ -255,41 +263,63 @@ class _Round:
     down: dict[str, tuple[str, timedelta]] = field(default_factory=dict)
 
     async def run(self, lane: list[PendingMessage], email: AbstractEmailSender) -> None:
+        """Send a lane's messages in order. Each message is begun (envelope and content)
+        while the previous acceptance is being recorded, and ended (the final dot) only
+        once it is committed: never two accepted and unrecorded per connection."""
+        recording: asyncio.Future[None] | None = None
         for index, pending in enumerate(lane):
             if self.stopping.is_set() or time.monotonic() >= self.send_until:
                 for rest in lane[index:]:
                     self.settler.record(rest, Settlement(rest.id, "pending", attempted=False))
-                return
-            self.settler.sending += 1
-            try:
-                settlement = await self._send(pending, email)
-            finally:
-                self.settler.sending -= 1
+                break
+            settlement = await self._send(pending, email, recording)
             if settlement.status == "sent":
-                # The crash window: accepted, not recorded yet. Never two per connection.
-                await self.settler.record_and_wait(pending, settlement)
+                recording = self.settler.record_committed(pending, settlement)
             else:
                 self.settler.record(pending, settlement)
+        if recording is not None:
+            await recording
 
-    async def _send(self, pending: PendingMessage, email: AbstractEmailSender) -> Settlement:
+    async def _send(
+        self,
+        pending: PendingMessage,
+        email: AbstractEmailSender,
+        recording: asyncio.Future[None] | None,
+    ) -> Settlement:
         channel = pending.outgoing.channel
         if channel in self.down:
             error, delay = self.down[channel]
             if pending.age >= self.retry_for:
                 return self._failed(pending, f"{error} (not sent within {_hours(self.retry_for)})")
             return Settlement(pending.id, "pending", retry_in=delay, attempted=False)
+        begun = await self._attempt(pending, _begin(pending, email, self.sms))
+        if isinstance(begun, Settlement):
+            return begun
+        if recording is not None:
+            try:
+                await recording  # the crash window: the previous one accepted, not recorded
+            except BaseException:
+                begun.abandon()  # not recorded: this one is not sent
+                raise
+        self.settler.sending += 1
         try:
-            await _deliver(pending, email, self.sms)
+            return await self._attempt(pending, begun.end()) or Settlement(pending.id, "sent")
+        finally:
+            self.settler.sending -= 1
+
+    async def _attempt(self, pending: PendingMessage, step: Awaitable[T]) -> T | Settlement:
+        """The step's result, or the settlement its failure makes."""
+        try:
+            return await step
         except PermanentFailure as exc:
             return self._failed(pending, str(exc), expired=False)
         except TransientFailure as exc:
             if isinstance(exc, ServerUnavailable):
-                self.down[channel] = (str(exc), retry_delay(pending.attempts + 1))
+                self.down[pending.outgoing.channel] = (str(exc), retry_delay(pending.attempts + 1))
             return self._retried(pending, str(exc))
         except Exception as exc:
             # Ours or a library's, on this message: its attempt fails, and only its own.
             return self._retried(pending, f"unexpected error: {type(exc).__name__}")
-        return Settlement(pending.id, "sent")
 
     def _retried(self, pending: PendingMessage, error: str) -> Settlement:
         attempts = pending.attempts + 1
