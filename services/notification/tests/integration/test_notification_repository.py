@@ -27,9 +27,10 @@ from ifuno_notification.service_layer.handlers import (
 )
 from ifuno_notification.service_layer.unit_of_work import SqlNotificationUnitOfWork
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import CloudEvent, EventData, Level, Regime, new_event
+from ifuno_shared.events import CloudEvent, EventData, Level, Regime, decode_event, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
+from ifuno_shared.events.notification import NotificationSent
 from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.persistence import create_engine, outbox_table
 from ifuno_shared.persistence.migrations import upgrade
@@ -202,6 +203,58 @@ async def test_a_dispatch_batch_is_settled_together_with_one_outcome_event_each(
     assert [[a["outcome"] for a in m["delivery_attempts"]] for m in listed] == [["sent"]] * 3
     assert keys == ["B-0", "B-1", "B-2"]
     assert len(email.sent) == 3
+
+
+async def test_acceptances_go_with_their_events_in_one_statement_for_the_claim_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The dispatcher's commonest write: one statement, no transaction around it; a
+    message another dispatcher took meanwhile is left alone, and so is its event."""
+    for n in range(3):
+        await handle(sessions, received(f"A-{n}", submitted_at=DEADLINE))
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        claim = await uow.notifications.claim_due(10, timedelta(minutes=5))
+        await uow.commit()
+    first, second, taken = claim.messages
+    async with sessions() as session:
+        await session.execute(
+            text("UPDATE message SET claim = 'another' WHERE id = :id"), {"id": taken.id}
+        )
+        await session.commit()
+    events = [
+        (
+            pending.id,
+            new_event(
+                NotificationSent(
+                    application_id=pending.outgoing.application_id,
+                    channel="email",
+                    template=pending.outgoing.template,
+                    cause_event_id=pending.outgoing.cause_event_id,
+                ),
+                subject=pending.outgoing.application_id,
+            ),
+        )
+        for pending in (second, taken, first)
+    ]
+    with statements(sessions) as sent:
+        recorded = await SqlNotificationUnitOfWork(sessions).record_sent(claim.token, events)
+    assert len(sent) == 1
+    assert sorted(recorded) == sorted([first.id, second.id])
+    async with SqlNotificationUnitOfWork(sessions) as uow:
+        outbox = await uow.session.execute(
+            select(outbox_table.c.event_id, outbox_table.c.value).order_by(outbox_table.c.id)
+        )
+        rows = outbox.all()
+        listed = {
+            m["id"]: m for n in range(3) for m in await uow.notifications.messages_of(f"A-{n}")
+        }
+    assert [decode_event(value) for _, value in rows] == [events[0][1], events[2][1]]
+    for pending in (first, second):
+        message = listed[pending.id]
+        assert (message["status"], message["attempts"]) == ("sent", 1)
+        assert [a["outcome"] for a in message["delivery_attempts"]] == ["sent"]
+    assert (listed[taken.id]["status"], listed[taken.id]["attempts"]) == ("sending", 0)
+    assert listed[taken.id]["delivery_attempts"] == []
 
 
 async def test_several_events_of_one_application_in_one_transaction_see_each_other(

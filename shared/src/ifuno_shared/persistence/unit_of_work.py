@@ -117,6 +117,18 @@ class AbstractUnitOfWork(abc.ABC):
 
 OnCommit = Callable[[], None]
 
+
+def outbox_row(event: CloudEvent) -> dict[str, str | None]:
+    """An event as its outbox row (the relay publishes `value` to `topic` under `key`)."""
+    return {
+        "event_id": event.id,
+        "topic": event.data.topic.value,
+        "key": event.key,
+        "type": event.type,
+        "value": encode_event(event).decode(),
+    }
+
+
 TOMBSTONE_TYPE = "tombstone"
 """The outbox `type` of a tombstone row (its value is NULL)."""
 
@@ -163,16 +175,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
     async def _commit(self) -> None:
         """What the repositories hold back is written first (they cannot be forgotten)."""
         await flush_session(self.session)
-        rows = [
-            {
-                "event_id": event.id,
-                "topic": event.data.topic.value,
-                "key": event.key,
-                "type": event.type,
-                "value": encode_event(event).decode(),
-            }
-            for event in self.published
-        ] + [
+        rows = [outbox_row(event) for event in self.published] + [
             {
                 "event_id": f"tombstone-{uuid.uuid4()}",
                 "topic": topic.value,

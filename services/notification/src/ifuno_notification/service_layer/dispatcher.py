@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
+from ifuno_shared.events import new_event
 from ifuno_shared.events.notification import NotificationFailed, NotificationSent
 from prometheus_client import Counter
 from sqlalchemy.exc import SQLAlchemyError
@@ -189,9 +190,10 @@ class _Settler:
         (retrying is safe: a message already recorded is not recorded twice)."""
         delay = 0.05
         stop_by: float | None = None
+        unwritten = [(pending, settlement) for pending, settlement, _ in group]
         while True:
             try:
-                await self._write([(pending, settlement) for pending, settlement, _ in group])
+                await self._write(unwritten)
                 return
             except (SQLAlchemyError, OSError) as exc:
                 now = time.monotonic()
@@ -207,38 +209,58 @@ class _Settler:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _write(self, group: list[tuple[PendingMessage, Settlement]]) -> None:
-        async with self._uow_factory() as uow:
-            recorded = set(
-                await uow.notifications.settle(self._claim, [settlement for _, settlement in group])
+    async def _write(self, unwritten: list[tuple[PendingMessage, Settlement]]) -> None:
+        """Acceptances, the common case, in writes of their own (`record_sent`), the other
+        outcomes in units of work; in the order they came (each event after the ones
+        before it). What is written leaves `unwritten` (a retry writes only the rest)."""
+        while unwritten:
+            accepted = unwritten[0][1].status == "sent"
+            count = next(
+                (n for n, (_, s) in enumerate(unwritten) if (s.status == "sent") != accepted),
+                len(unwritten),
             )
-            for pending, settlement in group:
-                if pending.id in recorded:
-                    _announce(uow, pending, settlement)
-            await uow.commit()
-        for pending, settlement in group:
-            if pending.id not in recorded:
-                log.warning(
-                    "message %s was claimed again before its outcome was recorded", pending.id
-                )
-            elif settlement.attempted:
-                outcome = "retry" if settlement.status == "pending" else settlement.status
-                DELIVERIES.labels(pending.outgoing.channel, outcome).inc()
+            outcomes = unwritten[:count]
+            if accepted:
+                events = [
+                    (p.id, new_event(_sent(p), subject=p.outgoing.application_id))
+                    for p, _ in outcomes
+                ]
+                recorded = set(await self._uow_factory().record_sent(self._claim, events))
+            else:
+                async with self._uow_factory() as uow:
+                    recorded = set(
+                        await uow.notifications.settle(self._claim, [s for _, s in outcomes])
+                    )
+                    for pending, settlement in outcomes:
+                        if pending.id in recorded:
+                            _announce(uow, pending, settlement)
+                    await uow.commit()
+            del unwritten[:count]
+            for pending, settlement in outcomes:
+                if pending.id not in recorded:
+                    log.warning(
+                        "message %s was claimed again before its outcome was recorded",
+                        pending.id,
+                    )
+                elif settlement.attempted:
+                    outcome = "retry" if settlement.status == "pending" else settlement.status
+                    DELIVERIES.labels(pending.outgoing.channel, outcome).inc()
+
+
+def _sent(pending: PendingMessage) -> NotificationSent:
+    outgoing = pending.outgoing
+    return NotificationSent(
+        application_id=outgoing.application_id,
+        channel=outgoing.channel,
+        template=outgoing.template,
+        cause_event_id=outgoing.cause_event_id,
+    )
 
 
 def _announce(uow: NotificationUnitOfWork, pending: PendingMessage, settlement: Settlement) -> None:
+    """A failure's event (an acceptance's goes with `record_sent`)."""
     outgoing = pending.outgoing
-    if settlement.status == "sent":
-        uow.publish(
-            NotificationSent(
-                application_id=outgoing.application_id,
-                channel=outgoing.channel,
-                template=outgoing.template,
-                cause_event_id=outgoing.cause_event_id,
-            ),
-            subject=outgoing.application_id,
-        )
-    elif settlement.status == "failed":
+    if settlement.status == "failed":
         uow.publish(
             NotificationFailed(
                 application_id=outgoing.application_id,
