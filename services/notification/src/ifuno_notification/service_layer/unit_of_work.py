@@ -57,7 +57,7 @@ WITH given AS (
     UPDATE message
        SET status = 'sent', claim = NULL, attempts = attempts + 1, last_error = NULL,
            sent_at = now()
-     WHERE id IN (SELECT message_id FROM given) AND claim = $1
+     WHERE id = ANY($2::varchar[]) AND claim = $1
     RETURNING id
 ), attempted AS (
     INSERT INTO delivery_attempt (message_id, outcome) SELECT id, 'sent' FROM marked
