@@ -114,7 +114,11 @@ class ServiceRunner:
         self.relay = relay = OutboxRelay(
             definition.name,
             engine,
-            lambda: make_broker(bootstrap, client_id=f"ifuno-{definition.name}-relay"),
+            # Counted by the relay itself (ifuno_outbox_published_total): FastStream's
+            # middleware would double a publish's CPU cost for a second count.
+            lambda: make_broker(
+                bootstrap, client_id=f"ifuno-{definition.name}-relay", metrics=False
+            ),
             linger=settings.outbox_relay_linger_ms / 1000,
         )
         broker = make_broker(bootstrap, client_id=f"ifuno-{definition.name}")
