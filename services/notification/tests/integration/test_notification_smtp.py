@@ -16,8 +16,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from ifuno_notification.adapters.senders import Email, ServerUnavailable, SmtpEmailSender
-from ifuno_notification.adapters.smtp import SmtpReplyError, SmtpSession, to_wire
+from ifuno_notification.adapters.senders import (
+    Email,
+    PermanentFailure,
+    ServerUnavailable,
+    SmtpEmailSender,
+    TransientFailure,
+)
+from ifuno_notification.adapters.smtp import (
+    SmtpConnectionError,
+    SmtpReplyError,
+    SmtpSession,
+    to_wire,
+)
 from ifuno_tools.local import CapturingSmtpServer
 
 pytestmark = pytest.mark.integration
@@ -210,3 +221,81 @@ async def test_the_sender_speaks_tls_and_checks_the_servers_certificate(
         with pytest.raises(ServerUnavailable, match="SMTP unreachable"):
             await unknown_certificate.send(_email())
     assert [m.recipients for m in smtp.messages] == [("anne@example.org",)]
+
+
+async def scripted(answers: dict[bytes, bytes], *, greeting: bytes = b"220 scripted\r\n") -> int:
+    """A server answering each command by its verb (`answers`), else 250; its port."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(greeting)
+        while line := await reader.readline():
+            verb = line.split(b" ")[0].split(b":")[0].strip().upper()
+            if verb == b"EHLO":
+                writer.write(b"250-scripted\r\n250 STARTTLS\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                break
+            else:
+                writer.write(
+                    answers.get(verb, b"354 go on\r\n" if verb == b"DATA" else b"250 ok\r\n")
+                )
+        writer.close()
+
+    listening = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return int(listening.sockets[0].getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("answers", "failure", "reason"),
+    [
+        ({b"MAIL": b"552 5.3.4 message too big\r\n"}, PermanentFailure, r"message refused \(552\)"),
+        ({b"MAIL": b"553 sender refused\r\n"}, ServerUnavailable, r"SMTP 553 \(mail\)"),
+        ({b"RCPT": b"451 try later\r\n"}, TransientFailure, r"recipient refused \(451\)"),
+        ({b"RCPT": b"421 closing\r\n"}, ServerUnavailable, r"SMTP 421 \(rcpt\)"),
+    ],
+)
+async def test_what_each_refusal_means_for_the_message_and_the_server(
+    answers: dict[bytes, bytes], failure: type[Exception], reason: str
+) -> None:
+    port = await scripted(answers)
+    smtp = SmtpEmailSender("127.0.0.1", port, "ifuno@example.org", timeout=2.0)
+    with pytest.raises(failure, match=reason):
+        await smtp.send(_email())
+    await smtp.close_idle()
+
+
+def test_a_sender_address_no_envelope_takes_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="envelope"):
+        SmtpEmailSender("127.0.0.1", 25, "Master IFUNO")
+    with pytest.raises(ValueError, match="envelope"):
+        SmtpEmailSender("127.0.0.1", 25, "ifuno@univ-lémans.fr")
+
+
+async def test_bytes_sent_before_the_tls_handshake_are_refused() -> None:
+    """STARTTLS response injection: a reply slipped in before the handshake would be
+    read as if it came over TLS."""
+    port = await scripted({b"STARTTLS": b"220 go ahead\r\n250 injected\r\n"})
+    with pytest.raises(SmtpConnectionError, match="after the STARTTLS reply"):
+        await SmtpSession.open("127.0.0.1", port, tls="starttls", timeout=2.0)
+
+
+async def test_a_server_that_stops_reading_times_the_message_out() -> None:
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 x\r\n")
+        await reader.readline()
+        writer.write(b"250 x\r\n")
+        for _ in range(3):
+            await reader.readline()
+        writer.write(b"250 ok\r\n250 ok\r\n354 go on\r\n")
+        await asyncio.sleep(5)
+        writer.close()
+
+    listening = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    async with listening:
+        session = await SmtpSession.open("127.0.0.1", port, timeout=0.5)
+        session.extensions["pipelining"] = ""
+        huge = to_wire(b"a" * 76 + b"\n") * 500_000  # far more than the sockets buffer
+        with pytest.raises(SmtpConnectionError, match="cannot write"):
+            await session.begin("ifuno@example.org", "anne@example.org", huge)
+        session.abort()

@@ -779,6 +779,37 @@ async def test_a_begun_email_is_abandoned_if_the_last_acceptance_cannot_be_recor
     assert abandoned == ["a-2@example.org"]
 
 
+async def test_a_begun_email_whose_wait_outlasts_half_the_lease_is_released_unsent(
+    sms: ScriptedSms,
+) -> None:
+    """A slow commit must not let a final dot go out at the end of the lease, when
+    another dispatcher may take the message again."""
+    abandoned: list[str] = []
+
+    class SlowSettles(FakeNotificationUnitOfWork):
+        async def _commit(self) -> None:
+            if self.published:  # a settle, not the claim
+                await asyncio.sleep(0.15)
+            await super()._commit()
+
+    class Abandoning(ScriptedEmail):
+        async def begin(self, email: Email) -> Begun:
+            begun = await super().begin(email)
+            begun.abandon = lambda: abandoned.append(email.to)  # type: ignore[method-assign]
+            return begun
+
+    uow = SlowSettles()
+    for application_id in ("A-1", "A-2"):
+        await handle(uow, received(application_id))
+    email = Abandoning()
+    lease = timedelta(milliseconds=200)  # sends start within its first 100 ms
+    assert await dispatch_due(lambda: uow, email, sms, connections=1, lease=lease) == 2
+    assert [e.to for e in email.sent] == ["a-1@example.org"]
+    assert abandoned == ["a-2@example.org"]
+    stored = uow.notifications.messages
+    assert [(m.status, m.attempts) for m in stored] == [("sent", 1), ("pending", 0)]
+
+
 def test_a_batch_is_split_over_connections_with_each_applications_messages_in_order() -> None:
     def pending(application_id: str, template: str) -> PendingMessage:
         outgoing = OutgoingMessage(

@@ -28,6 +28,7 @@ from ifuno_notification.adapters.smtp import (
     SmtpReplyError,
     SmtpSession,
     Tls,
+    envelope_address,
     to_wire,
 )
 from ifuno_notification.domain.sms import split_sms
@@ -123,6 +124,9 @@ class SmtpEmailSender(AbstractEmailSender):
         self._keep_idle = keep_idle
         self._idle: list[tuple[float, _SmtpConnection]] = []
         name, self._envelope_sender = parseaddr(sender)
+        if "@" not in self._envelope_sender:
+            raise ValueError("IFUNO_SMTP_FROM: no address an SMTP envelope takes")
+        envelope_address(self._envelope_sender)  # the same mistake, other ways: at start
         self._from_header = formataddr((name, self._envelope_sender), charset="utf-8")
 
     def build(self, email: Email) -> bytes:
@@ -261,12 +265,14 @@ class _SmtpConnection(AbstractEmailSender):
         try:
             await step
         except SmtpReplyError as exc:
-            if exc.step in ("rcpt", "data", "message"):
+            if exc.code != 421 and (exc.step in ("rcpt", "data", "message") or exc.code == 552):
+                # This message: its recipient, its content, or (552 at MAIL) its size.
                 failure = PermanentFailure if exc.code >= 500 else TransientFailure
                 what = "recipient" if exc.step == "rcpt" else "message"
                 raise failure(f"{what} refused ({exc.code})") from exc
-            # Greeting, EHLO, TLS, authentication, sender: the server or our settings,
-            # not this message. Retried; the dispatcher gives up after its retry period.
+            # 421 (the server closing), greeting, EHLO, TLS, authentication, sender: the
+            # server or our settings, not this message. Retried; the dispatcher gives up
+            # after its retry period.
             self.abandon()
             raise ServerUnavailable(f"SMTP {exc.code} ({exc.step})") from exc
         except SmtpConnectionError as exc:

@@ -59,7 +59,7 @@ def to_wire(message: bytes) -> bytes:
     return LEADING_DOT.sub(b"..", lines).replace(b"\n", b"\r\n")
 
 
-def _address(address: str) -> bytes:
+def envelope_address(address: str) -> bytes:
     if any(c in address for c in "\r\n<>") or not address.isascii():
         raise ValueError("an address that cannot go into an SMTP envelope")
     return address.encode()
@@ -108,6 +108,10 @@ class SmtpSession:
             await session._ehlo(local_hostname)
             if tls == "starttls":
                 await session._command("starttls", b"STARTTLS", 220)
+                if getattr(reader, "_buffer", b""):
+                    # Bytes sent before the handshake would be read as if they came
+                    # over TLS (STARTTLS response injection): refuse the session.
+                    raise SmtpConnectionError("data after the STARTTLS reply")
                 try:
                     async with asyncio.timeout(timeout):
                         await writer.start_tls(context, server_hostname=host)
@@ -131,10 +135,10 @@ class SmtpSession:
 
     async def begin(self, sender: str, recipient: str, content: bytes) -> None:
         """Send the envelope and the content (`to_wire`), all but the final dot."""
-        mail = b"MAIL FROM:<" + _address(sender) + b">"
+        mail = b"MAIL FROM:<" + envelope_address(sender) + b">"
         if "size" in self.extensions:
             mail += b" SIZE=%d" % (len(content) + 3)
-        rcpt = b"RCPT TO:<" + _address(recipient) + b">"
+        rcpt = b"RCPT TO:<" + envelope_address(recipient) + b">"
         if self.pipelining:
             self._write(mail + b"\r\n" + rcpt + b"\r\nDATA\r\n")
             replies = [await self._reply() for _ in range(3)]
@@ -152,7 +156,7 @@ class SmtpSession:
                 await self._reset()
                 raise SmtpReplyError(step, code, text)
         self._write(content)
-        await self._writer.drain()
+        await self._drain()
 
     async def _reset(self) -> None:
         """After a refused envelope: `RSET`, or, if the server took `DATA` all the same,
@@ -214,7 +218,7 @@ class SmtpSession:
         self, step: Step, line: bytes, expected: int, *, raise_: bool = True
     ) -> tuple[int, str]:
         self._write(line + b"\r\n")
-        await self._writer.drain()
+        await self._drain()
         code, text = await self._expect(step, expected) if raise_ else await self._reply()
         return code, text
 
@@ -228,6 +232,15 @@ class SmtpSession:
         if self._writer.is_closing():
             raise SmtpConnectionError("connection closed")
         self._writer.write(data)
+
+    async def _drain(self) -> None:
+        """Wait until the kernel takes what is written (a server that stops reading
+        holds a large message): within the timeout, or the connection is lost."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._writer.drain()
+        except (OSError, TimeoutError) as exc:
+            raise SmtpConnectionError(f"cannot write: {type(exc).__name__}") from exc
 
     async def _reply(self) -> tuple[int, str]:
         """One reply, its lines joined by `\n` (`250-...` continues, `250 ...` ends)."""

@@ -164,11 +164,11 @@ class _Settler:
                 except Exception as exc:
                     self.error = self.error or exc
                     for _, _, committed in group:
-                        if committed is not None:
+                        if committed is not None and not committed.done():
                             committed.set_exception(exc)
                 else:
                     for _, _, committed in group:
-                        if committed is not None:
+                        if committed is not None and not committed.done():  # not cancelled
                             committed.set_result(None)
         finally:
             self._writer = None
@@ -323,6 +323,10 @@ class _Round:
             except BaseException:
                 begun.abandon()  # not recorded: this one is not sent
                 raise
+            if time.monotonic() >= self.send_until:
+                # The wait took what was left of the claim: this one is released, unsent.
+                begun.abandon()
+                return Settlement(pending.id, "pending", attempted=False)
         self.settler.sending += 1
         try:
             return await self._attempt(pending, begun.end()) or Settlement(pending.id, "sent")
