@@ -33,7 +33,7 @@ from ifuno_shared.events.portal import (
 )
 from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
 from ifuno_tools.local import PostgresAdmin
-from ifuno_tools.testing.database import migrated_sessions, statements
+from ifuno_tools.testing.database import generic_plan, migrated_sessions, statements
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -309,6 +309,18 @@ async def test_a_prefetched_batch_takes_the_same_few_statements_whatever_its_siz
     # candidates' live files; the windows and the clock once; at the commit: one upsert,
     # one delete and one insert of documents, and the outbox.
     assert len(sent) <= 10, sent
+
+
+async def test_the_live_files_are_read_through_their_partial_index_by_a_prepared_statement(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Statuses bound as parameters hid the index's predicate from the statement's
+    generic plan: PostgreSQL scanned every application of the table for each batch."""
+    await apply_one_per_transaction(sessions, STORED_BEFORE)
+    with statements(sessions) as sent:
+        await apply_as_a_batch(sessions, BATCH, prefetch=True)
+    [live] = [sql for sql in sent if "application.candidate_id = ANY" in sql]
+    assert "one_live_application_per_candidate" in await generic_plan(sessions, live)
 
 
 async def test_a_clock_tick_closes_the_late_files_in_a_few_statements_whatever_their_number(

@@ -35,7 +35,7 @@ from ifuno_shared.events.timeline import ClockAdvanced
 from ifuno_shared.persistence import create_engine, outbox_table
 from ifuno_shared.persistence.migrations import upgrade
 from ifuno_tools.local import CapturingSmtpServer
-from ifuno_tools.testing.database import migrated_sessions, statements
+from ifuno_tools.testing.database import generic_plan, migrated_sessions, statements
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -203,6 +203,19 @@ async def test_a_dispatch_batch_is_settled_together_with_one_outcome_event_each(
     assert [[a["outcome"] for a in m["delivery_attempts"]] for m in listed] == [["sent"]] * 3
     assert keys == ["B-0", "B-1", "B-2"]
     assert len(email.sent) == 3
+
+
+async def test_the_claim_reads_the_messages_to_send_through_their_partial_index(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Statuses bound as parameters hid the index's predicate from the statement's
+    generic plan: each claim scanned every message ever recorded."""
+    await handle(sessions, received("P-1", submitted_at=DEADLINE))
+    with statements(sessions) as sent:
+        async with SqlNotificationUnitOfWork(sessions) as uow:
+            await uow.notifications.claim_due(10, timedelta(minutes=5))
+    [claim] = [sql for sql in sent if "SKIP LOCKED" in sql]
+    assert "message_to_send" in await generic_plan(sessions, claim)
 
 
 async def test_acceptances_go_with_their_events_in_one_statement_for_the_claim_only(

@@ -16,10 +16,20 @@ from __future__ import annotations
 import abc
 import copy
 import functools
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Result, String, Table, any_, bindparam
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Result,
+    String,
+    Table,
+    any_,
+    bindparam,
+    literal_column,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -164,6 +174,19 @@ def without_events(kept: A) -> A:
     if hasattr(kept, "events"):
         kept.events = []
     return kept
+
+
+def one_of(column: ColumnElement[str], constants: Iterable[str]) -> ColumnElement[bool]:
+    """`column IN ('a', 'b')` with the constants written into the SQL, not bound: a
+    prepared statement's generic plan can then use a partial index whose predicate is
+    that list (with parameters PostgreSQL cannot tell, and scans the table)."""
+    values = sorted(constants)
+    if not all(SQL_CONSTANT.fullmatch(value) for value in values):
+        raise ValueError("one_of takes constants of the code, not data")
+    return column.in_([literal_column(f"'{value}'") for value in values])
+
+
+SQL_CONSTANT = re.compile(r"[a-z_]+")
 
 
 def among(column: ColumnElement[str], values: Collection[str]) -> ColumnElement[bool]:

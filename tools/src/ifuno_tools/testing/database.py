@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -42,3 +43,25 @@ def statements(sessions: async_sessionmaker[AsyncSession]) -> Iterator[list[str]
         yield sent
     finally:
         remove(engine, "before_cursor_execute", record)
+
+
+async def generic_plan(sessions: async_sessionmaker[AsyncSession], sql: str) -> str:
+    """The plan PostgreSQL keeps for a prepared statement (`$n` parameters unknown),
+    with sequential scans priced out: an index the plan still does not use is one it
+    cannot use (a partial index whose predicate depends on a parameter, say)."""
+    parameters = max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
+    async with sessions() as session:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+        try:
+            await driver.execute(f"PREPARE planned AS {sql}")
+            rows = await driver.fetch(
+                f"EXPLAIN EXECUTE planned({', '.join(['NULL'] * parameters)})"
+                if parameters
+                else "EXPLAIN EXECUTE planned"
+            )
+        finally:
+            await driver.execute("DEALLOCATE planned; RESET plan_cache_mode; RESET enable_seqscan")
+        return "\n".join(row[0] for row in rows)

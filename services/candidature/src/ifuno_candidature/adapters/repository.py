@@ -11,7 +11,7 @@ from ifuno_shared.calendar import PARIS, in_paris, late_from
 from ifuno_shared.events import Level, Regime, Round
 from ifuno_shared.events.candidature import Contact
 from ifuno_shared.events.portal import Diploma, Document
-from ifuno_shared.persistence.repository import TrackingRepository, among, upsert
+from ifuno_shared.persistence.repository import TrackingRepository, among, one_of, upsert
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -36,6 +36,9 @@ from ifuno_candidature.adapters.tables import (
 )
 from ifuno_candidature.domain.model import LIVE, Application, FileDocument, Status
 from ifuno_candidature.domain.windows import RoundWindow, default_windows
+
+LIVE_STATUSES = tuple(sorted(s.value for s in LIVE))
+"""Written into the SQL (`one_of`): the partial index of live files is on them."""
 
 
 class ApplicationRepository(Protocol):
@@ -181,7 +184,7 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
             ).where(
                 among(application.c.candidate_id, {candidate for candidate, _ in keys}),
                 application.c.campaign.in_(sorted({campaign for _, campaign in keys})),
-                application.c.status.in_([s.value for s in LIVE]),
+                one_of(application.c.status, LIVE_STATUSES),
             )
         )
         self._live.update({key: set() for key in keys})
@@ -207,7 +210,7 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
                 select(application.c.application_id).where(
                     application.c.candidate_id == candidate_id,
                     application.c.campaign == campaign,
-                    application.c.status.in_([s.value for s in LIVE]),
+                    one_of(application.c.status, LIVE_STATUSES),
                 )
             )
         ).scalar()
@@ -227,7 +230,7 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
             .where(
                 application.c.campaign == campaign,
                 application.c.round == round_.value,
-                application.c.status.in_([s.value for s in LIVE]),
+                one_of(application.c.status, LIVE_STATUSES),
             )
             .values(submission_deadline=deadline, late_from=late_from(deadline))
         )
@@ -342,7 +345,10 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
                     candidate={},
                     highest_diploma=None,
                     status=case(
-                        (application.c.status.in_([s.value for s in LIVE]), Status.WITHDRAWN.value),
+                        (
+                            one_of(application.c.status, LIVE_STATUSES),
+                            Status.WITHDRAWN.value,
+                        ),
                         else_=application.c.status,
                     ),
                 )

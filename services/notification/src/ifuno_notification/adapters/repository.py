@@ -17,6 +17,7 @@ from ifuno_shared.persistence.repository import (
     TrackingRepository,
     among,
     flush_session,
+    one_of,
     upsert,
 )
 from sqlalchemy import (
@@ -421,7 +422,7 @@ class SqlNotificationRepository(TrackingRepository[str, Recipient], AbstractNoti
         token = str(uuid.uuid4())
         due = (
             select(message.c.id, message.c.status, message.c.next_attempt_at)
-            .where(message.c.status.in_(("pending", "sending")))
+            .where(one_of(message.c.status, ("pending", "sending")))
             .where(message.c.next_attempt_at <= func.now())
             .order_by(message.c.next_attempt_at, message.c.created_at)
             .limit(limit)
