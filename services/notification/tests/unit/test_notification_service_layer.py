@@ -741,11 +741,22 @@ async def test_a_connection_begins_its_next_email_during_the_last_commit_and_end
     assert [m.status for m in uow.notifications.messages] == ["sent"] * 3
 
 
+class Abandoning(ScriptedEmail):
+    """Notes each begun email dropped before its final dot."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.abandoned: list[str] = []
+
+    async def begin(self, email: Email) -> Begun:
+        begun = await super().begin(email)
+        begun.abandon = lambda: self.abandoned.append(email.to)  # type: ignore[method-assign]
+        return begun
+
+
 async def test_a_begun_email_is_abandoned_if_the_last_acceptance_cannot_be_recorded(
     sms: ScriptedSms,
 ) -> None:
-    abandoned: list[str] = []
-
     class SettlesFail(FakeNotificationUnitOfWork):
         claims = 0
 
@@ -753,12 +764,6 @@ async def test_a_begun_email_is_abandoned_if_the_last_acceptance_cannot_be_recor
             if self.claims and self.commits >= self.claims:  # every commit after the claim
                 raise ConnectionResetError("database gone")
             await super()._commit()
-
-    class Abandoning(ScriptedEmail):
-        async def begin(self, email: Email) -> Begun:
-            begun = await super().begin(email)
-            begun.abandon = lambda: abandoned.append(email.to)  # type: ignore[method-assign]
-            return begun
 
     uow = SettlesFail()
     for application_id in ("A-1", "A-2"):
@@ -776,7 +781,7 @@ async def test_a_begun_email_is_abandoned_if_the_last_acceptance_cannot_be_recor
             lambda: uow, email, sms, connections=1, lease=timedelta(milliseconds=100)
         )
     assert [e.to for e in email.sent] == ["a-1@example.org"]
-    assert abandoned == ["a-2@example.org"]
+    assert email.abandoned == ["a-2@example.org"]
 
 
 async def test_a_begun_email_whose_wait_outlasts_half_the_lease_is_released_unsent(
@@ -784,19 +789,12 @@ async def test_a_begun_email_whose_wait_outlasts_half_the_lease_is_released_unse
 ) -> None:
     """A slow commit must not let a final dot go out at the end of the lease, when
     another dispatcher may take the message again."""
-    abandoned: list[str] = []
 
     class SlowSettles(FakeNotificationUnitOfWork):
         async def _commit(self) -> None:
             if self.published:  # a settle, not the claim
                 await asyncio.sleep(0.15)
             await super()._commit()
-
-    class Abandoning(ScriptedEmail):
-        async def begin(self, email: Email) -> Begun:
-            begun = await super().begin(email)
-            begun.abandon = lambda: abandoned.append(email.to)  # type: ignore[method-assign]
-            return begun
 
     uow = SlowSettles()
     for application_id in ("A-1", "A-2"):
@@ -805,7 +803,7 @@ async def test_a_begun_email_whose_wait_outlasts_half_the_lease_is_released_unse
     lease = timedelta(milliseconds=200)  # sends start within its first 100 ms
     assert await dispatch_due(lambda: uow, email, sms, connections=1, lease=lease) == 2
     assert [e.to for e in email.sent] == ["a-1@example.org"]
-    assert abandoned == ["a-2@example.org"]
+    assert email.abandoned == ["a-2@example.org"]
     stored = uow.notifications.messages
     assert [(m.status, m.attempts) for m in stored] == [("sent", 1), ("pending", 0)]
 
