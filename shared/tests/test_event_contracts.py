@@ -106,10 +106,20 @@ def test_a_naive_submission_time_is_refused() -> None:
     assert reason_for(document).startswith("data.submitted_at:")
 
 
-def test_a_bad_checksum_is_refused() -> None:
+@pytest.mark.parametrize(
+    "checksum", ["abc", "0" * 63, "0" * 65, "g" * 64, "0" * 64 + "\n", "\u0660" * 64]
+)
+def test_a_bad_checksum_is_refused(checksum: str) -> None:
     document = submitted()
-    document["data"]["documents"][0]["sha256"] = "abc"
-    assert reason_for(document).startswith("data.documents.0.sha256:")
+    document["data"]["documents"][0]["sha256"] = checksum
+    assert reason_for(document) == "data.documents.0.sha256: must be 64 hexadecimal characters"
+
+
+def test_a_checksum_in_capitals_is_read_in_lower_case() -> None:
+    document = submitted()
+    document["data"]["documents"][0]["sha256"] = "AB" * 32
+    event = decode_event(json.dumps(document).encode())
+    assert event.data.documents[0].sha256 == "ab" * 32
 
 
 def test_another_cloudevents_version_is_refused() -> None:

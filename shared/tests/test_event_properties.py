@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,17 @@ from hypothesis import strategies as st
 from ifuno_shared.events import (
     EVENT_MODELS,
     CloudEvent,
+    Email,
     InvalidEvent,
     Topic,
     check_binding,
     decode_event,
     decode_record,
     encode_event,
+    envelope,
     new_event,
 )
+from pydantic import EmailStr, TypeAdapter, ValidationError
 
 pytestmark = pytest.mark.unit
 
@@ -86,6 +90,31 @@ def test_arbitrary_text_even_with_lone_surrogates_is_an_event_or_invalid(raw: st
 @given(json_values)
 def test_arbitrary_json_is_an_event_or_invalid(document: object) -> None:
     read(dumps(document))
+
+
+def parsed(parse: Callable[[bytes], Any], raw: bytes) -> Any:
+    try:
+        return ("document", parse(raw))
+    except (InvalidEvent, ValueError, RecursionError):
+        return ("refused", None)
+
+
+@PROPERTIES
+@given(
+    st.one_of(
+        json_values.map(dumps),
+        json_values.map(
+            lambda value: json.dumps(value, ensure_ascii=False).encode("utf-8", "replace")
+        ),
+        st.binary(max_size=60),
+        st.sampled_from(
+            [b"NaN", b"[1e400, -0, 1.5e-320]", b'"\\ud83d\\ude00"', b"[" * 300 + b"]" * 300]
+        ),
+    )
+)
+def test_the_fast_parser_reads_what_the_standard_one_reads(raw: bytes) -> None:
+    """Pydantic's parser, tried first, reads a record as the standard library does."""
+    assert parsed(envelope._parse, raw) == parsed(envelope._parse_strictly, raw)
 
 
 @pytest.mark.parametrize(
@@ -330,3 +359,74 @@ def test_a_producer_cannot_make_an_event_its_readers_would_refuse() -> None:
     with pytest.raises(ValueError, match=r"must be data\.application_id"):
         new_event(event.data, subject="A-other")
     assert new_event(event.data, subject=event.data.subject).key == event.data.subject
+
+
+# Email addresses: the platform's own check agrees with pydantic's EmailStr.
+
+EMAIL = TypeAdapter(Email)
+EMAIL_STR = TypeAdapter(EmailStr)
+TRICKY_ADDRESSES = [
+    "anne.tual@example.org",
+    "Anne.Tual@Example.ORG",
+    "o'brien+ifuno@univ-lemans.fr",
+    "a@b.co",
+    "x@localhost",
+    "x@mail.localhost",
+    "x@example.test",
+    "x@exampletest.org",
+    "x@example.onion",
+    "x@example",
+    "x@example.c",
+    "x@example.123",
+    "x@-example.org",
+    "x@example-.org",
+    "x@ab--cd.org",
+    "x@xn--zo-cja.fr",
+    "x@xn--80ak6aa92e.com",
+    "x@exa_mple.org",
+    "x..y@example.org",
+    ".x@example.org",
+    "x.@example.org",
+    " x@example.org",
+    "x@example.org ",
+    "Anne <anne@example.org>",
+    '"anne tual"@example.org',
+    "zoé@example.org",
+    "zoe@exämple.org",
+    "zoe@example.org.",
+    "x@[127.0.0.1]",
+    "@example.org",
+    "x@",
+    "x@@example.org",
+    "a" * 64 + "@example.org",
+    "a" * 65 + "@example.org",
+    "x@" + "a" * 63 + ".org",
+    "x@" + "a" * 64 + ".org",
+    "x@" + ".".join(["a" * 63] * 3) + ".org",
+    "x@" + ".".join(["a" * 63] * 4) + ".org",
+    "a" * 60 + "@" + ".".join(["b" * 60] * 3) + ".org",
+]
+addresses = st.builds(
+    "{}@{}.{}".format,
+    st.text("aZ09.-_+'\"<> ()é\x00", max_size=10),
+    st.lists(st.text("aZ09-_é", max_size=8), min_size=1, max_size=3).map(".".join),
+    st.sampled_from(["org", "FR", "c", "123", "test", "localhost", "xn--p1ai", ""]),
+)
+
+
+def _email_as(adapter: TypeAdapter[str], value: str) -> str | None:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError:
+        return None
+
+
+@pytest.mark.parametrize("address", TRICKY_ADDRESSES)
+def test_an_email_address_is_taken_and_normalized_as_email_str_would(address: str) -> None:
+    assert _email_as(EMAIL, address) == _email_as(EMAIL_STR, address)
+
+
+@given(addresses)
+@PROPERTIES
+def test_any_email_address_is_taken_as_email_str_would(address: str) -> None:
+    assert _email_as(EMAIL, address) == _email_as(EMAIL_STR, address)

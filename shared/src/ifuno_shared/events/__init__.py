@@ -3,6 +3,7 @@
 from ifuno_shared.events import candidature, notification, portal, selection, timeline
 from ifuno_shared.events.base import (
     DocumentKind,
+    Email,
     EventData,
     Level,
     Phase,
@@ -29,6 +30,7 @@ __all__ = [
     "PUBLIC_TOPICS",
     "CloudEvent",
     "DocumentKind",
+    "Email",
     "EventData",
     "InvalidEvent",
     "Level",

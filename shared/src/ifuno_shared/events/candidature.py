@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ifuno_shared.events.base import (
     ApplicationId,
     Campaign,
     DocumentKind,
+    Email,
     EventData,
     Level,
     Regime,
@@ -40,7 +41,7 @@ class Contact(BaseModel):
     candidate_id: str
     first_name: str
     last_name: str
-    email: EmailStr
+    email: Email
     phone: str | None = None
     """E.164 when usable; None otherwise (then `phone_unusable` tells staff why no SMS)."""
     sms_opt_in: bool = False

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ifuno_shared.events.base import (
     ApplicationId,
     Campaign,
     DocumentKind,
+    Email,
     Level,
     MultiLine,
     PortalEventData,
@@ -33,7 +34,7 @@ class Candidate(_Strict):
     candidate_id: Annotated[str, Field(min_length=1, max_length=64), SingleLine]
     first_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
     last_name: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
-    email: EmailStr
+    email: Email
     phone: Annotated[str, Field(min_length=1, max_length=40), SingleLine] | None = None
     """E.164 or French national form (`06 12 34 56 78`); candidature normalizes it, and
     an unusable number keeps the application (SMS off for it, flagged to staff)."""
