@@ -12,6 +12,7 @@ from collections.abc import Callable
 import uvloop
 
 from ifuno_shared.persistence.migrations import upgrade
+from ifuno_shared.runtime.collector import tune_garbage_collection
 from ifuno_shared.runtime.service import ServiceDefinition, ServiceRunner
 
 
@@ -32,6 +33,8 @@ def make_cli(build_definition: Callable[[], ServiceDefinition], name: str) -> Ca
             upgrade(definition.settings.database_url, definition.migrations_dir)
             logging.getLogger(__name__).info("%s database migrated", name)
         else:
-            uvloop.run(ServiceRunner(definition).serve_forever())
+            runner = ServiceRunner(definition)
+            tune_garbage_collection()
+            uvloop.run(runner.serve_forever())
 
     return main
