@@ -174,7 +174,13 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
 
     async def prefetch_live(self, candidates: Iterable[tuple[str, int]]) -> None:
         """The live files of a batch's candidates: its duplicate checks then run no
-        statement each."""
+        statement each.
+
+        The campaign is checked here, not in SQL: the plan PostgreSQL keeps for the
+        statement is made on the first batch, when the table is empty, and with the
+        campaign in it that plan read every live file of the campaign and compared each
+        with the batch's candidates (a tenth of a second a batch at 20,000 files). By
+        candidate alone the partial index is the only way in."""
         keys = set(candidates) - self._live.keys()
         if not keys:
             return
@@ -183,7 +189,6 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
                 application.c.application_id, application.c.candidate_id, application.c.campaign
             ).where(
                 among(application.c.candidate_id, {candidate for candidate, _ in keys}),
-                application.c.campaign.in_(sorted({campaign for _, campaign in keys})),
                 one_of(application.c.status, LIVE_STATUSES),
             )
         )
