@@ -132,7 +132,9 @@ async def run_hop(hop: int) -> None:
         heartbeat_interval_ms=1000,
         max_poll_records=2000,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=10, max_batch_size=512 * 1024
+    )
     mailer = Mailer(
         os.environ.get("BENCH_SMTP_HOST", "127.0.0.1"),
         int(os.environ.get("BENCH_SMTP_PORT", "25")),
