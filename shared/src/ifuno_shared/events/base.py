@@ -128,7 +128,8 @@ _PLAIN_ADDRESS = re.compile(
     rf"(?P<local>{_ATOM}(?:\.{_ATOM})*)@"
     r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
 )
-_RESERVED_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_RESERVED_LAST_LABELS = frozenset(name for name in SPECIAL_USE_DOMAIN_NAMES if "." not in name)
+_RESERVED_DOMAINS = tuple(name for name in SPECIAL_USE_DOMAIN_NAMES if "." in name)
 
 
 def _email_address(value: str) -> str:
@@ -144,8 +145,13 @@ def _email_address(value: str) -> str:
     plain = _PLAIN_ADDRESS.fullmatch(value)
     if plain is not None and len(value) <= 254 and len(plain["local"]) <= 64:
         domain = plain["domain"].lower()
-        if "--" not in domain and not any(
-            domain == reserved or domain.endswith("." + reserved) for reserved in _RESERVED_DOMAINS
+        if (
+            "--" not in domain
+            and domain.rpartition(".")[2] not in _RESERVED_LAST_LABELS
+            and not any(
+                domain == reserved or domain.endswith("." + reserved)
+                for reserved in _RESERVED_DOMAINS
+            )
         ):
             return f"{plain['local']}@{domain}"
     return validate_email(value)[1]
