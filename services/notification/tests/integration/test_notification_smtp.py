@@ -119,6 +119,29 @@ async def test_a_begun_message_is_taken_at_its_final_dot_and_dropped_if_abandone
     ]
 
 
+async def test_a_pipelined_message_takes_two_writes_the_envelope_then_content_and_dot(
+    server: CapturingSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await SmtpSession.open(server.host, server.port)
+    assert session.pipelining
+    writes: list[bytes] = []
+    write = session._writer.write
+
+    def counted(data: bytes) -> None:
+        writes.append(bytes(data))
+        write(data)
+
+    monkeypatch.setattr(session._writer, "write", counted)
+    await session.begin("ifuno@example.org", "anne@example.org", to_wire(MESSAGE))
+    await session.end()
+    await session.quit()
+    assert len(writes) == 3
+    assert writes[0].startswith(b"MAIL FROM:") and writes[0].endswith(b"DATA\r\n")
+    assert writes[1] == to_wire(MESSAGE) + b".\r\n"
+    assert writes[2] == b"QUIT\r\n"
+    assert [m.recipients for m in server.messages] == [("anne@example.org",)]
+
+
 async def test_a_refused_recipient_leaves_the_session_ready_for_the_next_message(
     server: CapturingSmtpServer,
 ) -> None:
@@ -296,6 +319,7 @@ async def test_a_server_that_stops_reading_times_the_message_out() -> None:
         session = await SmtpSession.open("127.0.0.1", port, timeout=0.5)
         session.extensions["pipelining"] = ""
         huge = to_wire(b"a" * 76 + b"\n") * 500_000  # far more than the sockets buffer
+        await session.begin("ifuno@example.org", "anne@example.org", huge)
         with pytest.raises(SmtpConnectionError, match="cannot write"):
-            await session.begin("ifuno@example.org", "anne@example.org", huge)
+            await session.end()
         session.abort()

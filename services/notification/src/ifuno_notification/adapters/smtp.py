@@ -5,8 +5,10 @@ Why not a library's: sending is most of the dispatcher's work under load, and a
 general client spends it on round trips. Here, where the server offers PIPELINING
 (RFC 2920; Postfix does), `MAIL`, `RCPT` and `DATA` go in one write and their
 replies are read together, so a message costs two round trips instead of four.
-And a message is sent in two steps: `begin` (envelope and content) and `end` (the
-final dot, the instant the server takes the message). Between them the dispatcher
+And a message is sent in two steps: `begin` (the envelope, up to the server's 354)
+and `end` (the content and its final dot in one write, the instant the server takes
+the message: one write fewer than sending the content at `begin`; writes to the
+server were a tenth of the dispatcher's CPU). Between them the dispatcher
 records the previous acceptance, so the database's commit overlaps the next
 message's envelope while a crash can still send again at most one message per
 connection: an unfinished message is dropped by the server when the connection
@@ -80,6 +82,8 @@ class SmtpSession:
         self.extensions: dict[str, str] = {}
         self._in_message = False
         """`DATA` accepted and the final dot not sent: only closing ends it safely."""
+        self._content = b""
+        """The begun message's content, sent with its final dot by `end`."""
 
     @classmethod
     async def open(
@@ -134,7 +138,8 @@ class SmtpSession:
         return "pipelining" in self.extensions
 
     async def begin(self, sender: str, recipient: str, content: bytes) -> None:
-        """Send the envelope and the content (`to_wire`), all but the final dot."""
+        """Send the envelope, up to the server's 354; keep the content (`to_wire`) for
+        `end`."""
         mail = b"MAIL FROM:<" + envelope_address(sender) + b">"
         if "size" in self.extensions:
             mail += b" SIZE=%d" % (len(content) + 3)
@@ -155,8 +160,7 @@ class SmtpSession:
             if code not in expected:
                 await self._reset()
                 raise SmtpReplyError(step, code, text)
-        self._write(content)
-        await self._drain()
+        self._content = content
 
     async def _reset(self) -> None:
         """After a refused envelope: `RSET`, or, if the server took `DATA` all the same,
@@ -170,9 +174,11 @@ class SmtpSession:
             self.abort()
 
     async def end(self) -> None:
-        """The final dot: the server takes the message, or says why not."""
-        self._write(b".\r\n")
+        """The content and the final dot: the server takes the message, or says why not."""
+        content, self._content = self._content, b""
+        self._write(content + b".\r\n")
         self._in_message = False
+        await self._drain()
         code, text = await self._reply()
         if code != 250:
             raise SmtpReplyError("message", code, text)
@@ -191,6 +197,7 @@ class SmtpSession:
     def abort(self) -> None:
         """Close at once: a message without its final dot is dropped by the server."""
         self._in_message = False
+        self._content = b""
         self._writer.close()
 
     async def _ehlo(self, hostname: str) -> None:

@@ -10,9 +10,9 @@ No transaction stays open while a server is talked to:
    `notification.sent` / `notification.failed` event in the outbox. Writes are grouped
    (one write at a time; it waits a few milliseconds for the connections still
    sending, and takes every outcome recorded meanwhile). While the acceptance of a
-   connection's message is being committed, the connection begins its next one
-   (envelope and content); it ends it (the final dot, when the server takes it) only
-   once that commit is done.
+   connection's message is being committed, the connection begins its next one (its
+   envelope, up to the server's 354); it ends it (the content and the final dot, when
+   the server takes it) only once that commit is done.
 
 What a crash can send twice: the message each connection has had accepted and whose
 acceptance is not committed yet, so at most one per connection (`connections`). It
@@ -285,8 +285,8 @@ class _Round:
     down: dict[str, tuple[str, timedelta]] = field(default_factory=dict)
 
     async def run(self, lane: list[PendingMessage], email: AbstractEmailSender) -> None:
-        """Send a lane's messages in order. Each message is begun (envelope and content)
-        while the previous acceptance is being recorded, and ended (the final dot) only
+        """Send a lane's messages in order. Each message is begun (its envelope) while
+        the previous acceptance is being recorded, and ended (content and final dot) only
         once it is committed: never two accepted and unrecorded per connection."""
         recording: asyncio.Future[None] | None = None
         for index, pending in enumerate(lane):
