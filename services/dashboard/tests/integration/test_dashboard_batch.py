@@ -200,3 +200,35 @@ async def test_a_prefetch_keeps_the_views_the_transaction_already_holds(
         await uow.prefetch([completed, received("B")])
         assert (await uow.views.get("A")).complete
         assert await uow.views.get("B") == ApplicationView("B")
+
+
+async def test_a_batch_s_views_are_read_on_a_plan_made_for_the_batch(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A generic plan made while the table was small reads the whole table for each
+    batch once it has grown: the views' lookup is planned for each batch, even where
+    every other statement runs on its generic plan (as PostgreSQL chooses to once a
+    generic plan looks no dearer than the custom ones)."""
+    async with sessions() as session:
+        database = await session.scalar(text("SELECT current_database()"))
+        await session.execute(
+            text(f'ALTER DATABASE "{database}" SET plan_cache_mode = force_generic_plan')
+        )
+        await session.commit()
+    await sessions.kw["bind"].dispose()
+    for batch in range(8):
+        await apply_in_one(
+            sessions, [received(f"P-{batch}"), received(f"Q-{batch}")], prefetched=True
+        )
+    async with sessions() as session:
+        plans = (
+            await session.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%FROM application_view%FOR UPDATE'"
+                )
+            )
+        ).all()
+    assert plans, "the lookup was prepared on this connection"
+    assert sum(row.generic_plans for row in plans) == 0
+    assert sum(row.custom_plans for row in plans) >= 8

@@ -21,13 +21,15 @@ import zlib
 from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never
 
 from ifuno_shared.events import CONTENT_TYPE_HEADER
 from ifuno_shared.messaging.faults import backoff, call_retrying, describe
 from ifuno_shared.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
+from ifuno_shared.persistence.repository import execute_on_custom_plan
 from ifuno_shared.persistence.tables import outbox_table
 
 log = logging.getLogger(__name__)
@@ -188,11 +190,11 @@ class OutboxRelay:
             for row in rows
         ]
         await asyncio.gather(*deliveries)
+        published = bindparam(None, [row.id for row in rows], type_=ARRAY(BigInteger))
         async with self._engine.begin() as connection:
-            await connection.execute(
-                update(table)
-                .where(table.c.id.in_([row.id for row in rows]))
-                .values(published_at=func.now())
+            await execute_on_custom_plan(
+                connection,
+                update(table).where(table.c.id == any_(published)).values(published_at=func.now()),
             )
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)

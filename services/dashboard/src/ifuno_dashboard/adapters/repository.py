@@ -9,7 +9,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ifuno_shared.events.base import Level
-from ifuno_shared.persistence.repository import TrackingRepository, among, upsert
+from ifuno_shared.persistence.repository import (
+    TrackingRepository,
+    among,
+    execute_on_custom_plan,
+    upsert,
+)
 from sqlalchemy import RowMapping, delete, func, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,11 +105,12 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
         return aggregate.application_id
 
     async def _load(self, keys: list[str]) -> dict[str, ApplicationView]:
-        rows = await self.session.execute(
+        rows = await execute_on_custom_plan(
+            self.session,
             select(application_view)
             .where(among(application_view.c.application_id, keys))
             .order_by(application_view.c.application_id)
-            .with_for_update()
+            .with_for_update(),
         )
         return {row["application_id"]: _view(row) for row in rows.mappings()}
 
