@@ -48,7 +48,7 @@ class NotificationSettings(ServiceSettings):
     """Connections a batch is sent over at once (each application's messages on one,
     in order). A crash can send again one message per connection (the one accepted
     and not yet recorded): the default, 1, keeps that to one message; more connections
-    trade that bound for throughput (the benchmark runs with 4)."""
+    trade that bound for throughput (the benchmark runs with 8)."""
     retry_hours: float = Field(default=24, gt=0)
     """How long transient failures (a server down or busy) are retried before giving up."""
     claim_lease: float = Field(default=30, gt=0)

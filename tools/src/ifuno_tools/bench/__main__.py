@@ -84,7 +84,7 @@ LIMIT_MS = 1000.0
 
 def smtp_connections() -> int:
     """The platform dispatcher's SMTP connections; the baseline uses as many."""
-    return int(os.environ.get("IFUNO_NOTIFICATION_SMTP_CONNECTIONS", "4"))
+    return int(os.environ.get("IFUNO_NOTIFICATION_SMTP_CONNECTIONS", "8"))
 
 
 @dataclass

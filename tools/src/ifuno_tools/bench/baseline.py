@@ -15,7 +15,7 @@ uvloop, as the services do.
     python -m ifuno_tools.bench.baseline HOP   (HOP = 1, 2 or 3)
 
 configured by BENCH_KAFKA_BOOTSTRAP, BENCH_DATABASE_DSN (asyncpg DSN),
-BENCH_SMTP_HOST, BENCH_SMTP_PORT, BENCH_SMTP_CONNECTIONS (default 4).
+BENCH_SMTP_HOST, BENCH_SMTP_PORT, BENCH_SMTP_CONNECTIONS (default 8).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ async def run_hop(hop: int) -> None:
     mailer = Mailer(
         os.environ.get("BENCH_SMTP_HOST", "127.0.0.1"),
         int(os.environ.get("BENCH_SMTP_PORT", "25")),
-        int(os.environ.get("BENCH_SMTP_CONNECTIONS", "4")),
+        int(os.environ.get("BENCH_SMTP_CONNECTIONS", "8")),
     )
     await consumer.start()
     await producer.start()
