@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from ifuno_shared.persistence import create_engine, outbox_table
-from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.persistence import outbox_table
 from ifuno_shared.persistence.repository import execute_on_custom_plan
-from ifuno_tools.testing.probe_service import MIGRATIONS_DIR
 from sqlalchemy import BigInteger, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -16,14 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 LOOKUP = select(outbox_table.c.id).where(
     outbox_table.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
 )
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_async(database_url, MIGRATIONS_DIR)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 async def plans_of_lookup(connection: AsyncConnection) -> tuple[int, int]:

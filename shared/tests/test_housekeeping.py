@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from ifuno_shared.events.candidature import DocumentRejected
-from ifuno_shared.persistence import create_engine
 from ifuno_shared.persistence.housekeeping import Windows, prune, prune_table
-from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner, ServiceSettings
-from ifuno_tools.testing.probe_service import MIGRATIONS_DIR, ProbeSettings, definition
+from ifuno_tools.testing.probe_service import ProbeSettings, definition
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import event, text
@@ -55,14 +52,6 @@ def test_a_window_of_no_time_is_refused(
         Windows(outbox=timedelta(0))
     with pytest.raises(ValueError):
         Windows(batch_size=0)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_async(database_url, MIGRATIONS_DIR)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 async def write_rows(engine: AsyncEngine) -> None:

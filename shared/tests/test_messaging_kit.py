@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -17,13 +16,11 @@ from ifuno_shared.events import Topic, encode_event, new_event
 from ifuno_shared.events.candidature import DocumentRejected
 from ifuno_shared.events.portal import Document, DocumentUploaded
 from ifuno_shared.messaging import OutboxRelay, make_broker
-from ifuno_shared.persistence import create_engine, create_session_factory, outbox_table
-from ifuno_shared.persistence.migrations import upgrade_async
+from ifuno_shared.persistence import create_session_factory, outbox_table
 from ifuno_shared.runtime import ServiceRunner
 from ifuno_tools.testing.kafka import Record, kafka_consume, kafka_produce
 from ifuno_tools.testing.probe_service import (
     ALWAYS_FAILS,
-    MIGRATIONS_DIR,
     ProbeSettings,
     ProbeUnitOfWork,
     definition,
@@ -49,14 +46,6 @@ def upload(application_id: str, sequence: int, filename: str = "cv.pdf") -> Docu
             sha256=SHA,
         ),
     )
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_async(database_url, MIGRATIONS_DIR)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 async def produce(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,12 +20,9 @@ from ifuno_shared.events.portal import (
     DocumentUploaded,
 )
 from ifuno_shared.events.timeline import ClockAdvanced
-from ifuno_shared.persistence import create_engine
-from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
 from ifuno_tools.testing.kafka import Record, kafka_consume, kafka_produce
 from ifuno_tools.testing.probe_service import (
-    MIGRATIONS_DIR,
     ProbeSettings,
     definition,
     probe_candidate,
@@ -41,14 +37,6 @@ GOLDEN = Path(__file__).with_name("golden")
 KEY = "A-1"
 """Every record of a test on one key: one partition, each hostile record in front of
 the valid ones behind it."""
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    await upgrade_async(database_url, MIGRATIONS_DIR)
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 def runner_for(database_url: str, bootstrap: str) -> ServiceRunner:
