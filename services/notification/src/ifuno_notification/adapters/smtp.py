@@ -112,7 +112,7 @@ class SmtpSession:
             await session._ehlo(local_hostname)
             if tls == "starttls":
                 await session._command("starttls", b"STARTTLS", 220)
-                if getattr(reader, "_buffer", b""):
+                if await session._sent_ahead():
                     # Bytes sent before the handshake would be read as if they came
                     # over TLS (STARTTLS response injection): refuse the session.
                     raise SmtpConnectionError("data after the STARTTLS reply")
@@ -234,6 +234,15 @@ class SmtpSession:
         if code != expected:
             raise SmtpReplyError(step, code, text)
         return code, text
+
+    async def _sent_ahead(self) -> bool:
+        """Whether bytes already received wait unread: a read given no time returns
+        them if they are there, and times out at once if not."""
+        try:
+            async with asyncio.timeout(0):
+                return bool(await self._reader.read(1))
+        except TimeoutError:
+            return False
 
     def _write(self, data: bytes) -> None:
         if self._writer.is_closing():
