@@ -166,6 +166,13 @@ SUBSCRIPTIONS: dict[str, set[str]] = {
 """The topics each consumer group reads, as the services subscribe (`CONSUMER_GROUPS`)."""
 
 
+FRESH_HIGHWATER_WAIT_MS = 5
+"""How long a lag reading waits for the watcher's fetch. A broker answers a waiting fetch
+as soon as a record lands (about 2 ms on the local broker), so this covers only a response
+already on its way; a later one shows in the next reading. Each reading used to wait 30 ms,
+most of a reading's time when nothing moves."""
+
+
 class LagReader:
     """High watermarks come from a watcher's fetch responses (`highwater()`): the local
     broker's ListOffsets answers are wrong, and its admin OffsetFetch answer does not
@@ -216,7 +223,7 @@ class LagReader:
             await reader.stop()
 
     async def lag(self) -> dict[str, int]:
-        await self._watcher.getmany(timeout_ms=30, max_records=1)
+        await self._watcher.getmany(timeout_ms=FRESH_HIGHWATER_WAIT_MS, max_records=1)
         highwater = {p: self._watcher.highwater(p) or 0 for p in self._partitions}
         for partition, end in highwater.items():
             if end:
