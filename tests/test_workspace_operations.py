@@ -1,6 +1,6 @@
 """The admin's operations page (`/espace/operations`) in Debian's Chromium, against real
-servers: selection, notification and the dashboard in-process (ServiceRunners) on the
-embedded PostgreSQL, a Tansu broker and an aiosmtpd server.
+servers: selection, notification and the dashboard in process (`platform_in_process`) on
+the embedded PostgreSQL, a Tansu broker and an aiosmtpd server.
 
 - A dead letter re-driven from the page goes back to its topic and its consumer applies
   it: selection read `application_completed` before the file's `application_received`
@@ -13,27 +13,21 @@ embedded PostgreSQL, a Tansu broker and an aiosmtpd server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from ifuno_dashboard.config import DashboardSettings
-from ifuno_notification.config import NotificationSettings
-from ifuno_selection.config import SelectionSettings
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import CloudEvent, new_event
 from ifuno_shared.events import candidature as c
-from ifuno_shared.persistence.migrations import upgrade_async
-from ifuno_shared.runtime import ServiceRunner
-from ifuno_tools.local import CapturingSmtpServer, LocalKafkaBroker, PostgresAdmin
+from ifuno_tools.local import PostgresAdmin
 from ifuno_tools.testing.kafka import produce_events
+from ifuno_tools.testing.platform import InProcessPlatform as Platform
+from ifuno_tools.testing.platform import platform_in_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -41,18 +35,6 @@ CHROMIUM = "/usr/bin/chromium"
 TOKENS = {"tok-admin": "a.martin:admin", "tok-reviewer": "r.dupont:reviewer"}
 ADMIN = {"Authorization": "Bearer tok-admin"}
 SERVICES = ("selection", "notification", "dashboard")
-
-
-def factories() -> dict[str, tuple[type, Any]]:
-    from ifuno_dashboard.entrypoints import service as dashboard
-    from ifuno_notification.entrypoints import service as notification
-    from ifuno_selection.entrypoints import service as selection
-
-    return {
-        "selection": (SelectionSettings, selection),
-        "notification": (NotificationSettings, notification),
-        "dashboard": (DashboardSettings, dashboard),
-    }
 
 
 def received(application_id: str, email: str | None = None) -> CloudEvent:
@@ -97,60 +79,23 @@ def completed(application_id: str) -> CloudEvent:
     )
 
 
-class Stack:
-    def __init__(self, urls: dict[str, str], bootstrap: str, smtp: CapturingSmtpServer) -> None:
-        self.urls, self.bootstrap, self.smtp = urls, bootstrap, smtp
-
-    async def get(self, service: str, path: str) -> Any:
-        async with httpx.AsyncClient(base_url=self.urls[service]) as http:
-            response = await http.get(path, headers=ADMIN)
-        response.raise_for_status()
-        return response.json()
+async def admin_get(platform: Platform, service: str, path: str) -> Any:
+    async with platform.http(service) as http:
+        response = await http.get(path, headers=ADMIN)
+    response.raise_for_status()
+    return response.json()
 
 
 @pytest.fixture(scope="module")
-async def stack(postgres: PostgresAdmin, tmp_path_factory) -> AsyncIterator[Stack]:  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("operations")
-    broker = LocalKafkaBroker(log_file=folder / "broker.log")
-    smtp = CapturingSmtpServer(folder=folder / "mail")
-    broker.start()
-    smtp.start()
-    databases = {service: f"ops_{service}_{uuid.uuid4().hex[:8]}" for service in SERVICES}
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            urls: dict[str, str] = {}
-            for service in SERVICES:
-                url = await postgres.create_database(databases[service])
-                settings_class, module = factories()[service]
-                await upgrade_async(url, module.MIGRATIONS_DIR)
-                extra: dict[str, Any] = {
-                    "notification": {
-                        "smtp_host": smtp.host,
-                        "smtp_port": smtp.port,
-                        "dispatch_interval": 0.05,
-                        "retry_hours": 1 / 3600,  # a message fails after a second down
-                    },
-                    "dashboard": {f"{name}_url": address for name, address in urls.items()},
-                }.get(service, {})
-                settings = settings_class(
-                    database_url=url,
-                    kafka_bootstrap=broker.bootstrap,
-                    http_port=0,
-                    api_tokens=TOKENS,
-                    campaign=2027,
-                    **extra,
-                )
-                runner = await stack.enter_async_context(
-                    ServiceRunner(module.build_definition(settings, session_timeout_ms=3000))
-                )
-                urls[service] = f"http://127.0.0.1:{runner.http_port}"
-            yield Stack(urls, broker.bootstrap, smtp)
-    finally:
-        smtp.stop()
-        broker.kill()
-        for name in databases.values():
-            with contextlib.suppress(Exception):
-                await postgres.drop_database(name)
+async def platform(postgres: PostgresAdmin, tmp_path_factory) -> AsyncIterator[Platform]:  # type: ignore[no-untyped-def]
+    async with platform_in_process(
+        postgres,
+        tmp_path_factory.mktemp("operations"),
+        tokens=TOKENS,
+        services=SERVICES,
+        own={"notification": {"retry_hours": 1 / 3600}},  # a message fails after a second down
+    ) as running:
+        yield running
 
 
 async def until(probe: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> Any:
@@ -161,7 +106,7 @@ async def until(probe: Callable[[], Awaitable[Any]], timeout: float = 60.0) -> A
 
 
 @pytest.fixture
-async def operations(stack: Stack) -> AsyncIterator[Any]:
+async def operations(platform: Platform) -> AsyncIterator[Any]:
     """The operations page, signed in as the admin (a Playwright page)."""
     if not Path(CHROMIUM).exists():  # noqa: ASYNC240
         if os.environ.get("CI"):
@@ -169,7 +114,7 @@ async def operations(stack: Stack) -> AsyncIterator[Any]:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     from playwright.async_api import async_playwright
 
-    base = stack.urls["dashboard"]
+    base = platform.urls["dashboard"]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
@@ -185,11 +130,11 @@ async def operations(stack: Stack) -> AsyncIterator[Any]:
 
 
 async def test_a_dead_letter_redriven_from_the_workspace_is_applied_by_its_consumer(
-    stack: Stack, operations: Any
+    platform: Platform, operations: Any
 ) -> None:
     # Completed before received (the producer's bug): selection does not know the file
     # yet, retries, and dead-letters the record; the file then arrives, still incomplete.
-    await produce_events(stack.bootstrap, [completed("DL-1"), received("DL-1")])
+    await produce_events(platform.bootstrap, [completed("DL-1"), received("DL-1")])
     row = (
         operations.locator("tr")
         .filter(has_text="ifuno.candidature.v1[")
@@ -204,7 +149,7 @@ async def test_a_dead_letter_redriven_from_the_workspace_is_applied_by_its_consu
     await until(listed)
 
     async def statuses() -> dict[str, str]:
-        files = await stack.get("selection", "/v1/applications?campaign=2027")
+        files = await admin_get(platform, "selection", "/v1/applications?campaign=2027")
         return {f["application_id"]: f["status"] for f in files}
 
     assert await until(statuses) == {"DL-1": "received"}
@@ -222,20 +167,20 @@ async def test_a_dead_letter_redriven_from_the_workspace_is_applied_by_its_consu
 
 
 async def test_a_failed_message_resent_from_the_workspace_is_delivered_once(
-    stack: Stack, operations: Any
+    platform: Platform, operations: Any
 ) -> None:
     email = "ophelie.relance@example.org"
-    stack.smtp.stop()
+    platform.smtp.stop()
     try:
-        await produce_events(stack.bootstrap, [received("MS-1", email)])
+        await produce_events(platform.bootstrap, [received("MS-1", email)])
 
         async def failed() -> bool:
-            messages = await stack.get("notification", "/v1/applications/MS-1/messages")
+            messages = await admin_get(platform, "notification", "/v1/applications/MS-1/messages")
             return bool(messages) and all(m["status"] == "failed" for m in messages)
 
         await until(failed)
     finally:
-        stack.smtp.start()
+        platform.smtp.start()
     resend = operations.get_by_role("button", name="Renvoyer les messages en échec de MS-1")
 
     async def listed() -> bool:
@@ -243,17 +188,17 @@ async def test_a_failed_message_resent_from_the_workspace_is_delivered_once(
         return await resend.count() == 1
 
     await until(listed)
-    assert stack.smtp.to(email) == []
+    assert platform.smtp.to(email) == []
     await resend.click()
     notice = operations.get_by_role("status")
     await notice.wait_for()
     assert "1 message(s) de MS-1 remis à l'envoi" in await notice.inner_text()
 
     async def sent() -> list[dict[str, Any]] | None:
-        messages = await stack.get("notification", "/v1/applications/MS-1/messages")
+        messages = await admin_get(platform, "notification", "/v1/applications/MS-1/messages")
         return messages if all(m["status"] == "sent" for m in messages) else None
 
     [message] = await until(sent, timeout=30)
     # Settled: the dispatcher never takes a sent message again, so this count is final.
-    assert len(stack.smtp.to(email)) == 1
+    assert len(platform.smtp.to(email)) == 1
     assert [a["outcome"] for a in message["delivery_attempts"]].count("sent") == 1

@@ -11,6 +11,7 @@ Written once here so that every such test starts the platform the same way (issu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import uuid
@@ -30,12 +31,11 @@ from sqlalchemy import text
 
 from ifuno_tools.contracts import route_roles, settings_class
 from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway, LocalKafkaBroker, PostgresAdmin
+from ifuno_tools.local.ports import free_port
 from ifuno_tools.testing.portal import Person
 from ifuno_tools.testing.scan import PLATFORM_TOPICS, Found, scan_everywhere
 
 SERVICES = ("timeline", "candidature", "selection", "notification", "dashboard")
-"""In the order they start: the dashboard last, given the others' addresses (its
-workspace calls them)."""
 CLOCK_START = datetime(2027, 5, 3, 9, tzinfo=PARIS)
 """The simulated clock's start by default: campaign 2027's submissions are open."""
 SESSION_TIMEOUT_MS = 3000
@@ -92,6 +92,7 @@ class InProcessPlatform:
 def _settings(
     service: str,
     database_url: str,
+    http_port: int,
     platform: InProcessPlatform,
     clock_start: datetime,
     common: Mapping[str, Any],
@@ -112,14 +113,14 @@ def _settings(
         },
         "dashboard": {
             "lag_interval": 0.5,
-            **{f"{name}_url": url for name, url in platform.urls.items()},
+            **{f"{name}_url": url for name, url in platform.urls.items() if name != service},
         },
     }.get(service, {})
     shared = {name: value for name, value in common.items() if name in cls.model_fields}
     return cls(
         database_url=database_url,
         kafka_bootstrap=platform.bootstrap,
-        http_port=0,
+        http_port=http_port,
         **{**servers, **shared, **own},
     )
 
@@ -136,8 +137,11 @@ async def platform_in_process(
     common: Mapping[str, Any] | None = None,
     own: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[InProcessPlatform]:
-    """Start `services` (in `SERVICES` order) on their own broker, SMTP and SMS servers
-    and databases; stop and drop everything on exit. The timeline's clock is simulated,
+    """Start `services` on their own broker, SMTP and SMS servers and databases; stop
+    and drop everything on exit. They start all at once, each on a port chosen first
+    (the dashboard's workspace is given the others' addresses): a consumer group takes
+    2 s to join on the local broker, and one service after another the platform took
+    14 s to start, where it now takes the slowest service's time. The timeline's clock is simulated,
     at `clock_start` until a test moves it (`POST /v1/clock`).
 
     `common`: settings for every service that has the field (`capacity_m1`...);
@@ -155,28 +159,46 @@ async def platform_in_process(
         copies=folder / "copies",
     )
     names = {service: f"it_{service}_{uuid.uuid4().hex[:8]}" for service in services}
+    ports = {service: free_port() for service in services}
     everywhere = {"api_tokens": dict(tokens), "campaign": campaign, **(common or {})}
     try:
         broker.start()
         platform.smtp.start()
         platform.sms.start()
         platform.bootstrap = broker.bootstrap
+        platform.urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
         await broker.create_topics()
+        modules = {
+            service: importlib.import_module(f"ifuno_{service}.entrypoints.service")
+            for service in services
+        }
+        for service, module in modules.items():  # alembic runs one migration at a time
+            url = await postgres.create_database(names[service])
+            await upgrade_async(url, module.MIGRATIONS_DIR)
+            platform.databases[service] = url
         async with contextlib.AsyncExitStack() as stack:
-            for service in sorted(services, key=SERVICES.index):
-                url = await postgres.create_database(names[service])
-                platform.databases[service] = url
-                module = importlib.import_module(f"ifuno_{service}.entrypoints.service")
-                await upgrade_async(url, module.MIGRATIONS_DIR)
+
+            async def start(service: str) -> None:
                 settings = _settings(
-                    service, url, platform, clock_start, everywhere, (own or {}).get(service, {})
+                    service,
+                    platform.databases[service],
+                    ports[service],
+                    platform,
+                    clock_start,
+                    everywhere,
+                    (own or {}).get(service, {}),
                 )
                 options = (
                     {} if service == "timeline" else {"session_timeout_ms": SESSION_TIMEOUT_MS}
                 )
-                runner = ServiceRunner(module.build_definition(settings, **options))
-                platform.runners[service] = await stack.enter_async_context(runner)
-                platform.urls[service] = f"http://127.0.0.1:{runner.http_port}"
+                definition = modules[service].build_definition(settings, **options)
+                platform.runners[service] = await stack.enter_async_context(
+                    ServiceRunner(definition)
+                )
+
+            async with asyncio.TaskGroup() as starting:
+                for service in services:
+                    starting.create_task(start(service), name=f"start {service}")
             yield platform
     finally:
         platform.sms.stop()
