@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_GROUP = "dashboard-deadletters"
 
 
-def subscribe_dead_letters(context: ServiceContext) -> None:
+def subscribe_dead_letters(context: ServiceContext, **options: int) -> None:
     """Dead letters are not CloudEvents: a plain batch subscriber of the kit counts them
-    by consumer and error, in one transaction per batch, committed before the offsets."""
+    by consumer and error, in one transaction per batch, committed before the offsets.
+    `options`: `subscribe_batches`' consumer options (the service's session timeout)."""
 
     async def record(records: Records) -> None:
         """Retried until the database answers (a redelivered batch would spin as fast
@@ -63,6 +64,7 @@ def subscribe_dead_letters(context: ServiceContext) -> None:
         group_id=DEAD_LETTER_GROUP,
         handler=record,
         keep_headers=True,
+        **options,
     )
 
 

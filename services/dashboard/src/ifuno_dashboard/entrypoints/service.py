@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ifuno_shared.events.topics import CONSUMER_GROUPS
@@ -19,6 +20,13 @@ MIGRATIONS_DIR = Path(__file__).parent.parent / "adapters" / "migrations"
 
 
 def build_definition(settings: DashboardSettings, **consumer_options: object) -> ServiceDefinition:
+    """`consumer_options` go to the events' consumer; its session timeout to the dead
+    letters' too, so both groups notice a lost member alike (and join as fast)."""
+    dead_letter_options = {
+        name: value
+        for name, value in consumer_options.items()
+        if name == "session_timeout_ms" and isinstance(value, int)
+    }
     return ServiceDefinition(
         name="dashboard",
         settings=settings,
@@ -33,6 +41,6 @@ def build_definition(settings: DashboardSettings, **consumer_options: object) ->
         ],
         routers=lambda context: [build_router(context), build_workspace(context)],
         background=[measure_lag],
-        subscribers=[subscribe_dead_letters],
+        subscribers=[partial(subscribe_dead_letters, **dead_letter_options)],
         consumer_options=dict(consumer_options),
     )
