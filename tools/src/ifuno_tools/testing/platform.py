@@ -138,11 +138,11 @@ async def platform_in_process(
     own: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[InProcessPlatform]:
     """Start `services` on their own broker, SMTP and SMS servers and databases; stop
-    and drop everything on exit. They start all at once, each on a port chosen first
-    (the dashboard's workspace is given the others' addresses): a consumer group takes
-    2 s to join on the local broker, and one service after another the platform took
-    14 s to start, where it now takes the slowest service's time. The timeline's clock is simulated,
-    at `clock_start` until a test moves it (`POST /v1/clock`).
+    and drop everything on exit. The services start all at once, each on a port chosen
+    beforehand so that the dashboard's workspace knows the others' addresses: a consumer
+    group takes 2 s to join the local broker, and one after another they took 14 s.
+    The timeline's clock is simulated, at `clock_start` until a test moves it
+    (`POST /v1/clock`).
 
     `common`: settings for every service that has the field (`capacity_m1`...);
     `own`: service -> its own settings, last. The broker's log, the mail captured
