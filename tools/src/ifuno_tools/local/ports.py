@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -13,6 +14,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` ports free right now, all different: each probe stays bound until all are
+    chosen, where `free_port()` called in turn may give the same port twice."""
+    with contextlib.ExitStack() as probes:
+        chosen = []
+        for _ in range(count):
+            probe = probes.enter_context(socket.socket())
+            probe.bind(("127.0.0.1", 0))
+            chosen.append(int(probe.getsockname()[1]))
+        return chosen
 
 
 def port_accepts(port: int, host: str = "127.0.0.1") -> bool:

@@ -31,7 +31,7 @@ from sqlalchemy import text
 
 from ifuno_tools.contracts import route_roles, settings_class
 from ifuno_tools.local import CapturingSmtpServer, FakeSmsGateway, LocalKafkaBroker, PostgresAdmin
-from ifuno_tools.local.ports import free_port
+from ifuno_tools.local.ports import free_ports
 from ifuno_tools.testing.portal import Person
 from ifuno_tools.testing.scan import PLATFORM_TOPICS, Found, scan_everywhere
 
@@ -159,13 +159,14 @@ async def platform_in_process(
         copies=folder / "copies",
     )
     names = {service: f"it_{service}_{uuid.uuid4().hex[:8]}" for service in services}
-    ports = {service: free_port() for service in services}
     everywhere = {"api_tokens": dict(tokens), "campaign": campaign, **(common or {})}
     try:
         broker.start()
         platform.smtp.start()
         platform.sms.start()
         platform.bootstrap = broker.bootstrap
+        # Chosen once the servers above listen, so that none of them can be given one.
+        ports = dict(zip(services, free_ports(len(services)), strict=True))
         platform.urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
         await broker.create_topics()
         modules = {
