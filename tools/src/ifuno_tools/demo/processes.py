@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from ifuno_tools.local.ports import free_port
+from ifuno_tools.local.ports import free_ports
 
 SERVICES = ("timeline", "candidature", "selection", "notification", "dashboard")
 CONSUMERS = ("candidature", "selection", "notification", "dashboard")
@@ -131,11 +131,13 @@ class ServiceFleet:
         importing a service is most of a migration's time), then launch the instances."""
         tokens = ",".join(f"{token}:{name}:{role}" for token, (name, role) in TOKENS.items())
         planned: list[ServiceProcess] = []
-        for service in self.available():
+        services = self.available()
+        ports = iter(free_ports(sum(self.instances.get(service, 1) for service in services)))
+        for service in services:
             command = self._command(service)
             for number in range(1, self.instances.get(service, 1) + 1):
                 name = service if number == 1 else f"{service}-{number}"
-                port = free_port()
+                port = next(ports)
                 env = {
                     **os.environ,
                     **self.environment,
