@@ -11,9 +11,7 @@ from collections.abc import Callable
 
 def free_port() -> int:
     """A port free right now on 127.0.0.1 (the OS picks it; a race is possible but rare)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
