@@ -18,7 +18,7 @@ from ifuno_tools.demo.portal import Portal
 from ifuno_tools.demo.processes import ServiceFleet, parse_instances
 from ifuno_tools.demo.report import SeasonReport, build_report
 from ifuno_tools.demo.season import Season
-from ifuno_tools.local.signals import wait_for_stop_signal
+from ifuno_tools.local.signals import StopSignals
 from ifuno_tools.local.stack import LocalInfrastructure
 
 CAPACITIES = {"M1": 20, "M2": 24}
@@ -105,6 +105,7 @@ def serve_real_clock(
     try:
         fleet.start()
         asyncio.run(fleet.wait_ready())
+        stop = StopSignals()
         for name, value in infrastructure.environment().items():
             print(f"{name}={value}")
         for name, service in fleet.services.items():
@@ -113,7 +114,7 @@ def serve_real_clock(
         if "dashboard" in fleet.services:
             print(f"Staff workspace: {fleet.url('dashboard')}/espace")
         print("Serving with the real clock; Ctrl-C stops.", flush=True)
-        wait_for_stop_signal()
+        stop.wait()
     finally:
         fleet.stop()
 
@@ -146,8 +147,9 @@ def main(argv: list[str] | None = None) -> None:
         for name, service in fleet.services.items():
             print(f"  {name:<13} {service.url}")
         if args.serve:
+            stop = StopSignals()
             print("Serving; Ctrl-C stops.", flush=True)
-            wait_for_stop_signal()
+            stop.wait()
     finally:
         if fleet is not None:
             fleet.stop()

@@ -8,7 +8,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from ifuno_tools.local.signals import wait_for_stop_signal
+from ifuno_tools.local.signals import StopSignals
 from ifuno_tools.local.stack import LocalInfrastructure
 
 
@@ -37,12 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     environment = infrastructure.start()
     try:
+        stop = StopSignals()
         lines = [f"export {name}={shlex.quote(value)}" for name, value in environment.items()]
         if args.env_file is not None:
             args.env_file.write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
         print(f"# mail captured in {infrastructure.smtp.folder}; Ctrl-C stops", flush=True)
-        wait_for_stop_signal()
+        stop.wait()
     finally:
         infrastructure.stop()
 
