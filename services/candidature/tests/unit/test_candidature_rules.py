@@ -113,6 +113,41 @@ def test_direct_m2_in_initial_training_needs_an_m1_in_education_sciences() -> No
 
 
 @pytest.mark.parametrize(
+    ("field", "title"),
+    [
+        ("Sciences de l'éducation", "Master 1"),
+        ("SCIENCES DE L'ÉDUCATION", "M1"),
+        ("Sciences de l'e\u0301ducation", "Master 1"),
+        ("ingénierie de formation", "Master 1"),
+        ("formation d'adultes", "M1"),
+        ("didactique des langues", "Master 1"),
+        ("Sciences humaines", "Master MEEF"),
+        ("lettres", "Master 1 Pédagogie"),
+        ("lettres", "Master enseignement"),
+    ],
+)
+def test_education_fields_are_recognised_however_written(field: str, title: str) -> None:
+    diploma = Diploma(level="bac+4", field=field, title=title)
+    assert check_prerequisites(Level.M2, Regime.FORMATION_INITIALE, diploma, False, 0).eligible
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "Sciences de l'information et de la communication",
+        "Transformation numérique des entreprises",
+        "Désinformation et médias",
+        "informatique",
+    ],
+)
+def test_a_word_that_contains_formation_is_not_an_education_field(field: str) -> None:
+    diploma = Diploma(level="bac+4", field=field, title="Master 1")
+    assert check_prerequisites(Level.M2, Regime.FORMATION_INITIALE, diploma, False, 0).reasons == (
+        "m2_initial_requires_education_field",
+    )
+
+
+@pytest.mark.parametrize(
     "regime",
     [
         Regime.FORMATION_CONTINUE,

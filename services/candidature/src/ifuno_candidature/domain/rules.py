@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -13,11 +14,19 @@ ACCEPTED_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MIN_TRAINING_EXPERIENCE_YEARS = 1
 
-# Fields the page calls "Sciences de l'Éducation, ou équivalent dans le domaine".
+# Fields the page calls "Sciences de l'Éducation, ou équivalent dans le domaine". Each
+# stem starts a word: "information" or "transformation" is not "formation".
 _EDUCATION_FIELD = re.compile(
-    r"[ée]ducation|formation|p[ée]dagog|enseignement|didactique|meef|ing[ée]nierie de formation",
+    r"\b(?:[ée]ducation|formation|p[ée]dagog|enseignement|didactique|meef)",
     re.IGNORECASE,
 )
+
+
+def is_education_field(diploma: Diploma) -> bool:
+    """The diploma's field or title names education or training. Accents may come
+    composed or decomposed (NFC or NFD) from the portal: both read the same."""
+    text = unicodedata.normalize("NFC", f"{diploma.field} {diploma.title}")
+    return _EDUCATION_FIELD.search(text) is not None
 
 
 def document_problem(document: Document) -> str | None:
@@ -79,7 +88,7 @@ def check_prerequisites(
     elif regime is Regime.FORMATION_INITIALE:
         if years < 4:
             reasons.append("m2_initial_requires_m1")
-        elif diploma is None or not _EDUCATION_FIELD.search(f"{diploma.field} {diploma.title}"):
+        elif diploma is None or not is_education_field(diploma):
             reasons.append("m2_initial_requires_education_field")
     else:
         if years < 4 and not vapp:
