@@ -448,6 +448,41 @@ async def test_a_refused_document_does_not_replace_an_accepted_one_of_the_same_k
     assert uow.applications.stored["A-1"].status is Status.COMPLETE
 
 
+async def test_a_refused_resend_under_the_same_id_keeps_the_accepted_copy() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    same_id_as_the_cv = document("cv", 1, "application/zip")
+    [rejected] = await run(uow, upload_of(same_id_as_the_cv))
+    assert isinstance(rejected, out.DocumentRejected) and rejected.document_id == "D-1"
+    stored = uow.applications.stored["A-1"]
+    assert stored.status is Status.COMPLETE and stored.missing_documents() == []
+    kept = [(d.document.document_id, d.document.content_type) for d in stored.documents]
+    assert ("D-1", "application/pdf") in kept and ("D-1", "application/zip") not in kept
+
+
+async def test_a_late_resend_of_an_accepted_document_does_not_undo_the_file() -> None:
+    """The CV was there on time: sending it again after the deadline must not leave
+    the file short of a CV and closed for it."""
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:2]))
+    [rejected] = await run(uow, upload_of(FULL[0], uploaded_at=MIDNIGHT + timedelta(hours=1)))
+    assert isinstance(rejected, out.DocumentRejected) and rejected.reason == LATE_DOCUMENT
+    [refused] = await run(uow, tick(CLOSING))
+    assert isinstance(refused, out.ApplicationRefused)
+    assert refused.missing_documents == ["diploma"]
+
+
+async def test_an_accepted_resend_under_the_same_id_replaces_the_earlier_copy() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=[document("cv", 1, "application/zip"), *FULL[1:]]))
+    assert uow.applications.stored["A-1"].missing_documents() == ["cv"]
+    [completed] = await run(uow, upload_of(FULL[0]))
+    assert isinstance(completed, out.ApplicationCompleted)
+    assert [d.document.document_id for d in uow.applications.stored["A-1"].documents].count(
+        "D-1"
+    ) == 1
+
+
 async def test_a_document_for_a_closed_file_is_rejected_with_the_reason() -> None:
     uow = FakeCandidatureUoW()
     await run(uow, submitted(documents=FULL[:2]))

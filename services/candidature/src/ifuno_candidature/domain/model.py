@@ -264,13 +264,21 @@ class Application:
         return self.round
 
     def _add_document(self, document: Document, at: datetime, problem: str | None = None) -> None:
+        """A document sent again under its id replaces the earlier copy, unless the new
+        one is refused (late, wrong type, too big) and the earlier one was accepted: the
+        file keeps what it had, and the refusal is reported."""
         problem = document_problem(document) or problem
+        if problem is not None:
+            self._reject(document, problem)
+            if any(
+                d.accepted and d.document.document_id == document.document_id
+                for d in self.documents
+            ):
+                return
         self.documents = [
             d for d in self.documents if d.document.document_id != document.document_id
         ]
         self.documents.append(FileDocument(document, at, problem))
-        if problem is not None:
-            self._reject(document, problem)
 
     def _reject(self, document: Document, reason: str) -> None:
         self.events.append(
