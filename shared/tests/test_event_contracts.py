@@ -107,6 +107,40 @@ def test_a_naive_submission_time_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("submitted_at",), 1809266580),
+        (("submitted_at",), 1809266580.5),
+        (("employed",), "on"),
+        (("vapp",), 0),
+        (("campaign",), "2027"),
+        (("campaign",), 2027.0),
+        (("training_experience_years",), "4"),
+        (("candidate", "sms_opt_in"), "yes"),
+        (("documents", 0, "size_bytes"), "183422"),
+    ],
+    ids=lambda part: repr(part),
+)
+def test_a_portal_value_of_the_wrong_json_type_is_refused_not_converted(
+    path: tuple[str | int, ...], value: object
+) -> None:
+    """A Unix time is not read as an instant, nor `"yes"` as true: the portal's fields
+    are exactly JSON's strings, booleans and integers, as the contract shows them."""
+    document = submitted()
+    target = document["data"]
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    assert reason_for(document).startswith("data." + ".".join(map(str, path)) + ":")
+
+
+def test_a_number_is_no_envelope_time() -> None:
+    assert reason_for(submitted() | {"time": 1809266580}) == (
+        "time: an RFC 3339 date-time string is expected"
+    )
+
+
+@pytest.mark.parametrize(
     "checksum", ["abc", "0" * 63, "0" * 65, "g" * 64, "0" * 64 + "\n", "\u0660" * 64]
 )
 def test_a_bad_checksum_is_refused(checksum: str) -> None:

@@ -108,7 +108,9 @@ AsyncAPI 3.0 document: [asyncapi.json](asyncapi.json).
 Compatibility: fields may be added, never renamed or removed; a breaking
 change is a new `...v2` type published beside the old one. Services ignore
 fields they do not know in each other's events; the portal's events are
-accepted exactly as specified (an extra field is an error).
+accepted exactly as specified (an extra field is an error, and so is a value of
+another JSON type: `"yes"` for a boolean, `"2027"` for an integer, a number
+for an RFC 3339 instant).
 """
 
 ACCEPTANCE = """\

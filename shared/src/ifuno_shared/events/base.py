@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+)
 from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
@@ -164,8 +174,19 @@ Email = Annotated[
 
 Sha256 = Annotated[str, AfterValidator(_lower_hex64)]
 ApplicationId = Annotated[str, Field(min_length=1, max_length=64), SingleLine]
-Campaign = Annotated[int, Field(ge=2000, le=2100)]
-Timestamp = AwareDatetime
+Campaign = Annotated[StrictInt, Field(ge=2000, le=2100)]
+"""A year, as a JSON integer: `"2027"` or `2027.0` is refused, not converted."""
+
+
+def _rfc3339_text(value: object) -> object:
+    """On the wire an instant is an RFC 3339 string (or, built in Python, a datetime):
+    a number is refused, never read as seconds since 1970."""
+    if isinstance(value, str | datetime):
+        return value
+    raise PydanticCustomError("rfc3339_expected", "an RFC 3339 date-time string is expected")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 __all__ = [
     "ApplicationId",

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import from_json
 
-from ifuno_shared.events.base import EventData, SingleLine, Text
+from ifuno_shared.events.base import EventData, SingleLine, Text, Timestamp
 from ifuno_shared.events.registry import model_for
 
 CONTENT_TYPE_HEADER = ("content-type", b"application/cloudevents+json")
@@ -50,7 +49,7 @@ class CloudEvent(BaseModel, Generic[Data]):
     id: Annotated[str, Field(min_length=1, max_length=200), SingleLine]
     source: Annotated[str, Field(min_length=1), SingleLine]
     type: Annotated[str, Field(min_length=1), SingleLine]
-    time: AwareDatetime
+    time: Timestamp
     subject: Text | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     data: SerializeAsAny[Data]

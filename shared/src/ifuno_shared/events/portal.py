@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from ifuno_shared.events.base import (
     ApplicationId,
@@ -27,6 +27,9 @@ from ifuno_shared.events.base import (
 
 
 class _Strict(BaseModel):
+    """Parts of a portal event: no extra field; booleans and numbers are JSON's own
+    (`"yes"`, `0` or `"12"` is refused, not converted)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -38,7 +41,7 @@ class Candidate(_Strict):
     phone: Annotated[str, Field(min_length=1, max_length=40), SingleLine] | None = None
     """E.164 or French national form (`06 12 34 56 78`); candidature normalizes it, and
     an unusable number keeps the application (SMS off for it, flagged to staff)."""
-    sms_opt_in: bool = False
+    sms_opt_in: StrictBool = False
 
 
 class Diploma(_Strict):
@@ -52,7 +55,7 @@ class Document(_Strict):
     document_id: Annotated[str, Field(min_length=1, max_length=64), SingleLine]
     filename: Annotated[str, Field(min_length=1, max_length=255), SingleLine]
     content_type: Annotated[str, Field(min_length=1, max_length=100), SingleLine]
-    size_bytes: Annotated[int, Field(ge=0)]
+    size_bytes: Annotated[StrictInt, Field(ge=0)]
     sha256: Sha256
 
 
@@ -64,10 +67,10 @@ class ApplicationSubmitted(PortalEventData):
     level: Level
     regime: Regime
     candidate: Candidate
-    employed: bool
+    employed: StrictBool
     highest_diploma: Diploma | None
-    vapp: bool
-    training_experience_years: Annotated[int, Field(ge=0, le=60)]
+    vapp: StrictBool
+    training_experience_years: Annotated[StrictInt, Field(ge=0, le=60)]
     documents: list[Document]
     submitted_at: Timestamp
 
