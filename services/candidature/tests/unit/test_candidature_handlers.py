@@ -448,6 +448,31 @@ async def test_a_refused_document_does_not_replace_an_accepted_one_of_the_same_k
     assert uow.applications.stored["A-1"].status is Status.COMPLETE
 
 
+async def test_each_refused_document_says_why_as_a_code_for_the_message_to_follow() -> None:
+    """Notification tells the candidate to send the file again only when that can help."""
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted(documents=FULL[:1]))
+    [bad_file] = await run(uow, upload_of(document("cover_letter", 2, "application/zip")))
+    late_and_bad = upload_of(document("cover_letter", 2, "application/zip"), uploaded_at=MIDNIGHT)
+    [late] = await run(uow, late_and_bad)
+    await run(uow, tick(CLOSING))
+    on_time = datetime(2027, 5, 15, 23, 0, tzinfo=PARIS)
+    [after_closing] = await run(uow, upload_of(FULL[1], uploaded_at=on_time))
+    [closed] = await run(uow, upload_of(FULL[2], uploaded_at=CLOSING))
+    causes = [
+        (r.cause, r.reason)
+        for r in (bad_file, late, after_closing, closed)
+        if isinstance(r, out.DocumentRejected)
+    ]
+    assert causes == [
+        (out.DocumentRefusal.INVALID_FILE, causes[0][1]),
+        (out.DocumentRefusal.LATE, LATE_DOCUMENT),
+        (out.DocumentRefusal.ON_TIME_AFTER_CLOSING, ON_TIME_AFTER_CLOSING),
+        (out.DocumentRefusal.FILE_CLOSED, "candidature refusée : document non ajouté"),
+    ]
+    assert causes[0][1].startswith("type de fichier non accepté")
+
+
 async def test_a_refused_resend_under_the_same_id_keeps_the_accepted_copy() -> None:
     uow = FakeCandidatureUoW()
     await run(uow, submitted())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,8 +84,23 @@ class ApplicationCompleted(CandidatureEventData):
     eligibility: Eligibility | None = None
 
 
+class DocumentRefusal(StrEnum):
+    """Why a document was not added, as a code: what the candidate can still do
+    depends on it (send the file again, or nothing: the deadline has passed)."""
+
+    INVALID_FILE = "invalid_file"
+    """Not PDF, JPEG or PNG, over 10 MB, or empty: the file can be sent again."""
+    LATE = "late"
+    """Uploaded after the deadline minute."""
+    FILE_CLOSED = "file_closed"
+    """The application is refused or withdrawn."""
+    ON_TIME_AFTER_CLOSING = "on_time_after_closing"
+    """Uploaded on time, read after the file was closed: kept for staff, flagged."""
+
+
 class DocumentRejected(CandidatureEventData):
-    """A document the portal sent that breaks the rules (type, size, checksum)."""
+    """A document the portal sent that did not join the file, with the reason in French
+    (`reason`) and as a code (`cause`; absent from events published before it)."""
 
     event_type: ClassVar[str] = "ifuno.candidature.document_rejected.v1"
 
@@ -92,6 +108,7 @@ class DocumentRejected(CandidatureEventData):
     document_id: str
     kind: DocumentKind
     reason: str
+    cause: DocumentRefusal | None = None
 
 
 class EligibilityOverridden(CandidatureEventData):

@@ -38,6 +38,8 @@ LATE_DOCUMENT = "document déposé après la date limite : non ajouté"
 ON_TIME_AFTER_CLOSING = (
     "document déposé à temps mais reçu après la clôture du dossier : non ajouté, signalé au service"
 )
+Refusal = tuple[out.DocumentRefusal, str]
+"""Why a document does not join the file: the code and the French reason."""
 
 DEADLINE_GRACE = timedelta(minutes=10)
 """How long after the deadline minute incomplete files wait before they are closed:
@@ -188,12 +190,16 @@ class Application:
         for staff, flagged, and the candidate told."""
         if not self.live:
             if self._closed_before_reading(uploaded_at):
-                self._add_document(document, uploaded_at, ON_TIME_AFTER_CLOSING)
+                self._add_document(
+                    document,
+                    uploaded_at,
+                    (out.DocumentRefusal.ON_TIME_AFTER_CLOSING, ON_TIME_AFTER_CLOSING),
+                )
             else:
-                self._reject(document, CLOSED_FILE[self.status])
+                self._reject(document, (out.DocumentRefusal.FILE_CLOSED, CLOSED_FILE[self.status]))
             return
         if not self.on_time(uploaded_at):
-            self._add_document(document, uploaded_at, LATE_DOCUMENT)
+            self._add_document(document, uploaded_at, (out.DocumentRefusal.LATE, LATE_DOCUMENT))
             return
         self._add_document(document, uploaded_at)
         self._complete_if_ready(uploaded_at)
@@ -263,13 +269,18 @@ class Application:
         assert self.round is not None, "a received application belongs to a round"
         return self.round
 
-    def _add_document(self, document: Document, at: datetime, problem: str | None = None) -> None:
+    def _add_document(
+        self, document: Document, at: datetime, refusal: Refusal | None = None
+    ) -> None:
         """A document sent again under its id replaces the earlier copy, unless the new
         one is refused (late, wrong type, too big) and the earlier one was accepted: the
-        file keeps what it had, and the refusal is reported."""
-        problem = document_problem(document) or problem
-        if problem is not None:
-            self._reject(document, problem)
+        file keeps what it had, and the refusal is reported. When the document is both
+        late (or the file closed) and a bad file, lateness is the reason given: sending
+        a better file would not help."""
+        if refusal is None and (problem := document_problem(document)) is not None:
+            refusal = (out.DocumentRefusal.INVALID_FILE, problem)
+        if refusal is not None:
+            self._reject(document, refusal)
             if any(
                 d.accepted and d.document.document_id == document.document_id
                 for d in self.documents
@@ -278,15 +289,17 @@ class Application:
         self.documents = [
             d for d in self.documents if d.document.document_id != document.document_id
         ]
-        self.documents.append(FileDocument(document, at, problem))
+        self.documents.append(FileDocument(document, at, None if refusal is None else refusal[1]))
 
-    def _reject(self, document: Document, reason: str) -> None:
+    def _reject(self, document: Document, refusal: Refusal) -> None:
+        cause, reason = refusal
         self.events.append(
             out.DocumentRejected(
                 application_id=self.application_id,
                 document_id=document.document_id,
                 kind=document.kind,
                 reason=reason,
+                cause=cause,
             )
         )
 
