@@ -167,3 +167,13 @@ def test_at_the_committee_no_file_is_left_undecided() -> None:
     ]
     assert not interviewed.close_before_committee()  # the committee ranks it
     assert not file(Status.RECEIVED).close_before_committee()  # candidature closes those
+
+
+def test_an_interviewed_file_staff_declared_ineligible_is_refused_at_the_committee() -> None:
+    who = shortlisted()
+    who.record_interview(attended=True, score=16)
+    who.override_eligibility(False)
+    who.events.clear()
+    assert who.close_before_committee()
+    assert (who.status, who.refusal_reason) == (Status.REFUSED, "ineligible")
+    assert who.events == [e.Refused(application_id="A-1", reason="ineligible", level=Level.M1)]

@@ -339,6 +339,34 @@ async def test_the_committee_refuses_admits_and_waitlists_in_rank_order() -> Non
     assert (set(places.seats), places.waitlist) == ({"A", "B"}, ["C", "D"])
 
 
+async def test_an_interviewed_file_staff_declared_ineligible_is_refused_not_ranked() -> None:
+    """Staff's override after the interview stands: the committee refuses the file
+    `ineligible` (the candidate is told) and gives its place to the next one."""
+    interviewed = [
+        candidate(
+            name, Status.INTERVIEWED, file_score=score, interview_score=score, completed_at=NOW
+        )
+        for name, score in [("A", 18.0), ("B", 16.0), ("C", 14.0)]
+    ]
+    uow = FakeSelectionUnitOfWork(interviewed)
+    overridden = c.EligibilityOverridden(
+        application_id="A",
+        eligibility=c.Eligibility(eligible=False, reasons=["no bac+3"]),
+        overridden_by="staff",
+    )
+    starts, ends = dict((p, (s, e)) for p, s, e in default_calendar(2027).phases())[
+        Phase.MAIN_COMMITTEE
+    ]
+    committee = PhaseStarted(
+        campaign=2027, phase=Phase.MAIN_COMMITTEE, starts_at=starts, ends_at=ends
+    )
+    published = await apply(uow, overridden, committee)
+    assert published == [("A", "refused"), ("B", "admitted"), ("C", "admitted")]
+    refused = uow.candidates.stored["A"]
+    assert (refused.status, refused.refusal_reason) == (Status.REFUSED, "ineligible")
+    assert set(uow.places.stored[(2027, Level.M1)].seats) == {"B", "C"}
+
+
 async def test_a_clock_tick_with_nothing_late_changes_nothing() -> None:
     uow = FakeSelectionUnitOfWork()
     assert await apply(uow, ClockAdvanced(campaign=2027, now=NOW)) == []  # not a move

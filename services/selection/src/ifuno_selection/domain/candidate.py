@@ -214,7 +214,12 @@ class Candidate:
     def close_before_committee(self) -> bool:
         """At its round's committee: a file the committee cannot rank is refused
         (`ineligible` if its prerequisites failed and staff did not override them, else
-        `not_ranked_in_time`); False for a file the committee ranks or already decided."""
+        `not_ranked_in_time`); so is an interviewed file staff declared ineligible since
+        (`ineligible`: staff's word stands at any step). False for a file the committee
+        ranks or already decided."""
+        if self.status is Status.INTERVIEWED and not self.eligible:
+            self.refuse("ineligible")
+            return True
         if self.status not in UNFINISHED:
             return False
         self.refuse("not_ranked_in_time" if self.eligible else "ineligible")

@@ -253,7 +253,8 @@ async def _run_committee(
     """Rank the interviewed files of the round; admit within the free places, waitlist
     (places left empty go to the waitlist at once), refuse. No file is left undecided:
     one not reviewed or not interviewed in time is refused `not_ranked_in_time` (an
-    ineligible one never overridden, `ineligible`)."""
+    ineligible one never overridden, `ineligible`); an interviewed file staff declared
+    ineligible is refused `ineligible`, never ranked."""
     places = await uow.places.level(campaign, level)
     candidates = await uow.candidates.for_committee(campaign, level, round_)
     for who in candidates:
