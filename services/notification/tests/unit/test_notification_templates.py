@@ -97,7 +97,7 @@ def every_message(who: Recipient) -> list[Message]:
 
 def variants(who: Recipient) -> dict[str, Message]:
     """The other wordings of a template: each refusal reason, an interview by video in
-    winter time, a document refused once the file is closed."""
+    winter time, one on the first of a month, a document refused once the file is closed."""
     found: dict[str, Message] = {}
     for reason in french.CANDIDATURE_REFUSALS:
         refused = c.ApplicationRefused(
@@ -124,6 +124,13 @@ def variants(who: Recipient) -> dict[str, Message]:
         short_notice=True,
     )
     found["interview_scheduled.short_notice"] = messages_for(short_notice, who)[0]
+    first_of_month = s.InterviewScheduled(
+        application_id=A,
+        starts_at=datetime(2027, 6, 1, 7, 0, tzinfo=UTC),
+        ends_at=datetime(2027, 6, 1, 7, 30, tzinfo=UTC),
+        location="Le Mans Université, campus du Tertre",
+    )
+    found["interview_scheduled.first_of_month"] = messages_for(first_of_month, who)[0]
     late_answer = s.Waitlisted(application_id=A, level="M2", rank=1, late_answer=True)
     found["waitlisted.late_answer"] = messages_for(late_answer, who)[0]
     closed = replace(who, closed=True)
@@ -208,6 +215,17 @@ def test_dates_are_in_french_and_paris_time_across_the_october_change() -> None:
     assert "samedi 15 mai 2027 à 23 h 59" in summer
     winter = render_email(offer_reminder(who)).text
     assert "mardi 2 novembre 2027 à 23 h 59" in winter
+
+
+def test_the_first_of_the_month_is_written_1er_in_paris_time() -> None:
+    assert french.date_fr(datetime(2027, 6, 1, 7, 0, tzinfo=UTC)) == "mardi 1er juin 2027"
+    # 22:30 UTC on 31 May is already 1 June in Paris; 2 June stays « 2 ».
+    assert french.datetime_fr(datetime(2027, 5, 31, 22, 30, tzinfo=UTC)) == (
+        "mardi 1er juin 2027 à 0 h 30"
+    )
+    assert french.date_fr(datetime(2027, 6, 2, 7, 0, tzinfo=UTC)) == "mercredi 2 juin 2027"
+    found = variants(recipient(Regime.FORMATION_INITIALE))
+    assert "mardi 1er juin 2027" in render_email(found["interview_scheduled.first_of_month"]).text
 
 
 def test_the_repeated_hour_of_the_october_change_reads_as_paris_time_each_time() -> None:

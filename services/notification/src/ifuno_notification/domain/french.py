@@ -70,9 +70,11 @@ UNKNOWN_REFUSAL = "la commission n'a pas pu donner une suite favorable à votre 
 
 
 def date_fr(instant: datetime) -> str:
-    """« vendredi 4 juin 2027 » (Paris time)."""
+    """« vendredi 4 juin 2027 », « mardi 1er juin 2027 »: French writes the first of
+    the month as an ordinal (Paris time)."""
     local = instant.astimezone(PARIS)
-    return f"{DAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year}"
+    day = "1er" if local.day == 1 else str(local.day)
+    return f"{DAYS[local.weekday()]} {day} {MONTHS[local.month - 1]} {local.year}"
 
 
 def time_fr(instant: datetime) -> str:
