@@ -184,7 +184,7 @@ PATHS: dict[str, tuple[Regime, list[str]]] = {
             "Vous êtes sur liste complémentaire du master IFUNO",
             "Votre rang sur la liste complémentaire a changé",
             "Une place s'est libérée : vous êtes admis(e) au master IFUNO",
-            "Confirmation de votre inscription au master IFUNO",
+            "Confirmation de votre acceptation de la proposition d'admission au master IFUNO",
         ],
     ),
     "E-2": (

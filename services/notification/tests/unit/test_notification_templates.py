@@ -270,6 +270,14 @@ def test_the_new_season_messages_say_what_happened() -> None:
     assert "délais" not in usual.text
 
 
+def test_an_acceptance_is_confirmed_as_an_acceptance_not_an_enrolment() -> None:
+    """Enrolment comes later, through the office: the candidate must not think it done."""
+    accepted = messages_for(s.OfferAccepted(application_id=A), recipient(Regime.ALTERNANCE))[0]
+    email = render_email(accepted)
+    assert "acceptation" in email.subject and "inscription" not in email.subject
+    assert "Les modalités d'inscription vous seront communiquées" in email.text
+
+
 def test_every_sms_fits_one_message() -> None:
     for regime in (Regime.FORMATION_INITIALE, Regime.REPRISE_ETUDES):
         who = recipient(regime)

@@ -31,7 +31,9 @@ SUBJECTS = {
     "selection_refused": "Décision de la commission de sélection du master IFUNO",
     "offer_reminder": "Rappel : votre proposition d'admission expire bientôt",
     "offer_expired": "Votre proposition d'admission a expiré",
-    "offer_accepted": "Confirmation de votre inscription au master IFUNO",
+    "offer_accepted": (
+        "Confirmation de votre acceptation de la proposition d'admission au master IFUNO"
+    ),
     "offer_declined": "Confirmation de votre renoncement au master IFUNO",
     "waitlist_closed": "Clôture de la liste complémentaire du master IFUNO",
     "two_year_plan_recorded": "Votre demande de M2 en deux ans est enregistrée",
