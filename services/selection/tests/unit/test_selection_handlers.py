@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from ifuno_selection.config import SelectionSettings
 from ifuno_selection.domain.candidate import Candidate, Status, WrongStep
-from ifuno_selection.domain.places import LevelPlaces, SeatStatus
+from ifuno_selection.domain.places import LevelPlaces, RoundState, SeatStatus
 from ifuno_selection.domain.season import phase_start, with_phases
 from ifuno_selection.service_layer import handlers
 from ifuno_selection.service_layer.handlers import HANDLERS
@@ -474,6 +474,25 @@ async def test_the_round_opens_for_the_level_whose_waitlist_runs_out_on_3_july_o
         selection.ComplementaryRoundOpened(campaign=2027, level=Level.M1, free_places=1)
     ]
     assert ("M2-W0", "admitted") in published and ("M2-W1", "admitted") in published
+
+
+async def test_a_withdrawal_in_july_opens_a_closed_round_again() -> None:
+    """The round closed when M1's places were held; a place freed on 10 July with no one
+    waiting opens it again (the rule is checked at every moment of the window)."""
+    files, places = offered_level(Level.M1, 9, waitlisted=0)
+    for who in files:
+        places.accept(who.application_id, NOW)
+        who.status = Status.ACCEPTED
+    places.complementary_round = RoundState.CLOSED
+    places.events.clear()
+    uow = FakeSelectionUnitOfWork(files, [places])
+    uow.clock = type(uow.clock)(datetime(2027, 7, 10, 10, 0, tzinfo=PARIS), 2027)
+    published = await apply(uow, portal.ApplicationWithdrawn(application_id="M1-O0"))
+    assert published == [("M1-O0", "place_released"), ("2027", "complementary_round_opened")]
+    opened = uow.committed_events[-1].data
+    assert opened == selection.ComplementaryRoundOpened(
+        campaign=2027, level=Level.M1, free_places=1
+    )
 
 
 def uow_kinds(uow: FakeSelectionUnitOfWork) -> list[tuple[str, str]]:

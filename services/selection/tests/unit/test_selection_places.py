@@ -175,7 +175,7 @@ def test_the_complementary_round_opens_when_the_waitlist_runs_out_in_july() -> N
     assert opened == [e.ComplementaryRoundOpened(campaign=2027, level=Level.M1, free_places=2)]
 
 
-def test_the_complementary_round_opens_once_and_closes_when_the_places_are_held() -> None:
+def test_the_complementary_round_opens_once_while_open_and_closes_when_places_are_held() -> None:
     level = places(capacity=3, offered=1, waitlisted=0)
     assert level.complementary_round is None  # June: not yet
     july = datetime(2027, 7, 1, tzinfo=PARIS)
@@ -188,6 +188,47 @@ def test_the_complementary_round_opens_once_and_closes_when_the_places_are_held(
     level.add_to_waitlist(["C1", "C2"], august)  # one place left: C1 gets it
     assert level.complementary_round is RoundState.CLOSED
     assert kinds(level)[-2:] == [("C2", "Waitlisted"), ("M1", "ComplementaryRoundClosed")]
+
+
+def test_the_complementary_round_opens_again_when_a_place_frees_in_the_window() -> None:
+    """Checked at every moment of the window, not once: B's on-time acceptance read
+    late holds the last place (closed), A withdraws on 10 July (open again), B withdraws
+    after the window (no reopening)."""
+    level = places(capacity=2, offered=0, waitlisted=0)
+    level.offer("A", NOW)
+    level.offer("B", NOW)
+    level.accept("A", LATER)
+    deadline = level.seats["B"].offer_deadline
+    level.expire_due(deadline + timedelta(minutes=11))  # 3 July, no one waiting
+    level.accept_late("B", deadline, deadline, deadline + timedelta(hours=8))
+    assert level.complementary_round is RoundState.CLOSED
+    level.events.clear()
+    level.withdraw("A", datetime(2027, 7, 10, 10, 0, tzinfo=PARIS))
+    assert level.complementary_round is RoundState.OPEN
+    assert level.events[-1] == e.ComplementaryRoundOpened(
+        campaign=2027, level=Level.M1, free_places=1
+    )
+    level.add_to_waitlist(["C"], datetime(2027, 7, 12, 10, 0, tzinfo=PARIS))  # C gets it
+    assert kinds(level)[-1] == ("M1", "ComplementaryRoundClosed")
+    level.events.clear()
+    level.withdraw("B", datetime(2027, 8, 16, 0, 0, tzinfo=PARIS))  # submissions closed
+    assert level.complementary_round is RoundState.CLOSED
+    assert kinds(level) == [("B", "PlaceReleased")]
+
+
+def test_a_closed_round_stays_closed_when_a_freed_place_goes_to_the_waitlist() -> None:
+    level = places(capacity=1, offered=0, waitlisted=0)
+    level.offer("A", NOW)
+    deadline = level.seats["A"].offer_deadline
+    level.expire_due(deadline + timedelta(minutes=11))  # open
+    level.add_to_waitlist(["B"], datetime(2027, 7, 4, 10, 0, tzinfo=PARIS))  # B: closed
+    assert level.complementary_round is RoundState.CLOSED
+    level.accept_late("A", deadline, deadline, datetime(2027, 7, 5, 10, 0, tzinfo=PARIS))
+    assert level.waitlist == ["A"]
+    level.events.clear()
+    level.withdraw("B", datetime(2027, 7, 10, 10, 0, tzinfo=PARIS))
+    assert level.complementary_round is RoundState.CLOSED
+    assert kinds(level) == [("B", "PlaceReleased"), ("A", "Admitted")]
 
 
 def test_no_complementary_round_outside_its_window() -> None:

@@ -5,9 +5,10 @@ capacity`, whatever the order of declines, expiries and withdrawals. A free plac
 never waits while someone is on the waitlist: every place left empty or freed goes
 at once to the best-ranked waitlisted candidate, and every candidate left on the
 waitlist whose rank changed is told. When the level has free places and no one
-waiting while complementary submissions are open, its complementary round opens
-(once), and closes when its places are all held again. Its steps record the events
-they cause in `events`, published by the unit of work when the places are saved.
+waiting while complementary submissions are open, its complementary round opens, and
+closes when its places are all held again; a place freed again in the window with no
+one waiting opens it again. Its steps record the events they cause in `events`,
+published by the unit of work when the places are saved.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class SeatStatus(StrEnum):
 
 
 class RoundState(StrEnum):
-    """The level's complementary round: opened once, closed once its places are held."""
+    """The level's complementary round: open while it takes applications, closed once
+    its places are held (until one frees again in the window with no one waiting)."""
 
     OPEN = "open"
     CLOSED = "closed"
@@ -249,7 +251,10 @@ class LevelPlaces:
         self._review_round(now)
 
     def _review_round(self, now: datetime) -> None:
-        if self.complementary_round is None:
+        """Checked at every change while complementary submissions are open, not once at
+        their opening: free places and no one waiting open the round (again, after it
+        closed); its places all held close it."""
+        if self.complementary_round is not RoundState.OPEN:
             if self.free_places > 0 and not self.waitlist and self.season.complementary_open(now):
                 self.complementary_round = RoundState.OPEN
                 self.events.append(
