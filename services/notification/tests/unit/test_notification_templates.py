@@ -97,7 +97,8 @@ def every_message(who: Recipient) -> list[Message]:
 
 def variants(who: Recipient) -> dict[str, Message]:
     """The other wordings of a template: each refusal reason, an interview by video in
-    winter time, one on the first of a month, a document refused once the file is closed."""
+    winter time, one on the first of a month, a file received without its deadline, a
+    document refused once the file is closed."""
     found: dict[str, Message] = {}
     for reason in french.CANDIDATURE_REFUSALS:
         refused = c.ApplicationRefused(
@@ -133,6 +134,16 @@ def variants(who: Recipient) -> dict[str, Message]:
     found["interview_scheduled.first_of_month"] = messages_for(first_of_month, who)[0]
     late_answer = s.Waitlisted(application_id=A, level="M2", rank=1, late_answer=True)
     found["waitlisted.late_answer"] = messages_for(late_answer, who)[0]
+    without_deadline = c.ApplicationReceived(
+        application_id=A,
+        campaign=2027,
+        round="main",
+        level="M2",
+        regime=who.regime,
+        missing_documents=[DocumentKind.CV],
+        eligibility=c.Eligibility(eligible=True),
+    )
+    found["application_received.without_deadline"] = messages_for(without_deadline, who)[0]
     closed = replace(who, closed=True)
     late_document = c.DocumentRejected(
         application_id=A,
@@ -276,6 +287,16 @@ def test_an_acceptance_is_confirmed_as_an_acceptance_not_an_enrolment() -> None:
     email = render_email(accepted)
     assert "acceptation" in email.subject and "inscription" not in email.subject
     assert "Les modalités d'inscription vous seront communiquées" in email.text
+
+
+def test_a_file_received_without_its_deadline_is_told_of_the_deadline_in_words() -> None:
+    """`submission_deadline` is optional in the event: never « avant le None »."""
+    message = variants(recipient(Regime.FORMATION_INITIALE))[
+        "application_received.without_deadline"
+    ]
+    email = render_email(message)
+    for text in (email.text, email.html, render_sms(message)):
+        assert "None" not in text and "la date limite" in text
 
 
 def test_every_sms_fits_one_message() -> None:
