@@ -19,7 +19,7 @@ from ifuno_notification.domain.messages import (
     messages_for,
     offer_reminder,
 )
-from ifuno_notification.domain.sms import split_sms
+from ifuno_notification.domain.sms import is_gsm7, split_sms
 from ifuno_shared.events import DocumentKind, Level, Regime
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
@@ -98,7 +98,7 @@ def every_message(who: Recipient) -> list[Message]:
 def variants(who: Recipient) -> dict[str, Message]:
     """The other wordings of a template: each refusal reason, an interview by video in
     winter time, one on the first of a month, a file received without its deadline, a
-    document refused once the file is closed."""
+    document refused once the file is closed (without a cause) and for each cause."""
     found: dict[str, Message] = {}
     for reason in french.CANDIDATURE_REFUSALS:
         refused = c.ApplicationRefused(
@@ -152,6 +152,21 @@ def variants(who: Recipient) -> dict[str, Message]:
         reason="candidature refusée : document non ajouté",
     )
     found["document_rejected.closed"] = messages_for(late_document, closed)[0]
+    for cause, reason, state in [
+        ("invalid_file", "fichier trop volumineux (12000000 octets) : 10 Mo au plus", who),
+        ("late", "document déposé après la date limite : non ajouté", who),
+        ("file_closed", "candidature retirée : document non ajouté", closed),
+        (
+            "on_time_after_closing",
+            "document déposé à temps mais reçu après la clôture du dossier : non ajouté, "
+            "signalé au service",
+            closed,
+        ),
+    ]:
+        rejected = c.DocumentRejected(
+            application_id=A, document_id="D-7", kind="cover_letter", reason=reason, cause=cause
+        )
+        found[f"document_rejected.{cause}"] = messages_for(rejected, state)[0]
     return found
 
 
@@ -297,6 +312,27 @@ def test_a_file_received_without_its_deadline_is_told_of_the_deadline_in_words()
     email = render_email(message)
     for text in (email.text, email.html, render_sms(message)):
         assert "None" not in text and "la date limite" in text
+
+
+def test_only_a_bad_file_on_an_open_file_is_asked_again() -> None:
+    """A late document sent again would be refused again: it is told the deadline has
+    passed, not the accepted file types."""
+    found = variants(recipient(Regime.FORMATION_CONTINUE))
+    texts = {
+        cause: (render_email(found[f"document_rejected.{cause}"]).text, render_sms(m))
+        for cause in ("invalid_file", "late", "file_closed", "on_time_after_closing")
+        if (m := found[f"document_rejected.{cause}"])
+    }
+    for cause, (email, sms) in texts.items():
+        asks_again = "Merci de déposer à nouveau" in email and "Merci de le déposer" in sms
+        assert asks_again is (cause == "invalid_file"), cause
+        assert ("PDF, JPEG ou PNG" in email) is (cause == "invalid_file"), cause
+        assert is_gsm7(sms), cause
+    assert "La date limite de dépôt des pièces est passée" in texts["late"][0]
+    assert "La date limite est passée" in texts["late"][1]
+    assert "n'étant plus en cours d'examen" in texts["file_closed"][0]
+    staff = texts["on_time_after_closing"][0]
+    assert "déposé dans les délais" in staff and "qui l'examinera" in staff
 
 
 def test_every_sms_fits_one_message() -> None:

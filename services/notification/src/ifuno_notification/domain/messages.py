@@ -168,6 +168,21 @@ def _deadline(instant: datetime | None) -> dict[str, str | None]:
     }
 
 
+def _document_outcome(data: c.DocumentRejected, recipient: Recipient) -> str:
+    """What the candidate can still do about a refused document, from candidature's
+    code: `send_again` only for a bad file while the file is open (a late one would be
+    refused again), `late`, `closed`, or `passed_to_staff` (on time, read after the
+    closing: staff have it). An event from before the code: as the file's state says."""
+    match data.cause:
+        case c.DocumentRefusal.LATE:
+            return "late"
+        case c.DocumentRefusal.FILE_CLOSED:
+            return "closed"
+        case c.DocumentRefusal.ON_TIME_AFTER_CLOSING:
+            return "passed_to_staff"
+    return "closed" if recipient.closed else "send_again"
+
+
 def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
     """The candidate-facing messages an event causes (one, or none for internal events).
     `recipient` is the state before the event."""
@@ -189,7 +204,7 @@ def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
                 "document_rejected",
                 document=french.DOCUMENTS[data.kind],
                 reason=data.reason,
-                live=not recipient.closed,
+                outcome=_document_outcome(data, recipient),
             )
         case c.ApplicationRefused():
             return one(
