@@ -102,3 +102,34 @@ def test_an_open_offer_is_due_from_two_days_before_it_expires_once_per_deadline(
 
 def test_an_answered_offer_has_no_window() -> None:
     assert recipient(offer_open=False, offer_deadline=OFFER_DEADLINE).offer_reminder_window is None
+
+
+def test_a_closed_application_has_no_offer_window() -> None:
+    assert (
+        recipient(closed=True, offer_open=True, offer_deadline=OFFER_DEADLINE).offer_reminder_window
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        c.ApplicationWithdrawn(application_id="A-1"),
+        c.ApplicationRefused(application_id="A-1", reason="incomplete_at_deadline"),
+        s.Refused(application_id="A-1", reason="ineligible"),
+    ],
+)
+def test_an_offer_read_after_the_closing_of_the_application_is_not_reminded(
+    closing: c.ApplicationWithdrawn | c.ApplicationRefused | s.Refused,
+) -> None:
+    """Topics are read independently: the withdrawal may come before the admission."""
+    who = recipient()
+    who.apply(closing)
+    who.apply(
+        s.Admitted(
+            application_id="A-1", level="M1", offer_deadline=OFFER_DEADLINE, from_waitlist=False
+        )
+    )
+    assert not who.offer_open
+    assert who.offer_reminder_window is None
+    assert not who.offer_reminder_due(OFFER_DEADLINE - timedelta(days=1))

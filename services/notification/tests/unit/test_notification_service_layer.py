@@ -493,6 +493,20 @@ async def test_an_unanswered_offer_is_reminded_two_days_before_it_expires(
     assert [t for t, _ in uow.notifications.recorded()].count("offer_reminder") == 1
 
 
+async def test_an_offer_read_after_the_withdrawal_is_not_reminded(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    """The withdrawal (candidature's topic) may be read before the admission (selection's)."""
+    await handle(uow, received("A-1", complete=True))
+    await handle(uow, about("A-1", c.ApplicationWithdrawn(application_id="A-1")))
+    admitted = s.Admitted(
+        application_id="A-1", level="M1", offer_deadline=OFFER_DEADLINE, from_waitlist=False
+    )
+    await handle(uow, about("A-1", admitted))
+    await handle(uow, tick(OFFER_DEADLINE - timedelta(days=1)))
+    assert "offer_reminder" not in [t for t, _ in uow.notifications.recorded()]
+
+
 async def test_a_new_offer_after_an_expiry_is_reminded_again(
     uow: FakeNotificationUnitOfWork,
 ) -> None:

@@ -88,7 +88,8 @@ class Recipient:
             case c.ApplicationCompleted():
                 self.complete = True
             case s.Admitted():
-                self.offer_open = True
+                # Read after a withdrawal or refusal (another topic): no offer to remind.
+                self.offer_open = not self.closed
                 self.offer_deadline = data.offer_deadline
             case s.OfferAccepted() | s.OfferDeclined() | s.OfferExpired() | s.Waitlisted():
                 self.offer_open = False
@@ -114,9 +115,12 @@ class Recipient:
     @property
     def offer_reminder_window(self) -> DueWindow | None:
         """An offer still unanswered is reminded from 2 days before it expires until
-        its deadline, once per deadline. None: no reminder to come."""
+        its deadline, once per deadline, unless the application is closed (withdrawn or
+        refused). None: no reminder to come."""
         deadline = self.offer_deadline
-        if deadline is None or not self.offer_open or self.offer_reminded_for == deadline:
+        if deadline is None or self.closed or not self.offer_open:
+            return None
+        if self.offer_reminded_for == deadline:
             return None
         return DueWindow(deadline - OFFER_REMINDER_AHEAD, deadline)
 
