@@ -133,3 +133,31 @@ def test_an_offer_read_after_the_closing_of_the_application_is_not_reminded(
     assert not who.offer_open
     assert who.offer_reminder_window is None
     assert not who.offer_reminder_due(OFFER_DEADLINE - timedelta(days=1))
+
+
+def admitted(deadline: datetime = OFFER_DEADLINE) -> s.Admitted:
+    return s.Admitted(application_id="A-1", level="M1", offer_deadline=deadline, from_waitlist=True)
+
+
+def test_an_offer_made_within_two_days_of_its_deadline_has_no_reminder() -> None:
+    """A late promotion whose deadline is capped at the eve of the academic year: the
+    offer itself gives the deadline, a reminder right after it would only repeat it."""
+    opens = OFFER_DEADLINE - timedelta(days=2)
+    late = recipient()
+    late.apply(admitted(), at=opens + timedelta(seconds=1))
+    assert late.offer_open
+    assert late.offer_reminder_window is None
+    assert not late.offer_reminder_due(opens + timedelta(minutes=1))
+    at_opening = recipient()
+    at_opening.apply(admitted(), at=opens)
+    assert at_opening.offer_reminder_window == DueWindow(opens, OFFER_DEADLINE)
+
+
+def test_a_later_offer_made_in_time_is_reminded_again() -> None:
+    who = recipient()
+    who.apply(admitted(), at=OFFER_DEADLINE - timedelta(hours=3))
+    assert who.offer_reminder_window is None
+    who.apply(s.OfferExpired(application_id="A-1"), at=OFFER_DEADLINE)
+    later = OFFER_DEADLINE + timedelta(days=7)
+    who.apply(admitted(later), at=OFFER_DEADLINE + timedelta(hours=1))
+    assert who.offer_reminder_window == DueWindow(later - timedelta(days=2), later)

@@ -507,6 +507,25 @@ async def test_an_offer_read_after_the_withdrawal_is_not_reminded(
     assert "offer_reminder" not in [t for t, _ in uow.notifications.recorded()]
 
 
+async def test_an_offer_made_less_than_two_days_before_its_deadline_is_not_reminded(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    """A late promotion on Saturday 4 September, its deadline capped at Sunday 23:59."""
+    late_deadline = datetime(2027, 9, 5, 23, 59, tzinfo=PARIS)
+    await handle(uow, tick(datetime(2027, 9, 4, 11, 0, tzinfo=PARIS)))
+    await handle(uow, received("A-1", complete=True))
+    promoted = s.Admitted(
+        application_id="A-1", level="M1", offer_deadline=late_deadline, from_waitlist=True
+    )
+    await handle(uow, about("A-1", promoted))
+    await handle(uow, tick(datetime(2027, 9, 4, 12, 1, tzinfo=PARIS)))
+    await handle(uow, tick(late_deadline - timedelta(hours=1)))
+    assert uow.notifications.recorded("A-1") == [
+        ("application_received", "email"),
+        ("promoted", "email"),
+    ]
+
+
 async def test_a_new_offer_after_an_expiry_is_reminded_again(
     uow: FakeNotificationUnitOfWork,
 ) -> None:

@@ -73,13 +73,16 @@ class Recipient:
     offer_open: bool = False
     incomplete_reminded: bool = False
     offer_reminded_for: datetime | None = None
-    """The offer deadline last reminded (a promotion after an expiry has a new one)."""
+    """The offer deadline last reminded (a promotion after an expiry has a new one), or
+    told by an offer made less than 2 days before it: the offer was its reminder."""
     events: list[EventData] = field(default_factory=list, compare=False, repr=False)
     """Raised for the unit of work to publish (a recipient raises none: the dispatcher
     announces what was sent)."""
 
-    def apply(self, data: EventData) -> None:
-        """Keep what the reminders need: completeness, closing, the open offer."""
+    def apply(self, data: EventData, at: datetime | None = None) -> None:
+        """Keep what the reminders need: completeness, closing, the open offer. `at`:
+        when the event is read, on the platform's clock (an offer's reminder depends on
+        when it was made)."""
         match data:
             case c.ApplicationReceived():
                 self.complete = data.complete
@@ -91,6 +94,10 @@ class Recipient:
                 # Read after a withdrawal or refusal (another topic): no offer to remind.
                 self.offer_open = not self.closed
                 self.offer_deadline = data.offer_deadline
+                if at is not None and at > data.offer_deadline - OFFER_REMINDER_AHEAD:
+                    # Made within the reminder period (a late promotion, its deadline
+                    # capped at the eve of the academic year): no reminder right after it.
+                    self.offer_reminded_for = data.offer_deadline
             case s.OfferAccepted() | s.OfferDeclined() | s.OfferExpired() | s.Waitlisted():
                 self.offer_open = False
             case (
@@ -116,7 +123,8 @@ class Recipient:
     def offer_reminder_window(self) -> DueWindow | None:
         """An offer still unanswered is reminded from 2 days before it expires until
         its deadline, once per deadline, unless the application is closed (withdrawn or
-        refused). None: no reminder to come."""
+        refused) or the offer was made after that moment (it told the deadline, see
+        `apply`). None: no reminder to come."""
         deadline = self.offer_deadline
         if deadline is None or self.closed or not self.offer_open:
             return None

@@ -155,8 +155,10 @@ async def handle_application_erased(
 
 
 async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent[EventData]) -> None:
+    """The event's messages, then its effect on the recipient, at the platform's clock
+    (the event's own time before the first tick, as selection decides with it)."""
     messages = messages_for(event.data, who)
-    who.apply(event.data)
+    who.apply(event.data, at=await uow.clock.now() or event.time)
     await uow.notifications.save(who)
     for message in messages:
         await _record(uow, who, message, event.id)
