@@ -271,16 +271,17 @@ async def test_a_batch_does_what_one_transaction_per_event_does(
     for event in (e for e in batched if e.data.topic is Topic.CANDIDATURE):
         published.setdefault(event.subject, []).append(event.data)
     assert {subject: [type(data) for data in events] for subject, events in published.items()} == {
-        "N-1": [out.ApplicationReceived, out.ApplicationCompleted],
-        "N-2": [out.ApplicationReceived, out.ApplicationCompleted],
-        "N-3": [out.ApplicationReceived, out.ApplicationRefused],
+        "N-1": [out.ApplicationReceived, out.ApplicationCompleted, out.SubmissionDeadlineMoved],
+        "N-2": [out.ApplicationReceived, out.SubmissionDeadlineMoved, out.ApplicationCompleted],
+        "N-3": [out.ApplicationReceived, out.SubmissionDeadlineMoved, out.ApplicationRefused],
         "N-4": [out.ApplicationRefused, out.DocumentRejected],
-        "S-2": [out.DocumentRejected, out.ApplicationRefused],
-        "S-3": [out.ApplicationWithdrawn],
+        "S-1": [out.SubmissionDeadlineMoved],
+        "S-2": [out.SubmissionDeadlineMoved, out.DocumentRejected, out.ApplicationRefused],
+        "S-3": [out.SubmissionDeadlineMoved, out.ApplicationWithdrawn],
         "N-5": [out.ApplicationReceived, out.ApplicationCompleted],
         "N-6": [out.ApplicationRefused],
         "N-7": [out.ApplicationReceived, out.ApplicationRefused],
-        "S-4": [out.ApplicationRefused],
+        "S-4": [out.SubmissionDeadlineMoved, out.ApplicationRefused],
     }
     for duplicate in ("N-4", "N-6"):
         refused = published[duplicate][0]

@@ -420,6 +420,9 @@ async def test_a_deadline_extended_by_a_calendar_override_is_applied(service: Se
     )
     await service.clock_at(CLOSING)
     assert await service.status(waiting) == "incomplete"
+    _, moved = await service.events_of(waiting, 2)
+    assert moved["type"] == "ifuno.candidature.submission_deadline_moved.v1"
+    assert datetime.fromisoformat(moved["data"]["submission_deadline"]) == extended
     await produce_events(
         service.bootstrap,
         [submitted(late_by_default, at=datetime(2027, 5, 20, 9, 0, tzinfo=PARIS))],
@@ -428,7 +431,7 @@ async def test_a_deadline_extended_by_a_calendar_override_is_applied(service: Se
     assert received["type"] == RECEIVED
     assert datetime.fromisoformat(received["data"]["submission_deadline"]) == extended
     await produce_events(service.bootstrap, [tick(extended + timedelta(minutes=11))])
-    _, refused = await service.events_of(waiting, 2)
+    _, _, refused = await service.events_of(waiting, 3)
     assert refused["type"] == REFUSED and refused["data"]["reason"] == "incomplete_at_deadline"
 
 

@@ -76,10 +76,20 @@ class FakeApplications(FakeRepository[str, Application]):
             and a.late_from <= until
         ]
 
-    async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
+    async def move_deadline(
+        self, campaign: int, round_: Round, deadline: datetime
+    ) -> list[tuple[str, bool]]:
+        moved = []
         for a in self.stored.values():
-            if a.campaign == campaign and a.round is round_ and a.live:
+            if (
+                a.campaign == campaign
+                and a.round is round_
+                and a.live
+                and a.submission_deadline != deadline
+            ):
                 a.submission_deadline = deadline
+                moved.append((a.application_id, a.status is Status.COMPLETE))
+        return sorted(moved)
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
         return [self.announced.get((campaign, w.round), w) for w in default_windows(campaign)]
@@ -388,8 +398,9 @@ async def test_a_deadline_moved_into_the_past_closes_the_incomplete_files_at_onc
     await run(uow, submitted("A-1", documents=FULL[:2]))
     await run(uow, tick(datetime(2027, 5, 10, 12, 0, tzinfo=PARIS)))
     published = await run(uow, main_round_announced(datetime(2027, 5, 8, 23, 59, tzinfo=PARIS)))
-    assert isinstance(published[0], out.ApplicationRefused)
-    assert published[0].reason == "incomplete_at_deadline"
+    assert [type(p) for p in published] == [out.SubmissionDeadlineMoved, out.ApplicationRefused]
+    assert isinstance(published[1], out.ApplicationRefused)
+    assert published[1].reason == "incomplete_at_deadline"
 
 
 async def test_a_complementary_round_opened_by_selection_accepts_that_level_only() -> None:
@@ -624,6 +635,14 @@ async def test_a_calendar_change_moves_the_windows_and_the_deadlines_of_live_fil
     uow = FakeCandidatureUoW()
     await run(uow, submitted("A-1", documents=FULL[:2]))
     extended = datetime(2027, 5, 22, 23, 59, tzinfo=PARIS)
+    [moved] = await run(uow, calendar_changed(main_submissions_close=extended))
+    assert moved == out.SubmissionDeadlineMoved(
+        application_id="A-1",
+        campaign=2027,
+        round=Round.MAIN,
+        submission_deadline=extended,
+        complete=False,
+    )
     assert await run(uow, calendar_changed(main_submissions_close=extended)) == []
     assert uow.applications.stored["A-1"].submission_deadline == extended
     [received, _] = await run(
@@ -636,6 +655,26 @@ async def test_a_calendar_change_moves_the_windows_and_the_deadlines_of_live_fil
     assert isinstance(refused, out.ApplicationRefused) and refused.application_id == "A-1"
 
 
+async def test_only_live_files_of_the_moved_round_are_told_their_new_deadline() -> None:
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted("A-1"))
+    await run(uow, submitted("A-2", documents=FULL[:2], candidate_id="C-2"))
+    await run(uow, submitted("A-3", documents=FULL[:2], candidate_id="C-3"))
+    await run(uow, new_event(ApplicationWithdrawn(application_id="A-3"), subject="A-3"))
+    extended = datetime(2027, 5, 22, 23, 59, tzinfo=PARIS)
+    moved = await run(uow, calendar_changed(main_submissions_close=extended))
+    assert [
+        (m.application_id, m.complete) for m in moved if isinstance(m, out.SubmissionDeadlineMoved)
+    ] == [("A-1", True), ("A-2", False)]
+    assert len(moved) == 2
+    assert await run(uow, calendar_changed(main_submissions_close=extended)) == []
+    complementary_extended = datetime(2027, 8, 22, 23, 59, tzinfo=PARIS)
+    other_round = calendar_changed(
+        main_submissions_close=extended, complementary_submissions_close=complementary_extended
+    )
+    assert await run(uow, other_round) == []
+
+
 async def test_the_same_calendar_announced_again_changes_nothing() -> None:
     uow = FakeCandidatureUoW()
     await run(uow, calendar_changed())
@@ -643,7 +682,8 @@ async def test_the_same_calendar_announced_again_changes_nothing() -> None:
     shortened = datetime(2027, 5, 10, 23, 59, tzinfo=PARIS)
     await run(uow, tick(datetime(2027, 5, 12, tzinfo=PARIS)))
     await run(uow, submitted("A-1", documents=FULL[:2], at=datetime(2027, 5, 3, tzinfo=PARIS)))
-    [refused] = await run(uow, calendar_changed(main_submissions_close=shortened))
+    [moved, refused] = await run(uow, calendar_changed(main_submissions_close=shortened))
+    assert isinstance(moved, out.SubmissionDeadlineMoved) and not moved.complete
     assert isinstance(refused, out.ApplicationRefused)
     assert refused.reason == "incomplete_at_deadline"
 

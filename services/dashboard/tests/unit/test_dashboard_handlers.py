@@ -200,6 +200,13 @@ async def test_every_step_of_a_file_is_logged_without_anything_personal() -> Non
             overridden_by="a.martin",
             note="vu avec Mme Quelmarque",
         ),
+        c.SubmissionDeadlineMoved(
+            application_id="H",
+            campaign=2027,
+            round="main",
+            submission_deadline=DEADLINE,
+            complete=True,
+        ),
         s.Shortlisted(application_id="H", level="M1", file_score=15.5),
         s.InterviewScheduled(
             application_id="H", starts_at=DEADLINE, ends_at=DEADLINE, location="Le Mans"
@@ -213,6 +220,7 @@ async def test_every_step_of_a_file_is_logged_without_anything_personal() -> Non
     assert [entry["type"].split(".")[2] for entry in log] == [
         "application_received",
         "eligibility_overridden",
+        "submission_deadline_moved",
         "shortlisted",
         "interview_scheduled",
         "interview_recorded",

@@ -84,6 +84,19 @@ class ApplicationCompleted(CandidatureEventData):
     eligibility: Eligibility | None = None
 
 
+class SubmissionDeadlineMoved(CandidatureEventData):
+    """The calendar moved the deadline of a round while this file was live: the file's
+    new deadline (the reminder of an incomplete file follows it)."""
+
+    event_type: ClassVar[str] = "ifuno.candidature.submission_deadline_moved.v1"
+
+    application_id: ApplicationId
+    campaign: Campaign
+    round: Round
+    submission_deadline: Timestamp
+    complete: bool
+
+
 class DocumentRefusal(StrEnum):
     """Why a document was not added, as a code: what the candidate can still do
     depends on it (send the file again, or nothing: the deadline has passed)."""
@@ -174,6 +187,7 @@ class ContactRecorded(ContactEventData):
 CANDIDATURE_EVENTS: tuple[type[EventData], ...] = (
     ApplicationReceived,
     ApplicationCompleted,
+    SubmissionDeadlineMoved,
     DocumentRejected,
     EligibilityOverridden,
     ApplicationRefused,

@@ -62,20 +62,25 @@ class AbstractUnitOfWork(abc.ABC):
         events staged before it."""
         self.tombstones.append((topic, key))
 
+    def publish_raised(self) -> None:
+        """Stage the events the aggregates raised so far. An event published directly
+        after this follows them, in a batch as in one transaction per event (else the
+        aggregates' events would be staged at commit, after it)."""
+        for data in self.collect_new_events():
+            self.publish(data, subject=data.subject)
+
     async def forget_outbox(self, keys: Sequence[str]) -> None:
         """An erasure: drop the events staged so far about these keys (and, in the
         database, this service's outbox rows about them, published or not), so nothing
         personal is left waiting. What is staged after it is written at commit."""
-        for data in self.collect_new_events():
-            self.publish(data, subject=data.subject)
+        self.publish_raised()
         gone = set(keys)
         self.published = [event for event in self.published if event.key not in gone]
 
     async def commit(self) -> None:
         """Publish the new events of every aggregate the handler touched, then write
         state and outbox together."""
-        for data in self.collect_new_events():
-            self.publish(data, subject=data.subject)
+        self.publish_raised()
         await self._commit()
         self._committed = True
 

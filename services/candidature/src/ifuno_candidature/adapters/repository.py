@@ -59,8 +59,11 @@ class ApplicationRepository(Protocol):
     async def incomplete_late_in(self, after: datetime | None, until: datetime) -> list[str]:
         """Incomplete applications whose round became late in (after, until]."""
 
-    async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
-        """The timeline moved a round's deadline: the live files of that round follow it."""
+    async def move_deadline(
+        self, campaign: int, round_: Round, deadline: datetime
+    ) -> list[tuple[str, bool]]:
+        """The timeline moved a round's deadline: the live files of that round follow it.
+        The files whose deadline changed, each with whether it is complete."""
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
         """The rounds' windows announced by the timeline, else the default calendar's."""
@@ -228,18 +231,25 @@ class SqlApplicationRepository(TrackingRepository[str, Application]):
             query = query.where(application.c.late_from > after)
         return list((await self.execute(query.order_by(application.c.application_id))).scalars())
 
-    async def move_deadline(self, campaign: int, round_: Round, deadline: datetime) -> None:
+    async def move_deadline(
+        self, campaign: int, round_: Round, deadline: datetime
+    ) -> list[tuple[str, bool]]:
         """The moved files are forgotten: read again (still locked), they show the move."""
-        await self.execute(
+        moved = await self.execute(
             update(application)
             .where(
                 application.c.campaign == campaign,
                 application.c.round == round_.value,
                 one_of(application.c.status, LIVE_STATUSES),
+                application.c.submission_deadline.is_distinct_from(deadline),
             )
             .values(submission_deadline=deadline, late_from=late_from(deadline))
+            .returning(application.c.application_id, application.c.status)
         )
         self.forget(lambda app: app.campaign == campaign and app.round is round_ and app.live)
+        return sorted(
+            (row.application_id, row.status == Status.COMPLETE.value) for row in moved.all()
+        )
 
     async def windows(self, campaign: int) -> list[RoundWindow]:
         if campaign not in self._windows:

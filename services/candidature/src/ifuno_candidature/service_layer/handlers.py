@@ -10,7 +10,7 @@ from datetime import datetime
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.errors import NotFound
 from ifuno_shared.events import CloudEvent, Phase, Round, Topic, portal
-from ifuno_shared.events.candidature import ApplicationErased
+from ifuno_shared.events.candidature import ApplicationErased, SubmissionDeadlineMoved
 from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
 from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
@@ -138,14 +138,26 @@ async def handle_calendar_changed(
 async def _apply_windows(
     uow: CandidatureUnitOfWork, campaign: int, windows: list[RoundWindow]
 ) -> None:
-    """A window that changed is stored and moves the deadline of its round's live files;
-    a deadline moved into the past closes the incomplete ones (after the grace period).
-    Files already closed stay closed."""
+    """A window that changed is stored and moves the deadline of its round's live files,
+    each told (notification re-times its reminder); a deadline moved into the past closes
+    the incomplete ones (after the grace period). Files already closed stay closed."""
     current = {w.round: w for w in await uow.applications.windows(campaign)}
     changed = [w for w in windows if current.get(w.round) != w]
     for window in changed:
         await uow.applications.set_window(campaign, window)
-        await uow.applications.move_deadline(campaign, window.round, window.closes_at)
+        moved = await uow.applications.move_deadline(campaign, window.round, window.closes_at)
+        uow.publish_raised()
+        for application_id, complete in moved:
+            uow.publish(
+                SubmissionDeadlineMoved(
+                    application_id=application_id,
+                    campaign=campaign,
+                    round=window.round,
+                    submission_deadline=window.closes_at,
+                    complete=complete,
+                ),
+                subject=application_id,
+            )
     now = await uow.clock.now()
     if changed and now is not None:
         await _close_late(uow, None, now)

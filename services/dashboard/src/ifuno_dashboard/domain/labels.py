@@ -107,6 +107,7 @@ EVENTS = {
     "ifuno.candidature.application_received.v1": "candidature reçue",
     "ifuno.candidature.application_completed.v1": "dossier complet",
     "ifuno.candidature.document_rejected.v1": "pièce refusée",
+    "ifuno.candidature.submission_deadline_moved.v1": "date limite de dépôt déplacée",
     "ifuno.candidature.eligibility_overridden.v1": "prérequis tranchés par l'équipe",
     "ifuno.candidature.application_refused.v1": "candidature refusée",
     "ifuno.candidature.application_withdrawn.v1": "désistement",

@@ -73,6 +73,7 @@ async def handle_erasure_confirmed(
 async def handle_history_only(
     event: CloudEvent[
         c.DocumentRejected
+        | c.SubmissionDeadlineMoved
         | c.EligibilityOverridden
         | s.InterviewScheduled
         | s.WaitlistClosed
