@@ -297,6 +297,9 @@ async def test_july_opens_the_round_where_the_waitlist_ran_out_answers_count_by_
             OfferAnswered(application_id="M2-O1", answer="accept", answered_at=at(7, 2, 23, 59, 30))
         ),
         portal(OfferAnswered(application_id="M2-W0", answer="accept", answered_at=at(7, 5, 9))),
+        # No offer left pending across the jump to the academic year (its expiry would
+        # come first, in July, and promote those waiting).
+        portal(OfferAnswered(application_id="M2-W1", answer="accept", answered_at=at(7, 5, 9))),
     )
     found = await selection.wait_for(
         lambda s: s["M1-W0"] == "accepted" and s["M2-O1"] == "waitlisted"

@@ -538,6 +538,88 @@ def e_waitlisted(application_id: str, rank: int) -> EventData:
     )
 
 
+def due_on(deadline: datetime) -> tuple[list[Candidate], LevelPlaces]:
+    """Two places offered with this deadline, W0 waiting, on the default calendar."""
+    places = LevelPlaces(2027, Level.M1, 2, season=SETTINGS.season(default_calendar(2027)))
+    decided = deadline - timedelta(days=7)
+    for n in range(2):
+        places.offer(f"O{n}", decided)
+    places.add_to_waitlist(["W0"], decided)
+    places.events.clear()
+    files = [
+        candidate(f"O{n}", Status.OFFERED, offer_deadline=places.seats[f"O{n}"].offer_deadline)
+        for n in range(2)
+    ]
+    return [*files, candidate("W0", Status.WAITLISTED)], places
+
+
+def announced() -> CalendarChanged:
+    return CalendarChanged(
+        campaign=2027,
+        phases=[
+            PhaseWindow(phase=p, starts_at=s, ends_at=e)
+            for p, s, e in default_calendar(2027).phases()
+        ],
+    )
+
+
+async def run_season(
+    deadline: datetime, since: datetime, *moves: Sequence[EventData]
+) -> FakeSelectionUnitOfWork:
+    files, places = due_on(deadline)
+    uow = FakeSelectionUnitOfWork(files, [places])
+    uow.clock = type(uow.clock)(since, 2027)
+    await apply(uow, announced())
+    for move in moves:
+        await apply(uow, *move)
+    return uow
+
+
+async def test_a_jump_of_the_clock_does_the_deadline_work_in_time_order_like_a_real_clock() -> None:
+    """Offers due Fri 3 Sep 23:59 expire on Sat 4 Sep 00:10: W0 is offered the place (its
+    deadline capped at Sun 5 Sep 23:59) before the waitlist closes on Mon 6 Sep 09:00,
+    whether the clock ticks through or jumps there (the timeline announces the phase
+    before the tick of the same move)."""
+    year = phase_start(default_calendar(2027), Phase.ACADEMIC_YEAR_START)
+    start = PhaseStarted(
+        campaign=2027, phase=Phase.ACADEMIC_YEAR_START, starts_at=year, ends_at=year
+    )
+    deadline = datetime(2027, 9, 3, 23, 59, tzinfo=PARIS)
+    since = datetime(2027, 9, 3, 12, 0, tzinfo=PARIS)
+    real = await run_season(
+        deadline,
+        since,
+        [tick(datetime(2027, 9, 4, 0, 11, tzinfo=PARIS))],
+        [tick(datetime(2027, 9, 6, 0, 11, tzinfo=PARIS))],
+        [start, tick(year + timedelta(minutes=5))],
+    )
+    jump = await run_season(deadline, since, [start, tick(year + timedelta(minutes=5))])
+    expected = [
+        ("O0", "offer_expired"),
+        ("O1", "offer_expired"),
+        ("W0", "admitted"),
+        ("W0", "offer_expired"),
+    ]
+    assert uow_kinds(real) == expected
+    assert uow_kinds(jump) == expected
+    admitted = [e.data for e in jump.committed_events if e.type.endswith("admitted.v1")]
+    assert admitted[0].offer_deadline == datetime(2027, 9, 5, 23, 59, tzinfo=PARIS)  # type: ignore[attr-defined]
+
+
+async def test_a_jump_over_an_expiry_dates_the_promotion_at_the_expiry() -> None:
+    """Offers due Fri 2 Jul 23:59 expire Sat 3 Jul 00:10: W0's offer runs to 10 Jul
+    23:59 (and expires in the same jump), not 7 days after where the clock landed."""
+    deadline = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
+    since = datetime(2027, 7, 2, 12, 0, tzinfo=PARIS)
+    jump = await run_season(deadline, since, [tick(datetime(2027, 7, 20, 12, 0, tzinfo=PARIS))])
+    admitted = [e.data for e in jump.committed_events if e.type.endswith("admitted.v1")]
+    assert [(a.application_id, a.offer_deadline) for a in admitted] == [  # type: ignore[attr-defined]
+        ("W0", datetime(2027, 7, 10, 23, 59, tzinfo=PARIS))
+    ]
+    assert ("W0", "offer_expired") in uow_kinds(jump)
+    assert jump.candidates.stored["W0"].status is Status.EXPIRED
+
+
 async def test_the_waitlist_closes_when_the_academic_year_starts() -> None:
     files, places = full_level()
     uow = FakeSelectionUnitOfWork(files, [places])

@@ -153,6 +153,18 @@ class LevelPlaces:
         self.events.append(events.OfferDeclined(application_id=application_id, level=self.level))
         self._settle(now, before)
 
+    def next_expiry(self) -> datetime | None:
+        """The instant the first pending offer expires (its deadline minute and the grace
+        passed); None without a pending offer."""
+        return min(
+            (
+                self.season.expires_at(seat.offer_deadline)
+                for seat in self.seats.values()
+                if seat.status is SeatStatus.OFFERED
+            ),
+            default=None,
+        )
+
     def expire(self, application_id: str, now: datetime) -> None:
         self._expire([application_id], now)
 

@@ -97,9 +97,12 @@ class Season:
         """The candidate's own time decides; the whole deadline minute is on time."""
         return answered_at < late_from(deadline)
 
-    def overdue(self, deadline: datetime, now: datetime) -> bool:
+    def expires_at(self, deadline: datetime) -> datetime:
         """Expiry waits `grace` past the deadline minute, for on-time answers in flight."""
-        return now >= late_from(deadline) + self.grace
+        return late_from(deadline) + self.grace
+
+    def overdue(self, deadline: datetime, now: datetime) -> bool:
+        return now >= self.expires_at(deadline)
 
     def complementary_open(self, now: datetime) -> bool:
         """Between the opening and the closing (its whole minute) of complementary

@@ -191,38 +191,79 @@ async def handle_phase_started(event: CloudEvent[PhaseStarted], uow: SelectionUn
     if data.phase not in PHASE_WORK:
         return
     # Phases are announced before the clock's tick of the same move: the decision
-    # happens at the phase's start at the earliest.
-    now = max(await _now(uow, data.starts_at), data.starts_at)
+    # happens at the phase's start at the earliest. With an announced calendar, a phase
+    # the clock has not reached yet is the tick's to run, in time order with the
+    # deadlines the same move passes (an offer expiring before the academic year
+    # starts frees its place for the waitlist before the waitlist closes).
+    clock = await uow.clock.now()
+    now = max(clock or data.starts_at, data.starts_at)
     announced = await uow.calendars.announced(data.campaign)
-    if announced is not None and phase_start(announced, data.phase) > now:
-        return  # the calendar announced since puts it later: the clock will run it
+    if announced is not None and phase_start(announced, data.phase) > (clock or now):
+        return  # the clock will run it, at its start in the announced calendar
     await _run_phase(uow, data.campaign, data.phase, now)
 
 
 async def handle_clock_advanced(event: CloudEvent[ClockAdvanced], uow: SelectionUnitOfWork) -> None:
-    """Phases of the announced calendar whose start has come run their work; offers
-    overdue (deadline minute and grace passed) expire, each freeing a place at once."""
+    """The deadline work whose instant this move passed, in time order and each at its
+    own instant, as a real clock's ticks would do it: phases of the announced calendar
+    whose start has come run their work; offers overdue (deadline minute and grace
+    passed) expire, each freeing a place at once (a promotion's deadline counts from
+    the expiry, and the promoted offer expires in the same move if its due instant is
+    passed too)."""
     data = event.data
     previous = await uow.clock.advance(data)
     if previous is not None and previous >= data.now:
         return
-    announced = await uow.calendars.announced(data.campaign)
-    if announced is not None:
-        for phase in PHASE_WORK:
-            starts_at = phase_start(announced, phase)
-            if starts_at <= data.now:
-                at = starts_at if previous is not None and previous < starts_at else data.now
-                await _run_phase(uow, data.campaign, phase, at)
     await _anonymize_past_retention(uow, data.now)
+    phases = await _phases_due(uow, data.campaign, previous, data.now)
     grace = timedelta(minutes=uow.settings.grace_minutes)
     levels = sorted(
         {(campaign, level) for campaign, level, _ in await uow.candidates.expiring(data.now, grace)}
     )
     await uow.places.prefetch(levels)  # every level locked at once, in a stable order
+    floor = data.now if previous is None else previous  # what was due before: at once
+    while True:
+        expiry = await _next_expiry(uow, levels, floor, data.now)
+        if phases and (expiry is None or phases[0][0] <= expiry):
+            at, phase = phases.pop(0)
+            if await _run_phase(uow, data.campaign, phase, at):
+                levels = sorted({*levels, *((data.campaign, level) for level in Level)})
+        elif expiry is not None:
+            for campaign, level in levels:
+                places = await uow.places.level(campaign, level)  # under the level lock
+                if places.expire_due(expiry):
+                    await uow.places.save(places)
+        else:
+            return
+
+
+async def _phases_due(
+    uow: SelectionUnitOfWork, campaign: int, previous: datetime | None, now: datetime
+) -> list[tuple[datetime, Phase]]:
+    """The phases of the announced calendar started by `now`, each with the instant its
+    work is dated: its start if it falls in this move, else `now` (it was missed)."""
+    announced = await uow.calendars.announced(campaign)
+    if announced is None:
+        return []
+    due = []
+    for phase in PHASE_WORK:
+        starts_at = phase_start(announced, phase)
+        if starts_at <= now:
+            due.append((starts_at if previous is not None and previous < starts_at else now, phase))
+    return sorted(due, key=lambda item: item[0])  # ties in the order of PHASE_WORK
+
+
+async def _next_expiry(
+    uow: SelectionUnitOfWork, levels: list[tuple[int, Level]], floor: datetime, now: datetime
+) -> datetime | None:
+    """The first instant in (floor, now] at which a pending offer of these levels
+    expires (`floor` for one overdue before it)."""
+    due = []
     for campaign, level in levels:
-        places = await uow.places.level(campaign, level)  # decided under the level lock
-        if places.expire_due(data.now):
-            await uow.places.save(places)
+        expires_at = (await uow.places.level(campaign, level)).next_expiry()
+        if expires_at is not None and expires_at <= now:
+            due.append(max(expires_at, floor))
+    return min(due, default=None)
 
 
 async def _anonymize_past_retention(uow: SelectionUnitOfWork, now: datetime) -> None:
@@ -232,9 +273,10 @@ async def _anonymize_past_retention(uow: SelectionUnitOfWork, now: datetime) -> 
         await uow.candidates.anonymize_campaign(campaign)
 
 
-async def _run_phase(uow: SelectionUnitOfWork, campaign: int, phase: Phase, at: datetime) -> None:
+async def _run_phase(uow: SelectionUnitOfWork, campaign: int, phase: Phase, at: datetime) -> bool:
+    """The phase's work for every level, once per campaign; False if it was done before."""
     if not await uow.calendars.claim_phase(campaign, phase, at):
-        return
+        return False
     for level in Level:
         if phase in COMMITTEES:
             await _run_committee(uow, campaign, level, COMMITTEES[phase], at)
@@ -245,6 +287,7 @@ async def _run_phase(uow: SelectionUnitOfWork, campaign: int, phase: Phase, at: 
         else:
             places.close_waitlist()  # the academic year starts
         await uow.places.save(places)
+    return True
 
 
 async def _run_committee(
