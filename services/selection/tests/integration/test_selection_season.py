@@ -183,12 +183,22 @@ async def test_a_moved_committee_fills_its_empty_places_from_the_waitlist_and_de
 ) -> None:
     selection = five_places
     admitted, waiting = ["A0", "A1"], [f"W{n}" for n in range(5)]
-    ids = [*admitted, *waiting, "U", "S"]
+    ids = [*admitted, *waiting, "U", "S", "X"]
     events = [event for n, one in enumerate(ids) for event in complete_file(one, Level.M1, n)]
     await selection.move_clock(at(5, 20, 12), *events)
     await selection.wait_for(lambda s: len(s) == len(ids))
-    for one in admitted:
+    for one in [*admitted, "X"]:
         await selection.rank(one, 16, 16.0)  # 32/40
+    # Staff find X's prerequisites unmet after its interview: the committee refuses it.
+    not_eligible = c.EligibilityOverridden(
+        application_id="X",
+        eligibility=c.Eligibility(eligible=False, reasons=["m1_requires_bac3_or_vapp"]),
+        overridden_by="a.martin",
+    )
+    await selection.send(new_event(not_eligible, subject="X"))
+    await selection.until(
+        lambda: selection.scalar("SELECT NOT eligible FROM candidate WHERE application_id = 'X'")
+    )
     for one in waiting:
         await selection.rank(one, 12, 10.0)  # 22/40: waitlisted
     # S is reviewed on 10 June: no slot left a week ahead in the window.
@@ -209,8 +219,11 @@ async def test_a_moved_committee_fills_its_empty_places_from_the_waitlist_and_de
     )
     assert unfinished.status_code == 200, unfinished.text
     listed = {row["application_id"]: row for row in unfinished.json()}
-    assert set(listed) == {"U", "S"}
-    assert {row["refused_as"] for row in listed.values()} == {"not_ranked_in_time"}
+    assert {one: row["refused_as"] for one, row in listed.items()} == {
+        "U": "not_ranked_in_time",
+        "S": "not_ranked_in_time",
+        "X": "ineligible",
+    }
     assert {row["committee_at"] for row in listed.values()} == {moved.isoformat()}
     viewer = {"Authorization": "Bearer see"}
     assert (
@@ -225,6 +238,7 @@ async def test_a_moved_committee_fills_its_empty_places_from_the_waitlist_and_de
         "W4": "waitlisted",
         "U": "refused",
         "S": "refused",
+        "X": "refused",
     }
     rows = await selection.rows()
     assert (rows["W3"]["waitlist_rank"], rows["W4"]["waitlist_rank"]) == (1, 2)
@@ -246,7 +260,7 @@ async def test_a_moved_committee_fills_its_empty_places_from_the_waitlist_and_de
         ("W4", 2),
     ]
     refused = {e["subject"]: e["data"]["reason"] for e in by_kind["refused"]}
-    assert refused == {"U": "not_ranked_in_time", "S": "not_ranked_in_time"}
+    assert refused == {"U": "not_ranked_in_time", "S": "not_ranked_in_time", "X": "ineligible"}
 
     listing = await selection.http.get("/v1/applications", headers=REVIEWER)
     short = {row["application_id"]: row["short_notice"] for row in listing.json()}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ifuno_shared.events import Round
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_selection.adapters.repository import CalendarRepository
 from ifuno_selection.adapters.tables import candidate, interview_slot, review
-from ifuno_selection.domain.candidate import UNFINISHED
+from ifuno_selection.domain.candidate import UNFINISHED, Status
 
 
 async def list_candidates(
@@ -104,8 +104,9 @@ async def unfinished(
     session: AsyncSession, campaign: int | None, level: str | None
 ) -> list[dict[str, Any]]:
     """Complete files the committee could not rank as they stand (not reviewed enough,
-    or not interviewed), with the committee that will refuse them unless staff finish:
-    `not_ranked_in_time`, or `ineligible` for a failed prerequisite check."""
+    or not interviewed, or interviewed but declared ineligible by staff since), with the
+    committee that will refuse them unless staff finish: `not_ranked_in_time`, or
+    `ineligible` for a failed prerequisite check."""
     query = (
         select(
             candidate.c.application_id,
@@ -118,7 +119,14 @@ async def unfinished(
             interview_slot.c.starts_at.label("interview_at"),
         )
         .outerjoin(interview_slot, interview_slot.c.application_id == candidate.c.application_id)
-        .where(candidate.c.status.in_([status.value for status in UNFINISHED]))
+        .where(
+            or_(
+                candidate.c.status.in_([status.value for status in UNFINISHED]),
+                and_(
+                    candidate.c.status == Status.INTERVIEWED.value, candidate.c.eligible.is_(False)
+                ),
+            )
+        )
     )
     if campaign is not None:
         query = query.where(candidate.c.campaign == campaign)
