@@ -204,7 +204,7 @@ def test_every_candidate_received_the_messages_their_path_implies(season) -> Non
         "waitlisted": "liste complémentaire",
         "refused": "Décision de la commission",
         "offer_expired": "a expiré",
-        "offer_accepted": "Confirmation de votre inscription",
+        "offer_accepted": "Confirmation de votre acceptation",
         "offer_declined": "Confirmation de votre renoncement",
     }
     checked = 0
