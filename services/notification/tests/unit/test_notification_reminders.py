@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ifuno_notification.domain.messages import DueWindow, Recipient
+from ifuno_notification.domain.messages import DueWindow, Recipient, messages_for
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Level, Regime
 from ifuno_shared.events import candidature as c
@@ -161,3 +161,45 @@ def test_a_later_offer_made_in_time_is_reminded_again() -> None:
     later = OFFER_DEADLINE + timedelta(days=7)
     who.apply(admitted(later), at=OFFER_DEADLINE + timedelta(hours=1))
     assert who.offer_reminder_window == DueWindow(later - timedelta(days=2), later)
+
+
+EXTENDED = datetime(2027, 5, 22, 23, 59, tzinfo=PARIS)
+
+
+def moved(deadline: datetime = EXTENDED, complete: bool = False) -> c.SubmissionDeadlineMoved:
+    return c.SubmissionDeadlineMoved(
+        application_id="A-1",
+        campaign=2027,
+        round="main",
+        submission_deadline=deadline,
+        complete=complete,
+    )
+
+
+def test_a_moved_deadline_moves_the_incomplete_reminder_even_once_reminded() -> None:
+    who = recipient(submitted_at=DEADLINE - timedelta(days=10), submission_deadline=DEADLINE)
+    who.mark_incomplete_reminded()
+    who.apply(moved())
+    assert who.incomplete_reminder_window == DueWindow(EXTENDED - timedelta(days=3), EXTENDED)
+    who.mark_incomplete_reminded()
+    who.apply(moved())  # the same deadline again: no second reminder
+    assert who.incomplete_reminder_window is None
+
+
+def test_a_complete_file_whose_deadline_moves_is_neither_reminded_nor_told() -> None:
+    who = recipient(submitted_at=DEADLINE - timedelta(days=10), submission_deadline=DEADLINE)
+    assert messages_for(moved(complete=True), who) == []
+    who.apply(moved(complete=True))
+    assert who.incomplete_reminder_window is None
+
+
+def test_an_open_incomplete_file_is_told_its_new_deadline_while_it_is_ahead() -> None:
+    who = recipient(submitted_at=DEADLINE - timedelta(days=10), submission_deadline=DEADLINE)
+    [told] = messages_for(moved(), who, at=DEADLINE - timedelta(days=1))
+    assert told.template == "submission_deadline_moved"
+    assert told.context["deadline"] == "samedi 22 mai 2027 à 23 h 59"
+    shortened = DEADLINE - timedelta(days=5)
+    assert messages_for(moved(shortened), who, at=DEADLINE - timedelta(days=4)) == []
+    assert messages_for(moved(DEADLINE), who, at=DEADLINE - timedelta(days=1)) == []
+    closed = recipient(submission_deadline=DEADLINE, closed=True)
+    assert messages_for(moved(), closed, at=DEADLINE - timedelta(days=1)) == []

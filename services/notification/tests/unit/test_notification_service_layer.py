@@ -418,6 +418,33 @@ async def test_an_incomplete_file_is_reminded_once_three_days_before_the_deadlin
     assert uow.notifications.recorded("A-2") == [("application_received", "email")]
 
 
+async def test_a_moved_deadline_is_told_to_an_incomplete_file_and_reminded_for_again(
+    uow: FakeNotificationUnitOfWork,
+) -> None:
+    extended = DEADLINE + timedelta(days=7)
+    await handle(uow, received("A-1"))
+    await handle(uow, received("A-2", complete=True))
+    await handle(uow, tick(DEADLINE - timedelta(days=2)))
+    for application_id, complete in (("A-1", False), ("A-2", True)):
+        moved = c.SubmissionDeadlineMoved(
+            application_id=application_id,
+            campaign=2027,
+            round="main",
+            submission_deadline=extended,
+            complete=complete,
+        )
+        await handle(uow, about(application_id, moved))
+    await handle(uow, tick(DEADLINE + timedelta(days=1)))
+    await handle(uow, tick(extended - timedelta(days=3)))
+    assert uow.notifications.recorded("A-1") == [
+        ("application_received", "email"),
+        ("incomplete_reminder", "email"),
+        ("submission_deadline_moved", "email"),
+        ("incomplete_reminder", "email"),
+    ]
+    assert uow.notifications.recorded("A-2") == [("application_received", "email")]
+
+
 async def test_one_tick_reminds_every_file_that_falls_due(
     uow: FakeNotificationUnitOfWork,
 ) -> None:

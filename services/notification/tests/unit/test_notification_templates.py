@@ -66,6 +66,13 @@ def every_message(who: Recipient) -> list[Message]:
             submission_deadline=SUMMER,
         ),
         c.ApplicationCompleted(application_id=A),
+        c.SubmissionDeadlineMoved(
+            application_id=A,
+            campaign=2027,
+            round="main",
+            submission_deadline=datetime(2027, 5, 22, 21, 59, tzinfo=UTC),
+            complete=False,
+        ),
         c.DocumentRejected(
             application_id=A,
             document_id="D",

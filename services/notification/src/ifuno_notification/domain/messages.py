@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ifuno_shared.calendar import late_from
 from ifuno_shared.events import EventData, Level, Regime
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import selection as s
@@ -21,6 +22,7 @@ SUBJECTS = {
     "application_completed": "Votre dossier de candidature est complet",
     "document_rejected": "Un document de votre candidature n'a pas pu être accepté",
     "incomplete_reminder": "Rappel : votre dossier de candidature est encore incomplet",
+    "submission_deadline_moved": "Nouvelle date limite de dépôt de votre dossier de candidature",
     "application_refused": "Votre candidature au master IFUNO",
     "application_withdrawn": "Confirmation du retrait de votre candidature",
     "interview_scheduled": "Convocation à l'entretien de sélection du master IFUNO",
@@ -90,6 +92,12 @@ class Recipient:
                 self.submission_deadline = data.submission_deadline
             case c.ApplicationCompleted():
                 self.complete = True
+            case c.SubmissionDeadlineMoved():
+                if data.submission_deadline != self.submission_deadline:
+                    # The reminder follows the new deadline, once for it.
+                    self.submission_deadline = data.submission_deadline
+                    self.incomplete_reminded = False
+                self.complete = self.complete or data.complete
             case s.Admitted():
                 # Read after a withdrawal or refusal (another topic): no offer to remind.
                 self.offer_open = not self.closed
@@ -180,6 +188,18 @@ def _deadline(instant: datetime | None) -> dict[str, str | None]:
     }
 
 
+def _still_to_complete(
+    data: c.SubmissionDeadlineMoved, recipient: Recipient, at: datetime | None
+) -> bool:
+    """A moved deadline is told to an open file still incomplete, while the new deadline
+    is ahead (one moved into the past closes the file, and its refusal tells it)."""
+    if data.complete or recipient.complete or recipient.closed:
+        return False
+    if data.submission_deadline == recipient.submission_deadline:
+        return False
+    return at is None or at < late_from(data.submission_deadline)
+
+
 def _document_outcome(data: c.DocumentRejected, recipient: Recipient) -> str:
     """What the candidate can still do about a refused document, from candidature's
     code: `send_again` only for a bad file while the file is open (a late one would be
@@ -195,9 +215,12 @@ def _document_outcome(data: c.DocumentRejected, recipient: Recipient) -> str:
     return "closed" if recipient.closed else "send_again"
 
 
-def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
+def messages_for(
+    data: EventData, recipient: Recipient, at: datetime | None = None
+) -> list[Message]:
     """The candidate-facing messages an event causes (one, or none for internal events).
-    `recipient` is the state before the event."""
+    `recipient` is the state before the event; `at`, when it is read on the platform's
+    clock (if known)."""
 
     def one(template: str, **values: Any) -> list[Message]:
         return [Message(template, context_for(recipient, **values))]
@@ -211,6 +234,12 @@ def messages_for(data: EventData, recipient: Recipient) -> list[Message]:
             )
         case c.ApplicationCompleted():
             return one("application_completed")
+        case c.SubmissionDeadlineMoved():
+            return (
+                one("submission_deadline_moved", **_deadline(data.submission_deadline))
+                if _still_to_complete(data, recipient, at)
+                else []
+            )
         case c.DocumentRejected():
             return one(
                 "document_rejected",

@@ -75,6 +75,7 @@ def _recipient_from(data: c.ApplicationReceived | c.ApplicationRefused) -> Recip
 CandidateEvent = (
     c.ApplicationReceived
     | c.ApplicationCompleted
+    | c.SubmissionDeadlineMoved
     | c.DocumentRejected
     | c.ApplicationRefused
     | c.ApplicationWithdrawn
@@ -157,8 +158,9 @@ async def handle_application_erased(
 async def _tell(uow: NotificationUnitOfWork, who: Recipient, event: CloudEvent[EventData]) -> None:
     """The event's messages, then its effect on the recipient, at the platform's clock
     (the event's own time before the first tick, as selection decides with it)."""
-    messages = messages_for(event.data, who)
-    who.apply(event.data, at=await uow.clock.now() or event.time)
+    at = await uow.clock.now() or event.time
+    messages = messages_for(event.data, who, at)
+    who.apply(event.data, at=at)
     await uow.notifications.save(who)
     for message in messages:
         await _record(uow, who, message, event.id)
