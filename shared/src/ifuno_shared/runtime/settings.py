@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import sys
 from typing import Annotated, Literal, TypeVar
 
@@ -17,6 +19,44 @@ from ifuno_shared.staff import Staff, parse_entry, parse_tokens
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
+
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _is_bootstrap_entry(entry: str) -> bool:
+    """`host`, `host:port`, `[IPv6]`, `[IPv6]:port` or a bare IPv6 address (as aiokafka
+    reads them; a missing port is 9092)."""
+    if entry.startswith("["):
+        address, closed, rest = entry[1:].partition("]")
+        if not closed or (rest and not (rest.startswith(":") and _is_port(rest[1:]))):
+            return False
+        return _is_ipv6(address)
+    if _is_ipv6(entry):
+        return True
+    host, colon, port = entry.partition(":")
+    return _HOST.fullmatch(host) is not None and (not colon or _is_port(port))
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_bootstrap(value: str) -> str:
+    """A comma-separated list of Kafka brokers, each `host[:port]` with a port 1-65535."""
+    if not all(_is_bootstrap_entry(entry.strip()) for entry in value.split(",")):
+        raise ValueError(
+            "must be a comma-separated list of host[:port] (port 1-65535), e.g. kafka:9092"
+        )
+    return value
 
 
 class ServiceSettings(BaseSettings):
@@ -128,6 +168,11 @@ class ServiceSettings(BaseSettings):
     def _month_day(cls, value: str) -> str:
         parse_month_day(value)
         return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        return _check_bootstrap(value)
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,65 @@
+"""The platform-wide settings: a missing or wrong one stops the service at start with one
+clear line naming it (CONTRACTS.md, "Running a service"), exit status 2."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from ifuno_shared.runtime.settings import ConfigurationError, ServiceSettings, load_settings
+
+pytestmark = pytest.mark.unit
+
+GOOD = {"X_DATABASE_URL": "postgresql+asyncpg://u:secret@db:5432/x", "IFUNO_KAFKA_BOOTSTRAP": "k:1"}
+
+
+def settings_class() -> type[ServiceSettings]:
+    return type("S", (ServiceSettings,), {"model_config": {"env_prefix": "X_", "extra": "ignore"}})
+
+
+def environ(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """Only `GOOD` and `values` set among the platform's variables."""
+    for name in list(os.environ):
+        if name.startswith(("IFUNO_", "X_")):
+            monkeypatch.delenv(name)
+    for name, value in {**GOOD, **values}.items():
+        monkeypatch.setenv(name, value)
+
+
+def loaded(monkeypatch: pytest.MonkeyPatch, **values: str) -> ServiceSettings:
+    environ(monkeypatch, **values)
+    return load_settings(settings_class())
+
+
+def refusal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], **values: str
+) -> str:
+    """The one line the loader prints when it stops the service (exit status 2)."""
+    environ(monkeypatch, **values)
+    with pytest.raises(ConfigurationError) as stopped:
+        load_settings(settings_class())
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    return err.removesuffix("\n")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", " ", " , ", "k:1,", ",k:1", "k:", "k:0", "k:65536", "k:port", "k:1:2", "a b:1", "[::1"],
+)
+def test_a_wrong_kafka_bootstrap_stops_the_service_naming_it(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refusal(monkeypatch, capsys, IFUNO_KAFKA_BOOTSTRAP=value)
+    assert line.startswith("configuration error: IFUNO_KAFKA_BOOTSTRAP is invalid: ")
+    assert "host[:port]" in line
+
+
+@pytest.mark.parametrize(
+    "value", ["kafka:9092", "kafka", "127.0.0.1:1", "a:1, b.example:65535", "[::1]:9092", "[::1]"]
+)
+def test_kafka_bootstrap_is_a_list_of_hosts_with_their_ports(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert loaded(monkeypatch, IFUNO_KAFKA_BOOTSTRAP=value).kafka_bootstrap == value
