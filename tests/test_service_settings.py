@@ -49,6 +49,16 @@ def stopped(service: str, **values: str) -> str:
     [
         ("selection", {"IFUNO_KAFKA_BOOTSTRAP": ""}, "IFUNO_KAFKA_BOOTSTRAP"),
         ("timeline", {"IFUNO_KAFKA_BOOTSTRAP": " , "}, "IFUNO_KAFKA_BOOTSTRAP"),
+        (
+            "selection",
+            {"IFUNO_SELECTION_DATABASE_URL": "postgresql"},
+            "IFUNO_SELECTION_DATABASE_URL",
+        ),
+        (
+            "notification",
+            {"IFUNO_NOTIFICATION_DATABASE_URL": "postgresql://u:s3cret-pw@h:notaport/x"},
+            "IFUNO_NOTIFICATION_DATABASE_URL",
+        ),
     ],
 )
 def test_a_wrong_setting_stops_the_console_script_with_one_line_naming_it(

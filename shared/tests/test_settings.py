@@ -63,3 +63,38 @@ def test_kafka_bootstrap_is_a_list_of_hosts_with_their_ports(
     value: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert loaded(monkeypatch, IFUNO_KAFKA_BOOTSTRAP=value).kafka_bootstrap == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "postgresql",
+        "postgresql://u:secret@db:notaport/x",
+        "postgresql://u:secret@db:99999/x",
+        "postgresql://u:secret@db:0/x",
+        "postgresql+psycopg2://u:secret@db/x",
+        "mysql://u:secret@db/x",
+    ],
+)
+def test_a_wrong_database_url_stops_the_service_naming_it_but_not_the_password(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refusal(monkeypatch, capsys, X_DATABASE_URL=value)
+    assert line.startswith("configuration error: X_DATABASE_URL is invalid: "), line
+    assert "postgresql+asyncpg://" in line
+    assert "secret" not in line and "notaport" not in line
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "postgresql+asyncpg://u:secret@db:5432/x",
+        "postgresql://u@db/x",
+        "postgres://u@db:65535/x",
+        "postgresql+asyncpg://u@[::1]:5432/x",
+        "postgresql+asyncpg:///x?host=/run/postgresql",
+    ],
+)
+def test_a_postgresql_url_is_kept_as_given(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert loaded(monkeypatch, X_DATABASE_URL=value).database_url == value

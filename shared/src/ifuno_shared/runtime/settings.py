@@ -9,9 +9,11 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import AliasChoices, AwareDatetime, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ifuno_shared.events import Level
-from ifuno_shared.persistence.engine import DatabaseTimeouts
+from ifuno_shared.persistence.engine import DatabaseTimeouts, async_url
 from ifuno_shared.persistence.housekeeping import Windows
 from ifuno_shared.retention import DEFAULT_RETENTION_UNTIL, parse_month_day
 from ifuno_shared.staff import Staff, parse_entry, parse_tokens
@@ -177,8 +179,17 @@ class ServiceSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str) -> str:
-        if not value.startswith(("postgresql", "postgres://")):
-            raise ValueError("must be a PostgreSQL URL (postgresql+asyncpg://...)")
+        """Read as the engine will read it; the message never holds the URL (its password)."""
+        expected = "must be a PostgreSQL URL (postgresql+asyncpg://user:password@host:port/db)"
+        try:
+            url = make_url(async_url(value))
+            port = url.port
+        except (ArgumentError, ValueError):
+            raise ValueError(f"{expected}; it could not be read") from None
+        if url.drivername != "postgresql+asyncpg":
+            raise ValueError(expected)
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"{expected}; its port must be 1-65535")
         return value
 
 
