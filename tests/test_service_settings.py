@@ -59,6 +59,7 @@ def stopped(service: str, **values: str) -> str:
             {"IFUNO_NOTIFICATION_DATABASE_URL": "postgresql://u:s3cret-pw@h:notaport/x"},
             "IFUNO_NOTIFICATION_DATABASE_URL",
         ),
+        ("dashboard", {"IFUNO_LOG_LEVEL": "LOUD"}, "IFUNO_LOG_LEVEL"),
     ],
 )
 def test_a_wrong_setting_stops_the_console_script_with_one_line_naming_it(

@@ -98,3 +98,23 @@ def test_a_wrong_database_url_stops_the_service_naming_it_but_not_the_password(
 )
 def test_a_postgresql_url_is_kept_as_given(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert loaded(monkeypatch, X_DATABASE_URL=value).database_url == value
+
+
+@pytest.mark.parametrize("value", ["LOUD", "", "10", "INFO,DEBUG", "NOTSET"])
+def test_a_wrong_log_level_stops_the_service_naming_it(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refusal(monkeypatch, capsys, IFUNO_LOG_LEVEL=value)
+    assert line.startswith("configuration error: IFUNO_LOG_LEVEL is invalid: "), line
+    assert "'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'" in line
+
+
+@pytest.mark.parametrize(
+    ("value", "level"),
+    [("debug", "DEBUG"), ("Info", "INFO"), ("WARNING", "WARNING"), (" error ", "ERROR")],
+)
+def test_the_log_level_is_a_standard_name_in_any_case(
+    value: str, level: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert loaded(monkeypatch, IFUNO_LOG_LEVEL=value).log_level == level
+    assert loaded(monkeypatch).log_level == "INFO"

@@ -67,7 +67,7 @@ SETTING_NOTES = {
     "clock": "`real`, or `simulated` (moved by the timeline, `POST /v1/clock`)",
     "clock_start": "where a simulated clock starts (ISO 8601 with offset)",
     "campaign": "the campaign year (default: the current year)",
-    "log_level": "logging level",
+    "log_level": "logging level, in any case (`debug` is `DEBUG`)",
     "smtp_host": "SMTP server",
     "smtp_port": "SMTP port",
     "smtp_tls": "`none`, `starttls` or `tls`",

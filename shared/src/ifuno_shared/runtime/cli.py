@@ -25,7 +25,7 @@ def make_cli(build_definition: Callable[[], ServiceDefinition], name: str) -> Ca
         arguments = parser.parse_args(argv)
         definition = build_definition()
         logging.basicConfig(
-            level=definition.settings.log_level.upper(),
+            level=definition.settings.log_level,
             format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
         )
         logging.getLogger("aiokafka").setLevel(logging.ERROR)

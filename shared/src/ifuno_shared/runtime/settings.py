@@ -101,7 +101,9 @@ class ServiceSettings(BaseSettings):
     """Milliseconds at least between two rounds of the outbox relay: under a steady load
     the events committed meanwhile go out in one round (one read, one produce request)
     rather than one round per transaction. An event after a quiet spell goes at once."""
-    log_level: str = Field(default="INFO", validation_alias=_env("IFUNO_LOG_LEVEL"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", validation_alias=_env("IFUNO_LOG_LEVEL")
+    )
     db_connect_timeout: float = Field(
         default=5.0, gt=0, validation_alias=_env("IFUNO_DB_CONNECT_TIMEOUT")
     )
@@ -164,6 +166,11 @@ class ServiceSettings(BaseSettings):
                 for token, staff in value.items()
             }
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("retention_until")
     @classmethod
