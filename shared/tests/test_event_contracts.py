@@ -111,6 +111,7 @@ def test_a_naive_submission_time_is_refused() -> None:
     [
         (("submitted_at",), 1809266580),
         (("submitted_at",), 1809266580.5),
+        (("submitted_at",), "1809266580"),
         (("employed",), "on"),
         (("vapp",), 0),
         (("campaign",), "2027"),
@@ -134,10 +135,23 @@ def test_a_portal_value_of_the_wrong_json_type_is_refused_not_converted(
     assert reason_for(document).startswith("data." + ".".join(map(str, path)) + ":")
 
 
-def test_a_number_is_no_envelope_time() -> None:
-    assert reason_for(submitted() | {"time": 1809266580}) == (
+@pytest.mark.parametrize(
+    "instant",
+    [1809266580, "1809266580", "2027-05-02T14:03+02:00", "2027-05-02", "2027-05-02T14:03:00"],
+    ids=["number", "digits", "no seconds", "a date", "no offset"],
+)
+def test_an_envelope_time_is_an_rfc3339_string_and_nothing_else(instant: object) -> None:
+    assert reason_for(submitted() | {"time": instant}).startswith(
         "time: an RFC 3339 date-time string is expected"
     )
+
+
+@pytest.mark.parametrize(
+    "instant", ["2027-05-02T12:03:00Z", "2027-05-02 14:03:00.250+02:00", "2027-05-02t12:03:00z"]
+)
+def test_every_rfc3339_form_is_read(instant: str) -> None:
+    event = decode_event(json.dumps(submitted() | {"time": instant}).encode())
+    assert event.time.utcoffset() is not None
 
 
 @pytest.mark.parametrize(

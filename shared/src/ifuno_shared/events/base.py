@@ -178,12 +178,20 @@ Campaign = Annotated[StrictInt, Field(ge=2000, le=2100)]
 """A year, as a JSON integer: `"2027"` or `2027.0` is refused, not converted."""
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def _rfc3339_text(value: object) -> object:
     """On the wire an instant is an RFC 3339 string (or, built in Python, a datetime):
-    a number is refused, never read as seconds since 1970."""
-    if isinstance(value, str | datetime):
+    a number, or a digit string, is refused, never read as seconds since 1970; so is
+    a time without its seconds or its offset."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
         return value
-    raise PydanticCustomError("rfc3339_expected", "an RFC 3339 date-time string is expected")
+    raise PydanticCustomError(
+        "rfc3339_expected", "an RFC 3339 date-time string is expected (2027-05-02T14:03:00+02:00)"
+    )
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
