@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ifuno_shared.errors import Conflict, InvalidValue, NotFound
@@ -29,6 +30,7 @@ from ifuno_shared.staff import Staff, staff_for
 __all__ = [
     "MAX_BODY_BYTES",
     "SESSION_COOKIE",
+    "RequestBody",
     "SessionSigner",
     "Staff",
     "create_app",
@@ -42,6 +44,16 @@ MAX_BODY_BYTES = 1_000_000
 the bytes as they stream in): no staff request comes near it."""
 
 SESSION_COOKIE = "ifuno_session"
+
+
+class RequestBody(BaseModel):
+    """A staff request's JSON body: an unknown field is a 422 naming it (a misspelt
+    field would otherwise be dropped without a word), and booleans and numbers are
+    JSON's own (`"yes"` or `"17"` is refused, not converted)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 _bearer = HTTPBearer(auto_error=False)
 _session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False)
 

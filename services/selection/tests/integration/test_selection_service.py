@@ -323,6 +323,15 @@ async def test_staff_api_answers_401_403_and_422(selection: Selection) -> None:
     invalid = await selection.http.post(path, json=bad, headers=REVIEWER)
     assert invalid.status_code == 422
     assert invalid.json()["detail"][0]["loc"] == ["body", "scores", "project"]
+    for field, wrong in (
+        (("scores", "bonus"), {**body, "scores": {**body["scores"], "bonus": 5}}),
+        (("zzz",), {**body, "zzz": 1}),
+        (("scores", "project"), {**body, "scores": {**body["scores"], "project": "5"}}),
+        (("interview_by_video",), {**body, "interview_by_video": "yes"}),
+    ):
+        refused = await selection.http.post(path, json=wrong, headers=REVIEWER)
+        assert refused.status_code == 422, field
+        assert refused.json()["detail"][0]["loc"] == ["body", *field]
     unknown = await selection.http.post(
         "/v1/applications/none/file-review", json=body, headers=REVIEWER
     )

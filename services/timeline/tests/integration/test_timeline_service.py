@@ -163,10 +163,16 @@ async def test_the_clock_never_moves_back_and_needs_the_admin_role(timeline: Run
         headers={"Authorization": "Bearer viewer-token"},
     )
     assert viewer.status_code == 403
-    naive = await timeline.http.post(
-        "/v1/clock", json={"now": "2027-05-03T00:00:00"}, headers=ADMIN
+    for not_rfc3339 in ("2027-05-03T00:00:00", 1811000000, "1811000000", "2027-05-03T00:00+02:00"):
+        refused = await timeline.http.post("/v1/clock", json={"now": not_rfc3339}, headers=ADMIN)
+        assert refused.status_code == 422, not_rfc3339
+        assert refused.json()["detail"][0]["loc"] == ["body", "now"]
+    extra = await timeline.http.post(
+        "/v1/clock", json={"now": "2027-05-03T00:00:00+02:00", "force": True}, headers=ADMIN
     )
-    assert naive.status_code == 422
+    assert extra.status_code == 422 and extra.json()["detail"][0]["loc"] == ["body", "force"]
+    calendar = await timeline.http.get("/v1/calendar/2027")
+    assert calendar.json()["now"] == "2027-05-02T00:00:00+02:00"  # nothing above moved it
 
 
 async def test_the_real_clock_cannot_be_moved(migrated: str, kafka) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from ifuno_shared.events import Level
 from ifuno_shared.events.base import SingleLine
-from ifuno_shared.http import Staff, require_role
+from ifuno_shared.http import RequestBody, Staff, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
@@ -38,7 +38,7 @@ class ApplicationSummary(BaseModel):
     """The number given cannot be texted: no SMS reaches this candidate."""
 
 
-class EligibilityOverride(BaseModel):
+class EligibilityOverride(RequestBody):
     eligible: bool
     by: Annotated[
         str | None,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
-from ifuno_shared.http import SESSION_COOKIE, Staff, require_role, staff_for
+from ifuno_shared.http import SESSION_COOKIE, RequestBody, Staff, require_role, staff_for
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
@@ -28,7 +28,7 @@ SIGNED_IN = require_role(*STAFF, session=True)
 """A staff token, or the page's session cookie."""
 
 
-class SignIn(BaseModel):
+class SignIn(RequestBody):
     token: Annotated[str, Field(min_length=1, max_length=1000)]
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from ifuno_shared.http import require_role
+from ifuno_shared.http import RequestBody, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
@@ -41,7 +41,7 @@ class SentMessage(BaseModel):
     delivery_attempts: list[DeliveryAttempt]
 
 
-class Requeue(BaseModel):
+class Requeue(RequestBody):
     message_ids: Annotated[list[str], Field(min_length=1, max_length=10_000)] | None = None
     """These failed messages, whatever the failure; omitted: every message that
     failed because its retry period ran out (a server down for too long)."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from ifuno_shared.calendar import PARIS
 from ifuno_shared.events import Level
 from ifuno_shared.events.base import MultiLine
-from ifuno_shared.http import Staff, require_role
+from ifuno_shared.http import RequestBody, Staff, require_role
 from ifuno_shared.runtime import ServiceContext
 from pydantic import BaseModel, Field
 
@@ -37,14 +37,14 @@ Note = Annotated[
 ]
 
 
-class Scores(BaseModel):
+class Scores(RequestBody):
     training_involvement: Criterion
     digital_practice: Criterion
     project: Criterion
     study_capacity: Criterion
 
 
-class FileReview(BaseModel):
+class FileReview(RequestBody):
     reviewer: Annotated[
         str | None,
         Field(
@@ -58,7 +58,7 @@ class FileReview(BaseModel):
     note: Note | None = None
 
 
-class InterviewResult(BaseModel):
+class InterviewResult(RequestBody):
     attended: bool
     score: Annotated[float, Field(ge=0, le=20)] | None = None
     notes: Note | None = None

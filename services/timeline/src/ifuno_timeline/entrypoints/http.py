@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from ifuno_shared.calendar import CampaignCalendar
 from ifuno_shared.events import Phase
-from ifuno_shared.http import Staff, require_role
-from pydantic import AwareDatetime, BaseModel
+from ifuno_shared.events.base import Timestamp
+from ifuno_shared.http import RequestBody, Staff, require_role
+from pydantic import BaseModel, ConfigDict
 
 
 class PhaseOut(BaseModel):
@@ -27,8 +28,11 @@ class CalendarOut(BaseModel):
     current_phase: Phase | None = None
 
 
-class ClockMove(BaseModel):
-    now: AwareDatetime
+class ClockMove(RequestBody):
+    model_config = ConfigDict(strict=False)  # `now` is checked by `Timestamp` itself
+
+    now: Timestamp
+    """RFC 3339 with seconds and offset; a Unix time is refused, not read."""
 
 
 class ClockMoved(BaseModel):
