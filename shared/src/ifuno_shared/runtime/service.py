@@ -165,15 +165,24 @@ class ServiceRunner:
         await lifespan.__aenter__()
         self._lifespan_context = lifespan
         if self._http:
-            await self._start_http()
+            try:
+                await self._start_http()
+            except BaseException:
+                # Cancelled (a stop during start-up) or failed: leave nothing running.
+                await self.stop()
+                raise
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         assert self.context is not None and self.relay is not None
         context = self.context
-        for hook in self.definition.on_startup:
-            await hook(context)
-        await start_with_retry(context.broker, self.definition.name)
+        try:
+            for hook in self.definition.on_startup:
+                await hook(context)
+            await start_with_retry(context.broker, self.definition.name)
+        except BaseException:
+            await self._release_unstarted(context)
+            raise
         relay = self.relay
         self._supervise(relay.run, "relay")
         settings = context.settings
@@ -200,6 +209,17 @@ class ServiceRunner:
             for hook in self.definition.on_shutdown:
                 await hook(context)
             await context.engine.dispose()
+
+    async def _release_unstarted(self, context: ServiceContext) -> None:
+        """A start-up cut short (a stop while the broker or the database is awaited, or a
+        failing startup hook) releases what it opened: nothing else ever would. The
+        shutdown hooks are left out: they answer a service that started."""
+        assert self.relay is not None
+        with contextlib.suppress(Exception):
+            await context.broker.stop()
+        with contextlib.suppress(Exception):
+            await self.relay.stop()
+        await context.engine.dispose()
 
     async def _start_http(self) -> None:
         assert self.app is not None
@@ -279,14 +299,37 @@ class ServiceRunner:
             await asyncio.sleep(0.05)
 
     async def serve_forever(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop gracefully. A signal during start-up
+        (the broker or the database awaited, retried without end) stops it too, as
+        cleanly and with the same exit: an operator must never need SIGKILL."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await self.start()
+        if not await self._start_unless(stop):
+            log.info("%s stopped before it finished starting", self.definition.name)
+            return
         log.info("%s running", self.definition.name)
         await stop.wait()
         await self.stop()
+
+    async def _start_unless(self, stop: asyncio.Event) -> bool:
+        """Start, unless `stop` is set first: then cancel the start-up (which releases
+        what it opened) and return False. A start-up failure is raised as before."""
+        starting = asyncio.create_task(self.start(), name=f"start-{self.definition.name}")
+        stopping = asyncio.create_task(stop.wait(), name=f"stop-{self.definition.name}")
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not starting.done():
+                # Cancelled, the start-up releases what it opened (see `start`).
+                starting.cancel()
+                await asyncio.wait({starting})
+        if starting.cancelled():
+            return False
+        starting.result()
+        return True
 
     async def __aenter__(self) -> Self:
         await self.start()
