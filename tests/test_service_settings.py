@@ -11,6 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from ifuno_notification.config import NotificationSettings
+from ifuno_shared.runtime.settings import (
+    ConfigurationError,
+    ServiceSettings,
+    SettingsT,
+    load_settings,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +67,8 @@ def stopped(service: str, **values: str) -> str:
             "IFUNO_NOTIFICATION_DATABASE_URL",
         ),
         ("dashboard", {"IFUNO_LOG_LEVEL": "LOUD"}, "IFUNO_LOG_LEVEL"),
+        ("notification", {"IFUNO_SMTP_HOST": ""}, "IFUNO_SMTP_HOST"),
+        ("notification", {"IFUNO_SMS_GATEWAY_URL": "notaurl"}, "IFUNO_SMS_GATEWAY_URL"),
     ],
 )
 def test_a_wrong_setting_stops_the_console_script_with_one_line_naming_it(
@@ -68,3 +77,68 @@ def test_a_wrong_setting_stops_the_console_script_with_one_line_naming_it(
     line = stopped(service, **values)
     assert line.startswith(f"configuration error: {named} is invalid: "), line
     assert "s3cret-pw" not in line
+
+
+def loaded(cls: type[SettingsT], monkeypatch: pytest.MonkeyPatch, **values: str) -> SettingsT:
+    """`cls` read by the loader from the good environment and `values`, nothing else."""
+    environment = {**good_environment(), **values}
+    for name in list(os.environ):
+        if name.startswith("IFUNO_") and name not in environment:
+            monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(cls)
+
+
+def refusal(
+    cls: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    **values: str,
+) -> str:
+    """The loader's one line when it stops the service (exit status 2)."""
+    with pytest.raises(ConfigurationError) as stopped:
+        loaded(cls, monkeypatch, **values)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    return err.removesuffix("\n")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("IFUNO_SMTP_HOST", "", "host name or address"),
+        ("IFUNO_SMTP_HOST", "  ", "host name or address"),
+        ("IFUNO_SMTP_HOST", "smtp example", "host name or address"),
+        ("IFUNO_SMS_GATEWAY_URL", "notaurl", "http:// or https:// URL"),
+        ("IFUNO_SMS_GATEWAY_URL", "ftp://gw/x", "http:// or https:// URL"),
+        ("IFUNO_SMS_GATEWAY_URL", "http://", "http:// or https:// URL"),
+        ("IFUNO_SMS_GATEWAY_URL", "http://gw:port", "http:// or https:// URL"),
+        ("IFUNO_SMS_GATEWAY_URL", "http://gw:70000", "http:// or https:// URL"),
+        ("IFUNO_SMS_GATEWAY_URL", "http://gw:0", "http:// or https:// URL"),
+    ],
+)
+def test_a_wrong_smtp_host_or_sms_gateway_stops_notification_naming_it(
+    variable: str,
+    value: str,
+    problem: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = refusal(NotificationSettings, monkeypatch, capsys, **{variable: value})
+    assert line.startswith(f"configuration error: {variable} is invalid: "), line
+    assert problem in line
+
+
+def test_the_sms_gateway_is_an_http_url_kept_as_given_or_unset_when_empty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for url in ("http://127.0.0.1:8025", "https://sms.example/api/"):
+        settings = loaded(NotificationSettings, monkeypatch, IFUNO_SMS_GATEWAY_URL=url)
+        assert settings.sms_gateway_url == url
+    assert (
+        loaded(NotificationSettings, monkeypatch, IFUNO_SMS_GATEWAY_URL="").sms_gateway_url is None
+    )
+    assert loaded(NotificationSettings, monkeypatch).sms_gateway_url is None
+    assert loaded(NotificationSettings, monkeypatch).smtp_host == "127.0.0.1"

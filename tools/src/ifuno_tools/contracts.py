@@ -74,7 +74,8 @@ SETTING_NOTES = {
     "smtp_username": "SMTP login (none when unset)",
     "smtp_password": "SMTP password",
     "smtp_from": "sender of every email",
-    "sms_gateway_url": "SMS gateway (SMS not sent when unset)",
+    "sms_gateway_url": "SMS gateway, an `http://` or `https://` URL (SMS not sent when unset or"
+    " empty)",
     "sms_gateway_token": "bearer token for the SMS gateway",
     "capacity_m1": "places in M1",
     "capacity_m2": "places in M2",

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from ifuno_shared.runtime import ServiceSettings
+from ifuno_shared.runtime.settings import check_host, check_http_url
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -60,3 +61,14 @@ class NotificationSettings(ServiceSettings):
     @classmethod
     def _empty_is_none(cls, token: str | None) -> str | None:
         return token or None
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        return check_host(host)
+
+    @field_validator("sms_gateway_url")
+    @classmethod
+    def _gateway(cls, url: str | None) -> str | None:
+        """Empty is unset (no SMS), as docker-compose.yml passes it when not given."""
+        return check_http_url(url) if url else None

@@ -6,6 +6,7 @@ import ipaddress
 import re
 import sys
 from typing import Annotated, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, AwareDatetime, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,6 +51,31 @@ def _is_ipv6(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def check_host(value: str) -> str:
+    """A host name or address: not empty, no blank inside."""
+    if not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValueError("must be a host name or address")
+    return value.strip()
+
+
+def check_http_url(value: str) -> str:
+    """An `http://` or `https://` URL with a host (and, if any, a port 1-65535)."""
+    expected = "must be an http:// or https:// URL with a host, e.g. https://host:port/path"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError(expected) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or port == 0
+        or any(c.isspace() for c in value)
+    ):
+        raise ValueError(expected)
+    return value
 
 
 def _check_bootstrap(value: str) -> str:
