@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -118,7 +119,9 @@ async def selection_files(urls: dict[str, str]) -> dict[str, dict[str, Any]]:
     return {row["application_id"]: row for row in rows}
 
 
-async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
+async def test_a_season_in_the_workspace(
+    urls: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     if not Path(CHROMIUM).exists():  # noqa: ASYNC240
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is required in CI (.ci/run installs it)")
@@ -278,9 +281,15 @@ async def test_a_season_in_the_workspace(urls: dict[str, str]) -> None:
         )
         await produce_events(urls["bootstrap"], [new_event(answer, subject="WS-A")])
         await page.goto(f"{base}/espace/dossier")
-        await page.get_by_label("Numéro de dossier ou nom du candidat").fill("quelmarque")
-        await page.get_by_role("button", name="Rechercher").click()
-        await page.get_by_role("link", name="WS-A").click()
+        # As the console scripts log (INFO): a name searched is in no log line, not even
+        # in the URL of the dashboard's call to candidature.
+        with caplog.at_level(logging.INFO):
+            await page.get_by_label("Numéro de dossier ou nom du candidat").fill("quelmarque")
+            await page.get_by_role("button", name="Rechercher").click()
+            await page.get_by_role("link", name="WS-A").click()
+        assert any(r.name == "httpx" for r in caplog.records)  # the calls are logged...
+        platform_records = [r for r in caplog.records if r.name != "mail.log"]  # the SMTP server
+        assert not [r for r in platform_records if "quelmarque" in r.getMessage().lower()]
 
         async def history_complete() -> bool:
             await page.reload()

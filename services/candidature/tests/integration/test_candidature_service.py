@@ -321,6 +321,19 @@ async def test_staff_read_and_override_with_token_roles(service: Service) -> Non
     ]
     nul = await service.http.get("/v1/applications", params={"name": "ab\x00c"}, headers=reviewer)
     assert nul.status_code == 422 and nul.json()["detail"][0]["loc"] == ["query", "name"]
+    search = "/v1/applications/search"
+    found = await service.http.post(search, json={"name": "hervé", "limit": 1000}, headers=reviewer)
+    assert found.status_code == 200 and app in [a["application_id"] for a in found.json()]
+    assert (
+        await service.http.post(search, json={"name": "hervé"}, headers=viewer)
+    ).status_code == 403
+    for body, field in (
+        ({"name": "ab\x00c"}, "name"),
+        ({"name": "x"}, "name"),
+        ({"name": "ab", "q": 1}, "q"),
+    ):
+        refused = await service.http.post(search, json=body, headers=reviewer)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", field]
     detail = (await service.http.get(f"/v1/applications/{app}", headers=reviewer)).json()
     assert [d["kind"] for d in detail["documents"]] == ["cv", "cover_letter", "diploma"]
     path = f"/v1/applications/{app}/eligibility-override"

@@ -51,6 +51,12 @@ class EligibilityOverride(RequestBody):
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class NameSearch(RequestBody):
+    name: Annotated[str, Field(min_length=2, max_length=100), SingleLine]
+    """Part of a first or last name, any case; no control character (422)."""
+    limit: Annotated[int, Field(ge=1, le=1000)] = 200
+
+
 class ErasureOut(BaseModel):
     application_id: str
     erased_now: bool
@@ -95,6 +101,15 @@ def build_router(context: ServiceContext) -> APIRouter:
                 offset,
                 name,
             )
+        return [ApplicationSummary.model_validate(row) for row in rows]
+
+    @router.post("/search", dependencies=[Depends(FILE_READERS)])
+    async def search(body: NameSearch) -> list[ApplicationSummary]:
+        """Applications by part of a first or last name, any case (staff search). The
+        name travels in the body: in a URL (`GET ?name=`), clients, proxies and servers
+        may log it."""
+        async with context.session_factory() as session:
+            rows = await list_applications(session, None, None, None, body.limit, 0, body.name)
         return [ApplicationSummary.model_validate(row) for row in rows]
 
     @router.get("/{application_id}", dependencies=[Depends(FILE_READERS)])

@@ -530,7 +530,9 @@ def build_workspace(context: ServiceContext) -> APIRouter:
         if view is None and not events:
             try:
                 matches = (
-                    await services.get("candidature", "/v1/applications", name=query, limit=50)
+                    await services.post(
+                        "candidature", "/v1/applications/search", {"name": query, "limit": 50}
+                    )
                     if len(query) >= 2
                     else []
                 )
