@@ -69,6 +69,11 @@ def stopped(service: str, **values: str) -> str:
         ("dashboard", {"IFUNO_LOG_LEVEL": "LOUD"}, "IFUNO_LOG_LEVEL"),
         ("notification", {"IFUNO_SMTP_HOST": ""}, "IFUNO_SMTP_HOST"),
         ("notification", {"IFUNO_SMS_GATEWAY_URL": "notaurl"}, "IFUNO_SMS_GATEWAY_URL"),
+        (
+            "timeline",
+            {"IFUNO_CLOCK": "simulated", "IFUNO_CLOCK_START": "1811000000"},
+            "IFUNO_CLOCK_START",
+        ),
     ],
 )
 def test_a_wrong_setting_stops_the_console_script_with_one_line_naming_it(

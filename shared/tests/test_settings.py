@@ -4,6 +4,7 @@ clear line naming it (CONTRACTS.md, "Running a service"), exit status 2."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import pytest
 from ifuno_shared.runtime.settings import ConfigurationError, ServiceSettings, load_settings
@@ -118,3 +119,47 @@ def test_the_log_level_is_a_standard_name_in_any_case(
 ) -> None:
     assert loaded(monkeypatch, IFUNO_LOG_LEVEL=value).log_level == level
     assert loaded(monkeypatch).log_level == "INFO"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1811000000",
+        "1811000000.5",
+        "2027-01-01T09:00Z",
+        "2027-01-01T09:00+01:00",
+        "2027-01-01T09:00:00",
+        "2027-01-01",
+        "2027-01-01T09:00:00+0100",
+        "2027-01-01T09:00:00 +01:00",
+        "2027-13-01T09:00:00Z",
+        "notadate",
+    ],
+)
+def test_a_clock_start_that_is_no_rfc3339_date_time_stops_the_service_naming_it(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refusal(monkeypatch, capsys, IFUNO_CLOCK="simulated", IFUNO_CLOCK_START=value)
+    assert line.startswith("configuration error: IFUNO_CLOCK_START is invalid: "), line
+
+
+@pytest.mark.parametrize(
+    ("value", "instant"),
+    [
+        ("2027-01-01T09:00:00Z", datetime(2027, 1, 1, 9, tzinfo=UTC)),
+        ("2027-01-01t10:00:00+01:00", datetime(2027, 1, 1, 9, tzinfo=UTC)),
+        ("2027-01-01 09:00:00.250z", datetime(2027, 1, 1, 9, 0, 0, 250_000, tzinfo=UTC)),
+        ("2027-01-01T07:30:00-01:30", datetime(2027, 1, 1, 9, tzinfo=UTC)),
+    ],
+)
+def test_the_clock_start_is_an_rfc3339_date_time_with_its_offset(
+    value: str, instant: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert loaded(monkeypatch, IFUNO_CLOCK_START=value).clock_start == instant
+    in_code = datetime(2027, 1, 1, 9, tzinfo=UTC)
+    assert (
+        ServiceSettings(
+            database_url=GOOD["X_DATABASE_URL"], kafka_bootstrap="k:1", clock_start=in_code
+        ).clock_start
+        == in_code
+    )

@@ -65,7 +65,8 @@ SETTING_NOTES = {
     + "; the older `token:role` still reads, named after its role; no `:` or `,` "
     "inside a token or name",
     "clock": "`real`, or `simulated` (moved by the timeline, `POST /v1/clock`)",
-    "clock_start": "where a simulated clock starts (ISO 8601 with offset)",
+    "clock_start": "where a simulated clock starts: an RFC 3339 date-time with seconds and"
+    " offset, e.g. `2027-01-04T09:00:00+01:00`",
     "campaign": "the campaign year (default: the current year)",
     "log_level": "logging level, in any case (`debug` is `DEBUG`)",
     "smtp_host": "SMTP server",

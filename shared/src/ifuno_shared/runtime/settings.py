@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -51,6 +52,11 @@ def _is_ipv6(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
 
 
 def check_host(value: str) -> str:
@@ -191,6 +197,18 @@ class ServiceSettings(BaseSettings):
                 token: parse_entry(f"-:{staff}")[1] if isinstance(staff, str) else staff
                 for token, staff in value.items()
             }
+        return value
+
+    @field_validator("clock_start", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        """RFC 3339 only: not a Unix time, nor a time without seconds or offset."""
+        if isinstance(value, str) and _RFC3339.fullmatch(value) is None:
+            raise ValueError(
+                "must be an RFC 3339 date-time with its offset, e.g. 2027-01-04T09:00:00+01:00"
+            )
+        if value is not None and not isinstance(value, (str, datetime)):
+            raise ValueError("must be an RFC 3339 date-time with its offset")
         return value
 
     @field_validator("log_level", mode="before")
