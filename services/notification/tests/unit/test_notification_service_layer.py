@@ -520,18 +520,24 @@ async def test_an_unanswered_offer_is_reminded_two_days_before_it_expires(
     assert [t for t, _ in uow.notifications.recorded()].count("offer_reminder") == 1
 
 
-async def test_an_offer_read_after_the_withdrawal_is_not_reminded(
+async def test_an_offer_read_after_the_withdrawal_is_neither_told_nor_reminded(
     uow: FakeNotificationUnitOfWork,
 ) -> None:
-    """The withdrawal (candidature's topic) may be read before the admission (selection's)."""
+    """The withdrawal (candidature's topic) may be read before the admission (selection's):
+    the candidate was told the withdrawal is recorded, not then that a place is theirs."""
     await handle(uow, received("A-1", complete=True))
     await handle(uow, about("A-1", c.ApplicationWithdrawn(application_id="A-1")))
     admitted = s.Admitted(
         application_id="A-1", level="M1", offer_deadline=OFFER_DEADLINE, from_waitlist=False
     )
     await handle(uow, about("A-1", admitted))
+    rank = s.WaitlistRankChanged(application_id="A-1", level="M1", rank=1, previous_rank=2)
+    await handle(uow, about("A-1", rank))
     await handle(uow, tick(OFFER_DEADLINE - timedelta(days=1)))
-    assert "offer_reminder" not in [t for t, _ in uow.notifications.recorded()]
+    assert uow.notifications.recorded() == [
+        ("application_received", "email"),
+        ("application_withdrawn", "email"),
+    ]
 
 
 async def test_an_offer_made_less_than_two_days_before_its_deadline_is_not_reminded(

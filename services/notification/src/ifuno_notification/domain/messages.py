@@ -43,6 +43,10 @@ SUBJECTS = {
 TEMPLATES = tuple(SUBJECTS)
 
 
+SELECTION_STEPS = (s.InterviewScheduled, s.Admitted, s.Waitlisted, s.WaitlistRankChanged)
+"""Selection's steps that call for the candidate's part: none is told on a closed file."""
+
+
 @dataclass(frozen=True)
 class DueWindow:
     """When a reminder is due: from `opens` (included) until `closes` (excluded).
@@ -225,6 +229,10 @@ def messages_for(
     def one(template: str, **values: Any) -> list[Message]:
         return [Message(template, context_for(recipient, **values))]
 
+    if recipient.closed and isinstance(data, SELECTION_STEPS):
+        # Decided before selection read the withdrawal (another topic): the candidate,
+        # told the withdrawal is recorded, is not offered a place or an interview.
+        return []
     match data:
         case c.ApplicationReceived():
             return one(
