@@ -708,11 +708,23 @@ async def test_an_unusable_number_keeps_the_application_without_sms() -> None:
     assert uow.applications.stored["A-1"].phone_as_given == "06 12 34"
 
 
-def erasure_requested(application_id: str = "A-1") -> CloudEvent:
+def erasure_requested(application_id: str = "A-1", candidate_id: str = "C-1") -> CloudEvent:
     return new_event(
-        ErasureRequested(application_id=application_id, candidate_id="C-1"),
+        ErasureRequested(application_id=application_id, candidate_id=candidate_id),
         subject=application_id,
     )
+
+
+async def test_an_erasure_request_for_another_candidate_erases_nothing() -> None:
+    """An erasure cannot be undone: a request naming someone else is refused (the
+    consumer dead-letters it), and the file stays whole."""
+    uow = FakeCandidatureUoW()
+    await run(uow, submitted())
+    with pytest.raises(handlers.ErasureForAnotherCandidate) as refused:
+        await run(uow, erasure_requested(candidate_id="C-999"))
+    assert "C-999" not in str(refused.value) and "C-1" not in str(refused.value)
+    assert uow.applications.stored["A-1"].candidate.candidate_id == "C-1"
+    assert uow.tombstones == []
 
 
 async def test_an_erasure_request_tombstones_the_contact_and_tells_the_other_services() -> None:

@@ -8,7 +8,7 @@ import logging
 from datetime import datetime
 
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.errors import NotFound
+from ifuno_shared.errors import Conflict, NotFound
 from ifuno_shared.events import CloudEvent, Phase, Round, Topic, portal
 from ifuno_shared.events.candidature import ApplicationErased, SubmissionDeadlineMoved
 from ifuno_shared.events.selection import ComplementaryRoundClosed, ComplementaryRoundOpened
@@ -215,13 +215,27 @@ async def erase(
     return ids
 
 
+class ErasureForAnotherCandidate(Conflict):
+    """An erasure request whose candidate is not the application's: an erasure cannot be
+    undone, so nothing is erased and the request goes to the dead letters (the portal
+    has mixed two candidates up; operators see it)."""
+
+
 async def handle_erasure_requested(
     event: CloudEvent[portal.ErasureRequested], uow: CandidatureUnitOfWork
 ) -> None:
     """The candidate's right to erasure, asked through the portal (also for an
-    application not received yet: it will never be taken in)."""
+    application not received yet: it will never be taken in). The request must name
+    the application's own candidate."""
+    data = event.data
+    if not await uow.applications.erased(data.application_id):
+        app = await uow.applications.get(data.application_id)
+        if app is not None and app.candidate.candidate_id != data.candidate_id:
+            raise ErasureForAnotherCandidate(
+                "the erasure request names another candidate than the application's"
+            )
     at = await uow.clock.now() or event.time
-    await erase(uow, [event.data.application_id], cause="request", at=at)
+    await erase(uow, [data.application_id], cause="request", at=at)
 
 
 async def request_erasure(uow: CandidatureUnitOfWork, application_id: str) -> bool:
