@@ -74,6 +74,8 @@ def stopped(service: str, **values: str) -> str:
             {"IFUNO_CLOCK": "simulated", "IFUNO_CLOCK_START": "1811000000"},
             "IFUNO_CLOCK_START",
         ),
+        ("candidature", {"IFUNO_DB_STATEMENT_TIMEOUT": "inf"}, "IFUNO_DB_STATEMENT_TIMEOUT"),
+        ("timeline", {"IFUNO_TIMELINE_CLOCK_SPEED": "inf"}, "IFUNO_TIMELINE_CLOCK_SPEED"),
     ],
 )
 def test_a_wrong_setting_stops_the_console_script_with_one_line_naming_it(

@@ -163,3 +163,32 @@ def test_the_clock_start_is_an_rfc3339_date_time_with_its_offset(
         ).clock_start
         == in_code
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("IFUNO_DB_STATEMENT_TIMEOUT", "inf"),
+        ("IFUNO_DB_LOCK_TIMEOUT", "3000000"),
+        ("IFUNO_DB_IDLE_IN_TRANSACTION_TIMEOUT", "Infinity"),
+        ("IFUNO_DB_CONNECT_TIMEOUT", "inf"),
+        ("IFUNO_HOUSEKEEPING_INTERVAL", "inf"),
+        ("IFUNO_OUTBOX_KEEP_DAYS", "inf"),
+        ("IFUNO_INBOX_KEEP_DAYS", "1e10"),
+    ],
+)
+def test_an_endless_or_overflowing_number_stops_the_service_naming_it(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refusal(monkeypatch, capsys, **{variable: value})
+    assert line.startswith(f"configuration error: {variable} is invalid: "), line
+
+
+def test_the_largest_timeouts_and_keeps_postgresql_and_python_take_are_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = loaded(
+        monkeypatch, IFUNO_DB_STATEMENT_TIMEOUT="2147483", IFUNO_OUTBOX_KEEP_DAYS="999999999"
+    )
+    assert settings.database_timeouts.server_settings()["statement_timeout"] == "2147483000"
+    assert settings.housekeeping_windows.outbox.days == 999999999

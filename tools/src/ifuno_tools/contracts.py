@@ -443,7 +443,7 @@ def _settings() -> list[str]:
         "## Settings",
         "",
         "Environment variables; a missing or invalid one stops the service at start",
-        "with one line naming it.",
+        "with one line naming it. A number is finite (no `inf` nor `nan`).",
         "",
         "### Every service",
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -93,10 +93,16 @@ def _check_bootstrap(value: str) -> str:
     return value
 
 
+_PG_TIMEOUT_MAX = 2_147_483
+"""Seconds: PostgreSQL takes its timeouts in milliseconds, at most 2^31 - 1."""
+
+
 class ServiceSettings(BaseSettings):
     """Subclass per service with `env_prefix="IFUNO_<NAME>_"` for its own fields."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
+    """No `inf` nor `nan` for any number of any service (a timeout or a period of `inf` would
+    stop the service later, with a traceback)."""
 
     database_url: str
     http_port: int = Field(default=8000, ge=0, le=65535)
@@ -141,15 +147,18 @@ class ServiceSettings(BaseSettings):
     )
     """Seconds to open a database connection (or wait for one from the pool)."""
     db_statement_timeout: float = Field(
-        default=30.0, gt=0, validation_alias=_env("IFUNO_DB_STATEMENT_TIMEOUT")
+        default=30.0, gt=0, le=_PG_TIMEOUT_MAX, validation_alias=_env("IFUNO_DB_STATEMENT_TIMEOUT")
     )
     """Seconds a statement may run before PostgreSQL cancels it."""
     db_lock_timeout: float = Field(
-        default=10.0, gt=0, validation_alias=_env("IFUNO_DB_LOCK_TIMEOUT")
+        default=10.0, gt=0, le=_PG_TIMEOUT_MAX, validation_alias=_env("IFUNO_DB_LOCK_TIMEOUT")
     )
     """Seconds a statement may wait for a row or table lock."""
     db_idle_in_transaction_timeout: float = Field(
-        default=60.0, gt=0, validation_alias=_env("IFUNO_DB_IDLE_IN_TRANSACTION_TIMEOUT")
+        default=60.0,
+        gt=0,
+        le=_PG_TIMEOUT_MAX,
+        validation_alias=_env("IFUNO_DB_IDLE_IN_TRANSACTION_TIMEOUT"),
     )
     """Seconds a transaction may stay open doing nothing before PostgreSQL ends it."""
     outbox_keep_days: float = Field(
@@ -215,6 +224,15 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("outbox_keep_days", "inbox_keep_days")
+    @classmethod
+    def _days(cls, days: float) -> float:
+        try:
+            timedelta(days=days)
+        except OverflowError:
+            raise ValueError(f"must be at most {timedelta.max.days} days") from None
+        return days
 
     @field_validator("retention_until")
     @classmethod
