@@ -11,13 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from ifuno_dashboard.config import DashboardSettings
 from ifuno_notification.config import NotificationSettings
+from ifuno_selection.config import SelectionSettings
 from ifuno_shared.runtime.settings import (
     ConfigurationError,
     ServiceSettings,
     SettingsT,
     load_settings,
 )
+from ifuno_timeline.config import TimelineSettings
 
 pytestmark = pytest.mark.unit
 
@@ -149,3 +152,40 @@ def test_the_sms_gateway_is_an_http_url_kept_as_given_or_unset_when_empty(
     )
     assert loaded(NotificationSettings, monkeypatch).sms_gateway_url is None
     assert loaded(NotificationSettings, monkeypatch).smtp_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("cls", "variable", "value"),
+    [
+        (DashboardSettings, "IFUNO_DASHBOARD_SELECTION_URL", "selection:8082"),
+        (DashboardSettings, "IFUNO_DASHBOARD_TIMELINE_URL", "http://"),
+        (SelectionSettings, "IFUNO_SELECTION_VIDEO_BASE_URL", "visio.example/ifuno"),
+        (SelectionSettings, "IFUNO_SELECTION_VIDEO_BASE_URL", ""),
+        (SelectionSettings, "IFUNO_SELECTION_INTERVIEW_DAY_END", "08:00"),
+        (SelectionSettings, "IFUNO_SELECTION_INTERVIEW_DAY_END", "09:00"),
+        (TimelineSettings, "IFUNO_TIMELINE_HTTP_HOST", ""),
+    ],
+)
+def test_a_wrong_address_or_interview_day_stops_the_service_naming_it(
+    cls: type[ServiceSettings],
+    variable: str,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = refusal(cls, monkeypatch, capsys, **{variable: value})
+    assert line.startswith(f"configuration error: {variable} is invalid: "), line
+
+
+def test_the_dashboard_addresses_are_http_urls_or_unset_when_empty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = loaded(
+        DashboardSettings,
+        monkeypatch,
+        IFUNO_DASHBOARD_SELECTION_URL="http://selection:8082",
+        IFUNO_DASHBOARD_TIMELINE_URL="",
+    )
+    assert (settings.selection_url, settings.timeline_url) == ("http://selection:8082", None)
+    selection = loaded(SelectionSettings, monkeypatch, IFUNO_SELECTION_INTERVIEW_DAY_END="09:01")
+    assert selection.video_base_url == "https://visio.univ-lemans.fr/ifuno"

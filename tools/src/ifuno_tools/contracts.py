@@ -85,11 +85,11 @@ SETTING_NOTES = {
     "waitlist_threshold": "file + interview score (out of 40) from which a candidate is waitlisted",
     "reviews_required": "file reviews before the file score counts",
     "interview_day_start": "start of an interview day",
-    "interview_day_end": "end of an interview day",
+    "interview_day_end": "end of an interview day (after its start)",
     "interview_notice_days": "fewest days between scheduling an interview and holding it"
     " (when no slot allows it, the earliest free one, said `short_notice`)",
     "interview_location": "where interviews in person take place",
-    "video_base_url": "video interview links: this URL, `/`, the application id",
+    "video_base_url": "video interview links: this `http(s)://` URL, `/`, the application id",
     "offer_days": "days to answer an offer (until 23:59 Paris that day; never past the day"
     " before the academic year starts)",
     "grace_minutes": "minutes past a deadline minute before its deadline work runs (on-time"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ifuno_shared.runtime.settings import CapacitySettings
-from pydantic import Field
+from ifuno_shared.runtime.settings import CapacitySettings, check_http_url
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 
@@ -21,3 +21,9 @@ class DashboardSettings(CapacitySettings):
     """notification's address for the staff workspace."""
     timeline_url: str | None = None
     """timeline's address for the staff workspace (the calendar on its operations page)."""
+
+    @field_validator("candidature_url", "selection_url", "notification_url", "timeline_url")
+    @classmethod
+    def _service_url(cls, url: str | None) -> str | None:
+        """Empty is unset (that part of the workspace says the service is not configured)."""
+        return check_http_url(url) if url else None

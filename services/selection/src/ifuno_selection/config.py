@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import time
 
 from ifuno_shared.calendar import CampaignCalendar
-from ifuno_shared.runtime.settings import CapacitySettings
-from pydantic import Field
+from ifuno_shared.runtime.settings import CapacitySettings, check_http_url
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from ifuno_selection.domain.rules import Thresholds
@@ -28,6 +28,19 @@ class SelectionSettings(CapacitySettings):
     video_base_url: str = "https://visio.univ-lemans.fr/ifuno"
     offer_days: int = Field(default=7, ge=1)
     grace_minutes: int = Field(default=10, ge=0)
+
+    @field_validator("video_base_url")
+    @classmethod
+    def _video(cls, url: str) -> str:
+        return check_http_url(url)
+
+    @field_validator("interview_day_end")
+    @classmethod
+    def _after_start(cls, end: time, info: ValidationInfo) -> time:
+        start = info.data.get("interview_day_start")
+        if start is not None and end <= start:
+            raise ValueError("must be after IFUNO_SELECTION_INTERVIEW_DAY_START")
+        return end
 
     @property
     def thresholds(self) -> Thresholds:

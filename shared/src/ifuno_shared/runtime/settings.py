@@ -240,6 +240,11 @@ class ServiceSettings(BaseSettings):
         parse_month_day(value)
         return value
 
+    @field_validator("http_host")
+    @classmethod
+    def _http_host(cls, host: str) -> str:
+        return check_host(host)
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap(cls, value: str) -> str:
