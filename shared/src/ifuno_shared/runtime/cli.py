@@ -15,6 +15,18 @@ from ifuno_shared.persistence.migrations import upgrade
 from ifuno_shared.runtime.collector import tune_garbage_collection
 from ifuno_shared.runtime.service import ServiceDefinition, ServiceRunner
 
+QUIET_LIBRARIES = {"aiokafka": logging.ERROR, "httpx": logging.WARNING, "httpcore": logging.WARNING}
+"""Libraries logged above INFO only: aiokafka's retries are noise, and httpx writes every
+request's URL at INFO, where a staff search or an application id could end up."""
+
+
+def configure_logging(level: str, name: str) -> None:
+    logging.basicConfig(
+        level=level, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s"
+    )
+    for library, library_level in QUIET_LIBRARIES.items():
+        logging.getLogger(library).setLevel(library_level)
+
 
 def make_cli(build_definition: Callable[[], ServiceDefinition], name: str) -> Callable[[], None]:
     def main(argv: list[str] | None = None) -> None:
@@ -24,11 +36,7 @@ def make_cli(build_definition: Callable[[], ServiceDefinition], name: str) -> Ca
         commands.add_parser("run", help="serve HTTP, publish the outbox, consume events")
         arguments = parser.parse_args(argv)
         definition = build_definition()
-        logging.basicConfig(
-            level=definition.settings.log_level,
-            format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-        )
-        logging.getLogger("aiokafka").setLevel(logging.ERROR)
+        configure_logging(definition.settings.log_level, name)
         if arguments.command == "migrate":
             upgrade(definition.settings.database_url, definition.migrations_dir)
             logging.getLogger(__name__).info("%s database migrated", name)
