@@ -135,7 +135,9 @@ document at `/openapi.json`. Staff endpoints need `Authorization: Bearer
 ({", ".join(sorted(ROLES))}) in `IFUNO_API_TOKENS` (`token:name:role`): 401
 when the token is missing or unknown, 403 when its role may not call the
 endpoint ("this role may not do this"), 413 when the request body is over
-1 MB, 422 when the body or a parameter is invalid. What a staff member does
+1 MB, 422 when the body or a parameter is invalid, naming the field (an unknown
+field is invalid, and so is a value of another JSON type: `"yes"` for a boolean,
+`"5"` for a score, a Unix time for an instant). What a staff member does
 (a file review, an eligibility override) is recorded under the token's name,
 never under a name in the body. `viewer` (the dashboard's role) sees counts
 only: no endpoint that answers with a name, an address, a diploma or a
