@@ -109,6 +109,11 @@ def test_an_unknown_date_name_is_refused() -> None:
         default_calendar(2027).with_overrides({"rentree": paris(date(2027, 9, 1), time(9, 0))})
 
 
+def test_the_campaign_is_no_date_to_override() -> None:
+    with pytest.raises(InvalidCalendar, match="unknown calendar dates: campaign"):
+        default_calendar(2027).with_overrides({"campaign": paris(date(2027, 5, 20), time(23, 59))})
+
+
 def test_a_date_without_offset_is_refused() -> None:
     with pytest.raises(InvalidCalendar, match="time zone"):
         default_calendar(2027).with_overrides({"main_submissions_close": datetime(2027, 5, 20)})

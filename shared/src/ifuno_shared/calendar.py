@@ -147,7 +147,7 @@ class CampaignCalendar:
         return self.main_committee if round_ is Round.MAIN else self.complementary_committee
 
     def with_overrides(self, overrides: Mapping[str, datetime]) -> CampaignCalendar:
-        unknown = set(overrides) - set(CampaignCalendar.__dataclass_fields__) - {"campaign"}
+        unknown = set(overrides) - (set(CampaignCalendar.__dataclass_fields__) - {"campaign"})
         if unknown:
             raise InvalidCalendar(f"unknown calendar dates: {', '.join(sorted(unknown))}")
         for name, value in overrides.items():
