@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import combinations
 
 import pytest
 from ifuno_dashboard.domain.projection import ApplicationView, apply, next_deadline, summarise
@@ -39,6 +41,14 @@ def fold(events: list[EventData]) -> dict[str, ApplicationView]:
 
 def funnel(events: list[EventData], level: Level = Level.M1) -> dict[str, int]:
     return summarise(list(fold(events).values()), CAPACITY)[level].funnel
+
+
+def interleavings(one: list[EventData], other: list[EventData]) -> Iterator[list[EventData]]:
+    """Every order of two topics' events that keeps each topic's own order."""
+    size = len(one) + len(other)
+    for places in combinations(range(size), len(one)):
+        first, second = iter(one), iter(other)
+        yield [next(first) if i in places else next(second) for i in range(size)]
 
 
 PATH: list[EventData] = [
@@ -151,3 +161,18 @@ def test_the_next_deadline_is_the_next_phase_or_an_earlier_offer_deadline() -> N
         sooner.offer_deadline,
     )
     assert next_deadline(starts, datetime(2027, 9, 30, tzinfo=PARIS), []) is None
+
+
+def test_a_withdrawn_candidate_leaves_the_waitlist_whatever_topic_is_read_first() -> None:
+    candidature: list[EventData] = [
+        received("W"),
+        c.ApplicationWithdrawn(application_id="W", campaign=2027, level="M1"),
+    ]
+    selection: list[EventData] = [
+        s.Waitlisted(application_id="W", level="M1", rank=2, campaign=2027),
+        s.WaitlistRankChanged(application_id="W", level="M1", rank=1, previous_rank=2),
+    ]
+    for order in interleavings(candidature, selection):
+        level = summarise(list(fold(order).values()), CAPACITY)[Level.M1]
+        assert level.waitlist == [], order
+        assert level.funnel["waitlisted"] == 0 and level.funnel["withdrawn"] == 1, order

@@ -100,6 +100,8 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
                 campaign=data.campaign or view.campaign,
             )
         case s.Waitlisted() | s.WaitlistRankChanged():
+            if view.withdrawn:  # the withdrawal, read first on its own topic, stands
+                return replace(view, level=data.level)
             return replace(view, waitlist_rank=data.rank, level=data.level)
         case s.Refused():
             return replace(view, refusal_reason=data.reason)
@@ -112,6 +114,12 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
         case s.PlaceReleased():
             return replace(view, holding=None, withdrawn=True)
     return view
+
+
+def waitlist_rank(view: ApplicationView) -> int | None:
+    """The rank of a candidate still waiting for a place: none once withdrawn, whichever
+    of the withdrawal and the waitlisting was read first (they come on two topics)."""
+    return None if view.withdrawn else view.waitlist_rank
 
 
 @dataclass
@@ -149,7 +157,7 @@ def summarise(
             "accepted": view.accepted,
             "declined": view.declined,
             "expired": view.expired,
-            "waitlisted": view.waitlist_rank is not None,
+            "waitlisted": waitlist_rank(view) is not None,
             "withdrawn": view.withdrawn,
         }
         for name, flag in flags.items():
@@ -158,8 +166,9 @@ def summarise(
             refusals[view.level][view.refusal_reason] += 1
         if view.holding is not None:
             summary.held += 1
-        if view.waitlist_rank is not None:
-            summary.waitlist.append((view.waitlist_rank, view.application_id))
+        rank = waitlist_rank(view)
+        if rank is not None:
+            summary.waitlist.append((rank, view.application_id))
     for name, summary in levels.items():
         summary.refusals = dict(sorted(refusals[name].items()))
         summary.waitlist.sort()
