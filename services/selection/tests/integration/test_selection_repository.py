@@ -3,6 +3,7 @@ one transaction, new applications kept in memory and inserted at the commit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from ifuno_selection.adapters.repository import AlreadyStored, StaleCandidate
 from ifuno_selection.config import SelectionSettings
 from ifuno_selection.entrypoints.service import MIGRATIONS_DIR
-from ifuno_selection.service_layer.handlers import HANDLERS, file_review
+from ifuno_selection.service_layer.handlers import HANDLERS, _run_committee, file_review
 from ifuno_selection.service_layer.unit_of_work import SelectionUnitOfWork
 from ifuno_shared.calendar import PARIS, InvalidCalendar, default_calendar
 from ifuno_shared.events import CloudEvent, EventData, Level, Phase, Round, new_event, portal
@@ -323,3 +324,60 @@ async def test_a_review_committed_meanwhile_is_never_overwritten_by_an_event(uow
     await apply(uows, [overridden])
     again = (await stored(uows, "R"))["-1"]
     assert again["status"] == "shortlisted" and again["file_score"] == 20 and again["eligible"]
+
+
+async def test_a_withdrawal_committed_during_the_committee_is_never_overwritten(
+    uows: Uows,
+) -> None:
+    """Two instances in one group: the committee (one transaction) has read the round's
+    files when a withdrawal of one of them (another) is applied. The withdrawal waits
+    for the committee's lock, then finds the file changed, and, applied again as the
+    consumer does, frees the place the committee gave: a withdrawn file never ends up
+    holding a place."""
+    committee_at = datetime(2027, 6, 25, 18, 0, tzinfo=PARIS)
+    async with uows() as uow:
+        await uow.session.execute(text("INSERT INTO level_capacity VALUES (2027, 'M1', 2)"))
+        for name in ("K-1", "K-2", "K-3"):
+            await uow.session.execute(
+                text(
+                    "INSERT INTO candidate (application_id, campaign, level, round, status,"
+                    " eligible, completed_at, file_score, interview_score, interview_by_video,"
+                    " from_waitlist)"
+                    " VALUES (:id, 2027, 'M1', 'main', 'interviewed', true, :at, 16, :score,"
+                    " false, false)"
+                ),
+                {"id": name, "at": AT, "score": {"K-1": 14, "K-2": 13, "K-3": 12}[name]},
+            )
+        await uow.commit()
+    withdrawal = event(c.ApplicationWithdrawn(application_id="K-1"), 10)
+
+    async def withdraw_as_the_consumer_does() -> None:
+        for _ in range(3):
+            try:
+                await apply(uows, [withdrawal])
+                return
+            except StaleCandidate:
+                continue
+        raise AssertionError("the withdrawal was never applied")
+
+    committee = uows()
+    other_instance: asyncio.Task[None] | None = None
+    async with committee:
+        read_files = committee.candidates.for_committee
+
+        async def then_the_other_instance(*args: Any) -> list[Any]:
+            nonlocal other_instance
+            found = await read_files(*args)
+            assert [who.application_id for who in found] == ["K-1", "K-2", "K-3"]
+            other_instance = asyncio.create_task(withdraw_as_the_consumer_does())
+            await asyncio.wait({other_instance}, timeout=1.0)  # done at once if not locked out
+            return found
+
+        committee.candidates.for_committee = then_the_other_instance  # type: ignore[method-assign]
+        await _run_committee(committee, 2027, Level.M1, Round.MAIN, committee_at)
+        await committee.commit()
+    assert other_instance is not None
+    await other_instance
+    rows = await stored(uows, "K")
+    assert rows["-1"]["status"] == "withdrawn"
+    assert {rows[key]["status"] for key in ("-2", "-3")} == {"offered"}  # K-3 promoted

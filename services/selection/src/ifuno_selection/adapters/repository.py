@@ -329,7 +329,10 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
 
     async def for_committee(self, campaign: int, level: Level, round_: Round) -> list[Candidate]:
         """The files the committee of a round decides on: interviewed (ranked), or not
-        reviewed or not interviewed in time (refused there)."""
+        reviewed or not interviewed in time (refused there). Locked and read as stored
+        (the level is locked first): a withdrawal, an erasure or a staff override
+        committed meanwhile by another transaction is seen, never overwritten by an
+        offer or a waitlist place."""
         rows = await self.execute(
             select(candidate.c.application_id)
             .where(
@@ -341,8 +344,11 @@ class CandidateRepository(TrackingRepository[str, Candidate]):
                 ),
             )
             .order_by(candidate.c.application_id)
+            .with_for_update()
         )
-        return await self.get_many(rows.scalars())
+        keys = set(rows.scalars())
+        self.forget(lambda who: who.application_id in keys)
+        return await self.get_many(sorted(keys))
 
     async def expiring(self, until: datetime, grace: timedelta) -> list[tuple[int, Level, str]]:
         """Pending offers overdue at `until` (their deadline minute and the grace past),
