@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from ifuno_dashboard.domain.projection import ApplicationEvent, ApplicationView
+from ifuno_dashboard.domain.history import current_state
+from ifuno_dashboard.domain.projection import ApplicationEvent, ApplicationView, summarise
 from ifuno_dashboard.service_layer.handlers import (
     HANDLERS,
     handle_application_event,
@@ -241,3 +242,16 @@ async def test_every_step_of_a_file_is_logged_without_anything_personal() -> Non
         "17.25",
     ):
         assert personal not in text
+
+
+async def test_the_waitlist_closed_at_the_academic_year_start_leaves_no_one_on_it() -> None:
+    """Closed in the view (and in the history), even if a rank read later came first."""
+    waitlisted = s.Waitlisted(application_id="W", level="M1", rank=1, campaign=2027)
+    closed = s.WaitlistClosed(application_id="W", level="M1", campaign=2027)
+    for order in ([waitlisted, closed], [closed, waitlisted]):
+        uow = FakeDashboardUnitOfWork()
+        await handle(uow, received("W"), *order)
+        level = summarise(list(uow.views.views.values()), {Level.M1: 20})[Level.M1]
+        assert level.waitlist == [] and level.funnel["waitlisted"] == 0
+        assert "close" in current_state(uow.views.views["W"])
+        assert "ifuno.selection.waitlist_closed.v1" in [entry["type"] for entry in uow.views.log]

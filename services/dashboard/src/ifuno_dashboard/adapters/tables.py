@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -38,6 +39,7 @@ application_view = Table(
     Column("waitlist_rank", Integer, nullable=True),
     Column("withdrawn", Boolean, nullable=False),
     Column("offer_deadline", DateTime(timezone=True), nullable=True),
+    Column("waitlist_closed", Boolean, nullable=False, server_default=false()),
 )
 
 places_point = Table(

@@ -94,6 +94,8 @@ def current_state(view: ApplicationView) -> str:
         return "a accepté sa place"
     if view.holding == "offered":
         return "admis, réponse attendue"
+    if view.waitlist_closed:
+        return "liste complémentaire close à la rentrée : aucune place proposée"
     if view.declined:
         return "a décliné la place"
     if view.expired:

@@ -31,6 +31,7 @@ ApplicationEvent: TypeAlias = (
     | s.OfferDeclined
     | s.OfferExpired
     | s.PlaceReleased
+    | s.WaitlistClosed
 )
 """The events that move an application's view (`apply` folds them)."""
 
@@ -67,6 +68,7 @@ class ApplicationView:
     waitlist_rank: int | None = None
     withdrawn: bool = False
     offer_deadline: datetime | None = None
+    waitlist_closed: bool = False  # still waitlisted when the academic year started
 
 
 def apply(view: ApplicationView, data: EventData) -> ApplicationView:
@@ -100,7 +102,7 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
                 campaign=data.campaign or view.campaign,
             )
         case s.Waitlisted() | s.WaitlistRankChanged():
-            if view.withdrawn:  # the withdrawal, read first on its own topic, stands
+            if view.withdrawn or view.waitlist_closed:  # read late: the list is left
                 return replace(view, level=data.level)
             return replace(view, waitlist_rank=data.rank, level=data.level)
         case s.Refused():
@@ -113,6 +115,14 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
             return replace(view, holding=None, expired=True)
         case s.PlaceReleased():
             return replace(view, holding=None, withdrawn=True)
+        case s.WaitlistClosed():
+            return replace(
+                view,
+                waitlist_rank=None,
+                waitlist_closed=True,
+                level=data.level,
+                campaign=data.campaign or view.campaign,
+            )
     return view
 
 

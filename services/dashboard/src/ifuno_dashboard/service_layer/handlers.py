@@ -76,7 +76,6 @@ async def handle_history_only(
         | c.SubmissionDeadlineMoved
         | c.EligibilityOverridden
         | s.InterviewScheduled
-        | s.WaitlistClosed
         | s.TwoYearPlanRecorded
     ],
     uow: DashboardUnitOfWork,
