@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from itertools import combinations
+from itertools import combinations, permutations
 
 import pytest
 from ifuno_dashboard.domain.projection import ApplicationView, apply, next_deadline, summarise
@@ -176,3 +176,68 @@ def test_a_withdrawn_candidate_leaves_the_waitlist_whatever_topic_is_read_first(
         level = summarise(list(fold(order).values()), CAPACITY)[Level.M1]
         assert level.waitlist == [], order
         assert level.funnel["waitlisted"] == 0 and level.funnel["withdrawn"] == 1, order
+
+
+def _offer_state(events: list[EventData]) -> tuple[int, str | None, list[tuple[int, str]]]:
+    view = fold([received("A"), *events])["A"]
+    level = summarise([view], CAPACITY)[Level.M1]
+    return level.held, view.holding, level.waitlist
+
+
+LATER = datetime(2027, 7, 20, 23, 59, tzinfo=PARIS)
+ADMITTED = s.Admitted(application_id="A", level="M1", offer_deadline=DEADLINE, from_waitlist=False)
+PROMOTED = s.Admitted(application_id="A", level="M1", offer_deadline=DEADLINE, from_waitlist=True)
+ACCEPTED = s.OfferAccepted(application_id="A")
+DECLINED = s.OfferDeclined(application_id="A")
+EXPIRED = s.OfferExpired(application_id="A")
+RELEASED = s.PlaceReleased(application_id="A", level="M1")
+
+
+def waitlisted(rank: int, late_answer: bool = False) -> s.Waitlisted:
+    return s.Waitlisted(application_id="A", level="M1", rank=rank, late_answer=late_answer)
+
+
+@pytest.mark.parametrize(
+    "season",
+    [
+        [ADMITTED, ACCEPTED],
+        [ADMITTED, DECLINED],
+        [ADMITTED, EXPIRED],
+        [ADMITTED, RELEASED],
+        [ADMITTED, ACCEPTED, RELEASED],
+        [ADMITTED, EXPIRED, ACCEPTED],  # an on-time acceptance read late, honoured
+        [waitlisted(2), s.WaitlistRankChanged(application_id="A", level="M1", rank=1), PROMOTED],
+        [waitlisted(1), PROMOTED, ACCEPTED],
+        [waitlisted(1), PROMOTED, DECLINED],
+        [waitlisted(1), PROMOTED, EXPIRED],
+        [ADMITTED, EXPIRED, waitlisted(1, late_answer=True)],
+        [
+            ADMITTED,
+            EXPIRED,
+            waitlisted(1, late_answer=True),
+            s.WaitlistClosed(application_id="A", level="M1"),
+        ],
+    ],
+)
+def test_an_offer_ends_the_same_whatever_order_its_events_are_read_in(
+    season: list[EventData],
+) -> None:
+    """A re-driven dead letter can bring any selection event after the ones behind it:
+    an offer read after its answer or expiry holds no place again, and a rank read
+    after the promotion puts no one back on the waitlist."""
+    expected = _offer_state(season)
+    for order in permutations(season):
+        assert _offer_state(list(order)) == expected, [type(e).__name__ for e in order]
+
+
+def test_a_promotion_after_an_expired_offer_is_a_new_offer() -> None:
+    """An on-time answer read after the expiry puts the candidate back on the waitlist;
+    promoted later, with a later deadline, the candidate holds a place again, and the
+    first offer read late (a re-driven dead letter) does not undo the second's answer."""
+    promoted = PROMOTED.model_copy(update={"offer_deadline": LATER})
+    season = [ADMITTED, EXPIRED, waitlisted(1, late_answer=True), promoted]
+    assert _offer_state(season) == (1, "offered", [])
+    assert _offer_state([*season, ACCEPTED]) == (1, "accepted", [])
+    assert _offer_state([*season, DECLINED, ADMITTED]) == (0, None, [])
+    assert _offer_state([*season[:-1], ACCEPTED, promoted]) == (1, "accepted", [])
+    assert _offer_state([EXPIRED, *season[2:], ADMITTED]) == (1, "offered", [])

@@ -40,6 +40,8 @@ application_view = Table(
     Column("withdrawn", Boolean, nullable=False),
     Column("offer_deadline", DateTime(timezone=True), nullable=True),
     Column("waitlist_closed", Boolean, nullable=False, server_default=false()),
+    # How the last offer ended (accepted, declined, expired, released), null while open.
+    Column("offer_outcome", String(16), nullable=True),
 )
 
 places_point = Table(

@@ -1,7 +1,9 @@
 """The dashboard's read model: each application's way through the season, from events.
 
 Pure: `apply` folds one event into an application's view; the funnel is computed
-from the views, so a replayed event (same effect twice) changes no counter.
+from the views, so a replayed event (same effect twice) changes no counter. Topics are
+read independently and a dead letter can be re-driven late, so an application's view
+does not depend on the order its events are read in (`_offer`, `_end_offer`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ class ApplicationView:
     withdrawn: bool = False
     offer_deadline: datetime | None = None
     waitlist_closed: bool = False  # still waitlisted when the academic year started
+    offer_outcome: str | None = None  # how the last offer ended (`OUTCOMES`), None if open
+
+
+OUTCOMES = {"declined": 1, "expired": 1, "accepted": 2, "released": 3}
+"""How an offer ended, by precedence: an end read late never undoes a stronger one of
+the same offer (a late acceptance is honoured after the expiry, a withdrawal releases an
+accepted place), so the offer's end does not depend on the order it was read in."""
 
 
 def apply(view: ApplicationView, data: EventData) -> ApplicationView:
@@ -92,29 +101,28 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
         case s.InterviewRecorded():
             return replace(view, interviewed=view.interviewed or data.attended)
         case s.Admitted():
-            return replace(
-                view,
-                admitted=True,
-                holding="offered",
-                waitlist_rank=None,
-                offer_deadline=data.offer_deadline,
-                level=data.level,
-                campaign=data.campaign or view.campaign,
+            return _offer(view, data)
+        case s.Waitlisted() if view.waitlist_rank is not None:
+            return replace(view, level=data.level)  # a rank change was read first
+        case s.Waitlisted() if data.late_answer:
+            # An on-time answer read after its offer expired: the offer did expire.
+            return _waitlist(
+                _end_offer(replace(view, expired=True), "expired"), data.rank, data.level
             )
+        case s.Waitlisted() if view.admitted or view.offer_outcome is not None:
+            return replace(view, level=data.level)  # read after its promotion: past
         case s.Waitlisted() | s.WaitlistRankChanged():
-            if view.withdrawn or view.waitlist_closed:  # read late: the list is left
-                return replace(view, level=data.level)
-            return replace(view, waitlist_rank=data.rank, level=data.level)
+            return _waitlist(view, data.rank, data.level)
         case s.Refused():
             return replace(view, refusal_reason=data.reason)
         case s.OfferAccepted():
-            return replace(view, holding="accepted", accepted=True)
+            return _end_offer(replace(view, accepted=True), "accepted")
         case s.OfferDeclined():
-            return replace(view, holding=None, declined=True)
+            return _end_offer(replace(view, declined=True), "declined")
         case s.OfferExpired():
-            return replace(view, holding=None, expired=True)
+            return _end_offer(replace(view, expired=True), "expired")
         case s.PlaceReleased():
-            return replace(view, holding=None, withdrawn=True)
+            return _end_offer(replace(view, withdrawn=True), "released")
         case s.WaitlistClosed():
             return replace(
                 view,
@@ -124,6 +132,67 @@ def apply(view: ApplicationView, data: EventData) -> ApplicationView:
                 campaign=data.campaign or view.campaign,
             )
     return view
+
+
+def _offer(view: ApplicationView, data: s.Admitted) -> ApplicationView:
+    """An offer, told apart from the others by its deadline and `from_waitlist`. It opens
+    (a place held, off the waitlist) if it is the first offer read and no answer came
+    before it, or a promotion from the waitlist the candidate went back on after an
+    expired offer (an on-time answer read late): its deadline is later than the offer
+    known so far, or none is known. The same offer read again, or an older one read late
+    (a re-driven dead letter), never undoes an answer, an expiry or a release: an answer
+    read before any offer is the first offer's."""
+    known = view.offer_deadline
+    if view.offer_outcome == "released":
+        opens = False
+    elif known is None:
+        opens = view.offer_outcome is None or (data.from_waitlist and _relisted(view))
+    else:
+        opens = data.offer_deadline > known
+    placed = replace(view, admitted=True, level=data.level, campaign=data.campaign or view.campaign)
+    if not opens:
+        return replace(placed, offer_deadline=known or data.offer_deadline)
+    return replace(
+        placed,
+        holding="offered",
+        offer_outcome=None,
+        offer_deadline=data.offer_deadline,
+        waitlist_rank=None,
+    )
+
+
+def _relisted(view: ApplicationView) -> bool:
+    """Back on the waitlist after an offer expired (its on-time answer read late)."""
+    return view.waitlist_rank is not None and view.offer_outcome == "expired"
+
+
+def _end_offer(view: ApplicationView, outcome: str) -> ApplicationView:
+    """The offer ends (read before its offer too: the offer, read later, stays ended);
+    an end read after one as strong changes only its counter. An answer read while the
+    candidate is back on the waitlist after an expired offer is a later offer's, not
+    read yet: its deadline is forgotten so that the offer, read then, stays ended.
+    Answers name no offer: with two offers, the first one's expiry read after the
+    second offer (two dead letters, or one re-driven that late) still ends the second."""
+    later = outcome != "expired" and _relisted(view)
+    if not later and OUTCOMES[outcome] <= OUTCOMES.get(view.offer_outcome or "", 0):
+        return view
+    return replace(
+        view,
+        offer_outcome=outcome,
+        holding="accepted" if outcome == "accepted" else None,
+        waitlist_rank=None,
+        offer_deadline=None if later else view.offer_deadline,
+    )
+
+
+def _waitlist(view: ApplicationView, rank: int, level: Level) -> ApplicationView:
+    """On the waitlist with this rank, unless withdrawn, closed, or holding an offer
+    (a rank read late, after the promotion, is past)."""
+    if view.withdrawn or view.waitlist_closed or view.holding is not None:
+        return replace(view, level=level)
+    if view.offer_outcome not in (None, "expired"):
+        return replace(view, level=level)
+    return replace(view, waitlist_rank=rank, level=level)
 
 
 def waitlist_rank(view: ApplicationView) -> int | None:
