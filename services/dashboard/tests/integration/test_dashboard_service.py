@@ -18,7 +18,7 @@ from ifuno_shared.events import CloudEvent, EventData, Phase, Topic, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import notification as n
 from ifuno_shared.events import selection as s
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted, PhaseWindow
 from ifuno_shared.persistence.migrations import upgrade_async
 from ifuno_shared.runtime import ServiceRunner
 from ifuno_tools.testing.kafka import kafka_produce, produce_events
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 TOKEN = "jeton-du-tableau-7f3a9c"
 VIEWER = {"Authorization": f"Bearer {TOKEN}"}
 DEADLINE = datetime(2027, 7, 2, 23, 59, tzinfo=PARIS)
+COMPLEMENTARY_OPENS = datetime(2027, 6, 29, 0, 0, tzinfo=PARIS)  # overridden (default 1 July)
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts"
 
@@ -52,7 +53,18 @@ def received(a: str, level: str) -> CloudEvent:
 
 def short_campaign() -> list[CloudEvent]:
     committee = next(p for p in default_calendar(2027).phases() if p[0] is Phase.MAIN_COMMITTEE)
+    calendar = default_calendar(2027).with_overrides(
+        {"complementary_submissions_open": COMPLEMENTARY_OPENS}
+    )
     events = [
+        ev(
+            CalendarChanged(
+                campaign=2027,
+                phases=[
+                    PhaseWindow(phase=p, starts_at=a, ends_at=b) for p, a, b in calendar.phases()
+                ],
+            )
+        ),
         ev(ClockAdvanced(campaign=2027, now=datetime(2027, 6, 26, tzinfo=PARIS))),
         ev(
             PhaseStarted(
@@ -153,6 +165,7 @@ async def test_a_short_campaign_gives_the_right_summary(
             and len(s["messages"]) == 2
             and s["levels"]["M2"]["funnel"]["received"] == 1
             and s["phase"] is not None
+            and s["next_deadline"]["at"] == COMPLEMENTARY_OPENS.isoformat()
         ),
     )
     m1 = summary["levels"]["M1"]
@@ -162,7 +175,10 @@ async def test_a_short_campaign_gives_the_right_summary(
     assert summary["levels"]["M2"]["funnel"]["received"] == 1
     assert summary["phase"] == "main_committee"
     assert summary["now"] == "2027-06-26T00:00:00+02:00"
-    assert summary["next_deadline"]["what"] == "complementary_submissions_open"
+    assert summary["next_deadline"] == {
+        "what": "complementary_submissions_open",
+        "at": "2027-06-29T00:00:00+02:00",
+    }, "the calendar in force, override included"
     assert [p["held"] for p in summary["places_over_time"]] == [1]
     outcomes = {(m["template"], m["channel"], m["outcome"]) for m in summary["messages"]}
     assert outcomes == {("admitted", "email", "sent"), ("waitlisted", "sms", "failed")}

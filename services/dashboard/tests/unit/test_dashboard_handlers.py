@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from ifuno_dashboard.domain.history import current_state
-from ifuno_dashboard.domain.projection import ApplicationEvent, ApplicationView, summarise
+from ifuno_dashboard.domain.projection import (
+    ApplicationEvent,
+    ApplicationView,
+    next_deadline,
+    phases_in_force,
+    summarise,
+)
 from ifuno_dashboard.service_layer.handlers import (
     HANDLERS,
     handle_application_event,
@@ -24,7 +30,7 @@ from ifuno_shared.events import CloudEvent, EventData, Level, Phase, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import notification as n
 from ifuno_shared.events import selection as s
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted, PhaseWindow
 from ifuno_tools.testing.fakes import FakeUnitOfWork
 
 pytestmark = pytest.mark.unit
@@ -43,6 +49,7 @@ class FakeReadModel:
         self.points: list[tuple[int, Level, datetime, int]] = []
         self.messages: Counter[tuple[str, str, str]] = Counter()
         self.log: list[dict[str, Any]] = []
+        self.calendars: dict[int, dict[Phase, datetime]] = {}
 
     async def get(self, application_id: str) -> ApplicationView:
         return self.views.get(application_id) or ApplicationView(application_id)
@@ -65,6 +72,11 @@ class FakeReadModel:
 
     def log_event(self, entry: dict[str, Any]) -> None:
         self.log.append(entry)
+
+    async def announce_calendar(
+        self, campaign: int, phases: list[tuple[Phase, datetime, datetime]]
+    ) -> None:
+        self.calendars[campaign] = {phase: starts_at for phase, starts_at, _ in phases}
 
 
 class FakeDashboardUnitOfWork(FakeUnitOfWork, DashboardUnitOfWork):
@@ -255,3 +267,20 @@ async def test_the_waitlist_closed_at_the_academic_year_start_leaves_no_one_on_i
         assert level.waitlist == [] and level.funnel["waitlisted"] == 0
         assert "close" in current_state(uow.views.views["W"])
         assert "ifuno.selection.waitlist_closed.v1" in [entry["type"] for entry in uow.views.log]
+
+
+async def test_the_next_deadline_follows_the_calendar_the_timeline_announced() -> None:
+    """An override moves the main round's close to 20 May: on 16 May, that is next."""
+    moved = datetime(2027, 5, 20, 23, 59, tzinfo=PARIS)
+    calendar = default_calendar(2027).with_overrides({"main_submissions_close": moved})
+    announced = CalendarChanged(
+        campaign=2027,
+        phases=[PhaseWindow(phase=p, starts_at=a, ends_at=b) for p, a, b in calendar.phases()],
+    )
+    uow = FakeDashboardUnitOfWork()
+    await handle(uow, announced)
+    default = default_calendar(2027).phase_starts()
+    now = datetime(2027, 5, 16, 10, 0, tzinfo=PARIS)
+    in_force = phases_in_force(default, uow.views.calendars[2027])
+    assert next_deadline(in_force, now, []) == ("main_submissions_closed", moved)
+    assert next_deadline(phases_in_force(default, {}), now, [])[0] == "main_interviews"

@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, Protocol
 
-from ifuno_shared.events.base import Level
+from ifuno_shared.events.base import Level, Phase
 from ifuno_shared.persistence.repository import (
     TrackingRepository,
     among,
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ifuno_dashboard.adapters.tables import (
     application_event,
     application_view,
+    campaign_phase,
     dead_letter,
     erasure,
     message_count,
@@ -81,6 +82,11 @@ class ReadModel(Protocol):
 
     def log_event(self, entry: dict[str, Any]) -> None:
         """One line of an application's history (`domain/history.py`)."""
+
+    async def announce_calendar(
+        self, campaign: int, phases: list[tuple[Phase, datetime, datetime]]
+    ) -> None:
+        """The campaign's calendar from now on (the timeline's whole announcement)."""
 
 
 class DashboardRepository(TrackingRepository[str, ApplicationView]):
@@ -178,6 +184,19 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
         """A read model raises no events: none to publish."""
         return iter(())
 
+    async def announce_calendar(
+        self, campaign: int, phases: list[tuple[Phase, datetime, datetime]]
+    ) -> None:
+        await self.execute(delete(campaign_phase).where(campaign_phase.c.campaign == campaign))
+        if phases:
+            await self.execute(
+                insert(campaign_phase),
+                [
+                    {"campaign": campaign, "phase": p.value, "starts_at": s, "ends_at": e}
+                    for p, s, e in phases
+                ],
+            )
+
     async def add_dead_letter(self, **values: Any) -> None:
         await self.execute(insert(dead_letter).values(**values).on_conflict_do_nothing())
 
@@ -201,6 +220,16 @@ async def read_views(session: AsyncSession, campaign: int) -> list[ApplicationVi
         select(application_view).where(application_view.c.campaign == campaign)
     )
     return [_view(row) for row in rows.mappings()]
+
+
+async def read_calendar(session: AsyncSession, campaign: int) -> dict[Phase, datetime]:
+    """Each phase's start as the timeline last announced it (empty before it did)."""
+    rows = await session.execute(
+        select(campaign_phase.c.phase, campaign_phase.c.starts_at).where(
+            campaign_phase.c.campaign == campaign
+        )
+    )
+    return {Phase(row.phase): row.starts_at for row in rows}
 
 
 async def read_points(session: AsyncSession, campaign: int) -> list[dict[str, Any]]:

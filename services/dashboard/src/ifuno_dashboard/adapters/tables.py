@@ -95,7 +95,25 @@ application_event = Table(
     Column("details", JSONB, nullable=False),
 )
 
-TABLES = [application_view, places_point, message_count, dead_letter, application_event]
+campaign_phase = Table(
+    "campaign_phase",
+    metadata,
+    # The campaign's calendar as the timeline last announced it (`calendar_changed`):
+    # each phase's window, overrides included.
+    Column("campaign", Integer, primary_key=True),
+    Column("phase", String(64), primary_key=True),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+)
+
+TABLES = [
+    application_view,
+    places_point,
+    message_count,
+    dead_letter,
+    application_event,
+    campaign_phase,
+]
 
 erasure = Table(
     "erasure",

@@ -254,6 +254,17 @@ def summarise(
     return levels
 
 
+def phases_in_force(
+    default: list[tuple[Phase, datetime]], announced: Mapping[Phase, datetime]
+) -> list[tuple[Phase, datetime]]:
+    """Each phase's start in the calendar the timeline announced (its overrides), the
+    default calendar's for a phase it did not announce (or before any announcement)."""
+    return sorted(
+        ((phase, announced.get(phase, starts_at)) for phase, starts_at in default),
+        key=lambda item: item[1],
+    )
+
+
 def next_deadline(
     phase_starts: list[tuple[Phase, datetime]],
     now: datetime | None,

@@ -6,7 +6,7 @@ from ifuno_shared.events import CloudEvent, Topic
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import notification as n
 from ifuno_shared.events import selection as s
-from ifuno_shared.events.timeline import ClockAdvanced, PhaseStarted
+from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseStarted
 from ifuno_shared.messaging.subscription import handlers_by_annotation
 
 from ifuno_dashboard.domain.history import log_details
@@ -111,12 +111,22 @@ async def handle_clock(event: CloudEvent[ClockAdvanced], uow: DashboardUnitOfWor
     await uow.clock.advance(event.data)
 
 
+async def handle_calendar_changed(
+    event: CloudEvent[CalendarChanged], uow: DashboardUnitOfWork
+) -> None:
+    """The calendar in force, overrides included: the summary's next deadline is its."""
+    await uow.views.announce_calendar(
+        event.data.campaign, [(p.phase, p.starts_at, p.ends_at) for p in event.data.phases]
+    )
+
+
 HANDLERS = handlers_by_annotation(
     handle_application_event,
     handle_notification,
     handle_history_only,
     handle_phase,
     handle_clock,
+    handle_calendar_changed,
     handle_application_erased,
     handle_erasure_confirmed,
 )

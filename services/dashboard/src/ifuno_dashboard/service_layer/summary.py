@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ifuno_dashboard.adapters.repository import (
     count_erasures,
+    read_calendar,
     read_dead_letters,
     read_messages,
     read_points,
     read_views,
 )
-from ifuno_dashboard.domain.projection import next_deadline, summarise
+from ifuno_dashboard.domain.projection import next_deadline, phases_in_force, summarise
 
 
 async def build_summary(
@@ -29,7 +30,10 @@ async def build_summary(
     phase = await clock.current_phase(campaign)
     views = await read_views(session, campaign)
     levels = summarise(views, capacities)
-    deadline = next_deadline(default_calendar(campaign).phase_starts(), now, views)
+    phases = phases_in_force(
+        default_calendar(campaign).phase_starts(), await read_calendar(session, campaign)
+    )
+    deadline = next_deadline(phases, now, views)
     return {
         "campaign": campaign,
         "now": iso(now),
