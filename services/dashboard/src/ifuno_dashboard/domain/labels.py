@@ -52,6 +52,7 @@ TEMPLATES = {
     "application_withdrawn": "désistement enregistré",
     "document_rejected": "pièce refusée",
     "incomplete_reminder": "relance dossier incomplet",
+    "submission_deadline_moved": "nouvelle date limite de dépôt",
     "interview_scheduled": "convocation à l'entretien",
     "admitted": "admission",
     "promoted": "admission depuis la liste complémentaire",
@@ -111,6 +112,7 @@ EVENTS = {
     "ifuno.candidature.eligibility_overridden.v1": "prérequis tranchés par l'équipe",
     "ifuno.candidature.application_refused.v1": "candidature refusée",
     "ifuno.candidature.application_withdrawn.v1": "désistement",
+    "ifuno.candidature.application_erased.v1": "données effacées à la demande (candidature)",
     "ifuno.selection.shortlisted.v1": "dossier examiné : présélectionné",
     "ifuno.selection.interview_scheduled.v1": "entretien fixé",
     "ifuno.selection.interview_recorded.v1": "résultat d'entretien saisi",
@@ -122,10 +124,19 @@ EVENTS = {
     "ifuno.selection.offer_declined.v1": "offre déclinée",
     "ifuno.selection.offer_expired.v1": "offre expirée",
     "ifuno.selection.place_released.v1": "place libérée (désistement)",
+    "ifuno.selection.complementary_round_opened.v1": "session complémentaire ouverte au niveau",
+    "ifuno.selection.complementary_round_closed.v1": (
+        "session complémentaire close au niveau (places toutes tenues)"
+    ),
     "ifuno.selection.waitlist_closed.v1": "liste complémentaire close",
     "ifuno.selection.two_year_plan_recorded.v1": "parcours en deux ans enregistré",
+    "ifuno.selection.erasure_confirmed.v1": "effacement confirmé par la sélection",
     "ifuno.notification.sent.v1": "message envoyé",
     "ifuno.notification.failed.v1": "message en échec",
+    "ifuno.notification.erasure_confirmed.v1": "effacement confirmé par les messages",
+    "ifuno.timeline.phase_started.v1": "début d'une phase du calendrier",
+    "ifuno.timeline.clock_advanced.v1": "horloge de la campagne avancée",
+    "ifuno.timeline.calendar_changed.v1": "calendrier de la campagne modifié",
 }
 TABLES = {
     "refusal": REFUSALS,
