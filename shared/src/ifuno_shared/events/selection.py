@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, TypeAlias
 
 from pydantic import Field
 
@@ -13,6 +13,19 @@ from ifuno_shared.events.topics import Topic
 class SelectionEventData(EventData):
     topic: ClassVar[Topic] = Topic.SELECTION
     source: ClassVar[str] = "/ifuno/selection"
+
+
+# Selection is the authority on places. An event that changes a level's held places
+# (an offer, a late acceptance taking a free place, a decline, an expiry, a release)
+# carries the level's count and the change's order: keyed by application, two changes
+# of one level often travel on two partitions and are read in either order, so a
+# reader orders them by `places_change` and shows `places_held`, never a count of its
+# own. Both are None in events published before selection counted them, and on an
+# acceptance of a place held already.
+PlacesHeld: TypeAlias = Annotated[int, Field(ge=0)] | None
+"""Accepted plus pending offers of the level right after this change."""
+PlacesChange: TypeAlias = Annotated[int, Field(ge=1)] | None
+"""The level's place changes so far, this one included: one more with each."""
 
 
 class Shortlisted(SelectionEventData):
@@ -50,6 +63,12 @@ class InterviewRecorded(SelectionEventData):
 
 
 class Admitted(SelectionEventData):
+    """An offer: a place held until it is answered or expires.
+
+    `places_held` is the level's accepted plus pending offers right after it, and
+    `places_change` its order among the level's place changes (one more with each): a
+    reader orders the changes it reads from several partitions by it."""
+
     event_type: ClassVar[str] = "ifuno.selection.admitted.v1"
 
     application_id: ApplicationId
@@ -59,6 +78,8 @@ class Admitted(SelectionEventData):
     campaign: Campaign | None = None
     round: Round | None = None
     total_score: float | None = None
+    places_held: PlacesHeld = None
+    places_change: PlacesChange = None
 
 
 class Waitlisted(SelectionEventData):
@@ -93,33 +114,61 @@ class Refused(SelectionEventData):
 
 
 class OfferAccepted(SelectionEventData):
+    """The candidate took the offered place.
+
+    Counted (`places_held`, `places_change`) only for an on-time acceptance read late
+    that takes a place still free: any other keeps the place its offer already held."""
+
     event_type: ClassVar[str] = "ifuno.selection.offer_accepted.v1"
 
     application_id: ApplicationId
     level: Level | None = None
+    campaign: Campaign | None = None
+    places_held: PlacesHeld = None
+    places_change: PlacesChange = None
 
 
 class OfferDeclined(SelectionEventData):
+    """The candidate declined the offer: the place is free again.
+
+    Offered at once to the waitlist's first, in the same transaction: that `admitted`
+    is often read first (another partition). Counted as `admitted` is."""
+
     event_type: ClassVar[str] = "ifuno.selection.offer_declined.v1"
 
     application_id: ApplicationId
     level: Level | None = None
+    campaign: Campaign | None = None
+    places_held: PlacesHeld = None
+    places_change: PlacesChange = None
 
 
 class OfferExpired(SelectionEventData):
+    """The offer's deadline passed unanswered: the place is free again.
+
+    Counted as `offer_declined` is."""
+
     event_type: ClassVar[str] = "ifuno.selection.offer_expired.v1"
 
     application_id: ApplicationId
     level: Level | None = None
+    campaign: Campaign | None = None
+    places_held: PlacesHeld = None
+    places_change: PlacesChange = None
 
 
 class PlaceReleased(SelectionEventData):
-    """A candidate holding a place (offered or accepted) withdrew: it is free again."""
+    """A candidate holding a place (offered or accepted) withdrew: it is free again.
+
+    Also on an erasure. Counted as `offer_declined` is."""
 
     event_type: ClassVar[str] = "ifuno.selection.place_released.v1"
 
     application_id: ApplicationId
     level: Level
+    campaign: Campaign | None = None
+    places_held: PlacesHeld = None
+    places_change: PlacesChange = None
 
 
 class ComplementaryRoundOpened(SelectionEventData):
