@@ -39,3 +39,19 @@ async def test_two_year_plan_is_dropped_then_added_back_by_0004(
     await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR)
     found = await columns(database_url)
     assert {"two_year_plan", "late_answer", "refusal_reason"} <= found
+
+
+async def test_0008_numbers_the_place_changes_of_levels_stored_before(database_url: str) -> None:
+    """A level stored before 0008 starts counting its place changes from 0."""
+    await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR, "0001")
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE level_capacity DROP COLUMN place_changes"))
+            await connection.execute(text("INSERT INTO level_capacity VALUES (2027, 'M1', 20)"))
+        await asyncio.to_thread(upgrade, database_url, MIGRATIONS_DIR)
+        async with engine.begin() as connection:
+            found = await connection.execute(text("SELECT place_changes FROM level_capacity"))
+            assert list(found.scalars()) == [0]
+    finally:
+        await engine.dispose()

@@ -4,6 +4,7 @@ one transaction, new applications kept in memory and inserted at the commit."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -258,6 +259,54 @@ async def test_place_changes_in_one_batch_are_those_of_a_transaction_per_event(
             ("-W2", "waitlist_rank_changed"),
         ]
     )
+
+
+async def place_counts(uows: Uows, prefix: str) -> list[tuple[str, str, Any, Any]]:
+    """Each published place event: application, kind, places held after it, its number."""
+    async with uows() as uow:
+        rows = await uow.session.execute(
+            text("SELECT key, type, value FROM outbox WHERE key LIKE :p ORDER BY id"),
+            {"p": f"{prefix}-%"},
+        )
+        return [
+            (
+                key.removeprefix(prefix),
+                kind.split(".")[2],
+                data["places_held"],
+                data["places_change"],
+            )
+            for key, kind, value in rows
+            if "places_change" in (data := json.loads(value)["data"])
+        ]
+
+
+async def test_place_events_are_numbered_on_from_the_count_stored_with_the_level(
+    uows: Uows,
+) -> None:
+    """The number goes on from one transaction to the next (stored on `level_capacity`),
+    in a batch as one event per transaction: readers order a level's changes by it."""
+    await seed_full_level(uows, 2029)
+    await seed_full_level(uows, 2030)
+    await apply(uows, answers("P2029"))
+    for one in answers("P2030"):
+        await apply(uows, [one])
+
+    expected = [
+        ("-O0", "offer_declined", 1, 1),
+        ("-W0", "admitted", 2, 2),
+        ("-O1", "offer_accepted", None, None),
+        ("-W0", "offer_declined", 1, 3),
+        ("-W1", "admitted", 2, 4),
+    ]
+    assert await place_counts(uows, "P2029") == await place_counts(uows, "P2030") == expected
+    async with uows() as uow:
+        rows = await uow.session.execute(
+            text(
+                "SELECT campaign, place_changes FROM level_capacity"
+                " WHERE campaign IN (2029, 2030) ORDER BY campaign"
+            )
+        )
+        assert list(rows) == [(2029, 4), (2030, 4)]
 
 
 async def test_a_file_stored_before_and_added_again_is_read_back_as_stored(uows: Uows) -> None:

@@ -318,3 +318,61 @@ def test_a_two_year_plan_is_for_an_accepted_m2_place_only_and_changes_no_capacit
     m1 = places()
     m1.accept("O0", NOW)
     assert not m1.record_two_year_plan("O0")
+
+
+PLACE_EVENTS = (e.Admitted, e.OfferAccepted, e.OfferDeclined, e.OfferExpired, e.PlaceReleased)
+
+
+def counted(level: LevelPlaces) -> list[tuple[str, str, int | None, int | None]]:
+    """Each place event's application, kind, places held after it and its number."""
+    return [
+        (ev.application_id, type(ev).__name__, ev.places_held, ev.places_change)
+        for ev in level.events
+        if isinstance(ev, PLACE_EVENTS)
+    ]
+
+
+def test_each_place_event_carries_the_places_held_after_it_and_its_number() -> None:
+    """Selection is the authority on places: a decline and the promotion it causes go to
+    two partitions, and a reader orders them by their numbers, never by reading order."""
+    level = LevelPlaces(2027, Level.M1, 2, season=SEASON)
+    level.offer("A", NOW)
+    level.offer("B", NOW)
+    level.add_to_waitlist(["C", "D", "E"], NOW)
+    level.decline("A", LATER, LATER)
+    level.expire("B", LATER)
+    level.withdraw("C", LATER)
+    assert counted(level) == [
+        ("A", "Admitted", 1, 1),
+        ("B", "Admitted", 2, 2),
+        ("A", "OfferDeclined", 1, 3),
+        ("C", "Admitted", 2, 4),
+        ("B", "OfferExpired", 1, 5),
+        ("D", "Admitted", 2, 6),
+        ("C", "PlaceReleased", 1, 7),
+        ("E", "Admitted", 2, 8),
+    ]
+    assert all(ev.campaign == 2027 for ev in level.events if hasattr(ev, "campaign"))
+    assert level.place_changes == 8
+
+
+def test_the_place_count_goes_on_from_the_stored_number() -> None:
+    level = places()
+    level.place_changes = 41  # as stored with the level
+    level.decline("O0", LATER, LATER)
+    assert counted(level) == [("O0", "OfferDeclined", 1, 42), ("W0", "Admitted", 2, 43)]
+
+
+def test_an_acceptance_counts_only_when_it_takes_a_place() -> None:
+    """The offer held the place already; an on-time acceptance read after the expiry
+    takes a place still free: a change of the places held."""
+    level = places(capacity=2, offered=2, waitlisted=0)
+    level.accept("O1", LATER)
+    deadline = level.seats["O0"].offer_deadline
+    level.expire_due(deadline + timedelta(minutes=11))
+    level.accept_late("O0", deadline, deadline, deadline + timedelta(hours=1))
+    assert counted(level) == [
+        ("O1", "OfferAccepted", None, None),
+        ("O0", "OfferExpired", 1, 3),
+        ("O0", "OfferAccepted", 2, 4),
+    ]

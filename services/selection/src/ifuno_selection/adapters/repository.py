@@ -96,13 +96,13 @@ _PLACE = (
         two_year_plan=candidate.c.two_year_plan | bindparam("b_two_year_plan", type_=Boolean),
     )
 )
-_ROUND = (
+_LEVEL = (
     update(level_capacity)
     .where(
         level_capacity.c.campaign == bindparam("b_campaign"),
         level_capacity.c.level == bindparam("b_level"),
     )
-    .values(complementary_round=bindparam("b_round"))
+    .values(complementary_round=bindparam("b_round"), place_changes=bindparam("b_changes"))
 )
 PLACED_STATUSES = sorted(status.value for status in PLACED)
 
@@ -444,6 +444,7 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
                 level_capacity.c.level,
                 level_capacity.c.capacity,
                 level_capacity.c.complementary_round,
+                level_capacity.c.place_changes,
             )
             .where(wanted)
             .order_by(level_capacity.c.campaign, level_capacity.c.level)
@@ -457,8 +458,9 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
                 capacity,
                 season=seasons[campaign],
                 complementary_round=None if state is None else RoundState(state),
+                place_changes=changes,
             )
-            for campaign, level, capacity, state in capacities
+            for campaign, level, capacity, state, changes in capacities
         }
         rows = await self.session.execute(
             select(candidate).where(
@@ -489,17 +491,18 @@ class PlacesRepository(TrackingRepository[LevelKey, LevelPlaces]):
 
     async def _write(self, aggregates: list[LevelPlaces], stored: set[LevelKey]) -> None:
         """Every place of the saved levels in one statement: who left, who holds a
-        seat, who waits and at which rank."""
+        seat, who waits and at which rank; then each level's round and changes counted."""
         rows = [row for places in aggregates for row in _place_rows(places)]
         if rows:
             await self.session.execute(_PLACE, rows)
         await self.session.execute(
-            _ROUND,
+            _LEVEL,
             [
                 {
                     "b_campaign": places.campaign,
                     "b_level": places.level.value,
                     "b_round": places.complementary_round,
+                    "b_changes": places.place_changes,
                 }
                 for places in aggregates
             ],

@@ -91,6 +91,9 @@ level_capacity = Table(
     Column("level", String(2), primary_key=True),
     Column("capacity", Integer, nullable=False),
     Column("complementary_round", String(8), nullable=True),  # null, open, closed
+    # The changes of the places held so far: the last one's number, carried by its event
+    # (`places_change`) so that readers order them across partitions.
+    Column("place_changes", BigInteger, nullable=False, server_default=text("0")),
 )
 
 campaign_phase = Table(

@@ -8,7 +8,9 @@ waitlist whose rank changed is told. When the level has free places and no one
 waiting while complementary submissions are open, its complementary round opens, and
 closes when its places are all held again; a place freed again in the window with no
 one waiting opens it again. Its steps record the events they cause in `events`,
-published by the unit of work when the places are saved.
+published by the unit of work when the places are saved. Each event that changes the
+places held carries their count after it and the change's number (`_counted`): this
+aggregate is the authority on places, and readers see its changes in any order.
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ class LevelPlaces:
     late_answers: set[str] = field(default_factory=set)
     """Applications whose on-time acceptance was read after their offer expired (staff
     see them flagged)."""
+    place_changes: int = 0
+    """The changes of the places held so far (stored with the level): each numbers its
+    event, so a reader orders a decline and the promotion that follows, published on two
+    partitions, and never shows more places held than there were."""
     events: list[EventData] = field(default_factory=list, repr=False)
     left: dict[str, str] = field(default_factory=dict, repr=False)
     """Applications that lost their seat or waitlist place here, with their new status."""
@@ -93,6 +99,7 @@ class LevelPlaces:
         self.seats[application_id] = Seat(
             application_id, SeatStatus.OFFERED, deadline, from_waitlist
         )
+        held, change = self._counted()
         self.events.append(
             events.Admitted(
                 application_id=application_id,
@@ -102,6 +109,8 @@ class LevelPlaces:
                 campaign=self.campaign,
                 round=round_,
                 total_score=total,
+                places_held=held,
+                places_change=change,
             )
         )
 
@@ -119,8 +128,12 @@ class LevelPlaces:
 
     def accept(self, application_id: str, answered_at: datetime) -> None:
         seat = self._open_offer(application_id, answered_at)
-        seat.status = SeatStatus.ACCEPTED
-        self.events.append(events.OfferAccepted(application_id=application_id, level=self.level))
+        seat.status = SeatStatus.ACCEPTED  # the place the offer held: no change to count
+        self.events.append(
+            events.OfferAccepted(
+                application_id=application_id, level=self.level, campaign=self.campaign
+            )
+        )
 
     def accept_late(
         self, application_id: str, deadline: datetime, answered_at: datetime, now: datetime
@@ -135,8 +148,15 @@ class LevelPlaces:
         self.left.pop(application_id, None)
         if self.free_places > 0:
             self.seats[application_id] = Seat(application_id, SeatStatus.ACCEPTED, deadline)
+            held, change = self._counted()
             self.events.append(
-                events.OfferAccepted(application_id=application_id, level=self.level)
+                events.OfferAccepted(
+                    application_id=application_id,
+                    level=self.level,
+                    campaign=self.campaign,
+                    places_held=held,
+                    places_change=change,
+                )
             )
             self._review_round(now)
         elif self.season.waitlist_closed(now):
@@ -150,7 +170,16 @@ class LevelPlaces:
         self._open_offer(application_id, answered_at)
         before = list(self.waitlist)
         self._free(application_id, "declined")
-        self.events.append(events.OfferDeclined(application_id=application_id, level=self.level))
+        held, change = self._counted()
+        self.events.append(
+            events.OfferDeclined(
+                application_id=application_id,
+                level=self.level,
+                campaign=self.campaign,
+                places_held=held,
+                places_change=change,
+            )
+        )
         self._settle(now, before)
 
     def next_expiry(self) -> datetime | None:
@@ -191,7 +220,16 @@ class LevelPlaces:
             if seat is None or seat.status is not SeatStatus.OFFERED:
                 raise NoOpenOffer(f"no pending offer for {application_id}")
             self._free(application_id, "expired")
-            self.events.append(events.OfferExpired(application_id=application_id, level=self.level))
+            held, change = self._counted()
+            self.events.append(
+                events.OfferExpired(
+                    application_id=application_id,
+                    level=self.level,
+                    campaign=self.campaign,
+                    places_held=held,
+                    places_change=change,
+                )
+            )
         self._settle(now, before)
 
     def withdraw(self, application_id: str, now: datetime) -> bool:
@@ -199,8 +237,15 @@ class LevelPlaces:
         before = list(self.waitlist)
         if application_id in self.seats:
             self._free(application_id, "withdrawn")
+            held, change = self._counted()
             self.events.append(
-                events.PlaceReleased(application_id=application_id, level=self.level)
+                events.PlaceReleased(
+                    application_id=application_id,
+                    level=self.level,
+                    campaign=self.campaign,
+                    places_held=held,
+                    places_change=change,
+                )
             )
         elif application_id in self.waitlist:
             self.waitlist.remove(application_id)
@@ -295,6 +340,11 @@ class LevelPlaces:
         if not self.season.on_time(seat.offer_deadline, answered_at):
             raise LateAnswer(f"answer for {application_id} after its deadline")
         return seat
+
+    def _counted(self) -> tuple[int, int]:
+        """The places held after a change just made to the seats, and its number."""
+        self.place_changes += 1
+        return len(self.seats), self.place_changes
 
     def _free(self, application_id: str, status: str) -> None:
         del self.seats[application_id]
