@@ -14,9 +14,10 @@ from ifuno_dashboard.adapters.tables import metadata
 from ifuno_dashboard.domain.projection import ApplicationView
 from ifuno_dashboard.entrypoints.service import MIGRATIONS_DIR
 from ifuno_dashboard.service_layer.handlers import HANDLERS
+from ifuno_dashboard.service_layer.summary import build_summary
 from ifuno_dashboard.service_layer.unit_of_work import SqlDashboardUnitOfWork
 from ifuno_shared.calendar import PARIS
-from ifuno_shared.events import CloudEvent, EventData, new_event
+from ifuno_shared.events import CloudEvent, EventData, Level, new_event
 from ifuno_shared.events import candidature as c
 from ifuno_shared.events import notification as n
 from ifuno_shared.events import selection as s
@@ -232,3 +233,52 @@ async def test_a_batch_s_views_are_read_on_a_plan_made_for_the_batch(
     assert plans, "the lookup was prepared on this connection"
     assert sum(row.generic_plans for row in plans) == 0
     assert sum(row.custom_plans for row in plans) >= 8
+
+
+def counted(data: EventData, held: int, change: int) -> CloudEvent:
+    """The event as selection publishes it now: the level's count after it, numbered."""
+    update = {"campaign": 2027, "level": Level.M1, "places_held": held, "places_change": change}
+    return ev(data.model_copy(update=update))
+
+
+def promoted(a: str) -> s.Admitted:
+    return s.Admitted(application_id=a, level="M1", offer_deadline=DEADLINE, from_waitlist=True)
+
+
+# Two places: A and B offered, C waiting; A declines and C is promoted in one of
+# selection's transactions, read in the other order (two partitions).
+PROMOTION = [
+    tick(26),
+    received("A"),
+    received("B"),
+    received("C"),
+    counted(admitted("A").data, 1, 1),
+    counted(admitted("B").data, 2, 2),
+    ev(s.Waitlisted(application_id="C", level="M1", rank=1, campaign=2027)),
+    counted(promoted("C"), 2, 4),
+    counted(s.OfferDeclined(application_id="A"), 1, 3),
+]
+
+
+@pytest.mark.parametrize("batched", [False, True])
+async def test_a_promotion_read_before_the_decline_that_freed_its_place_is_within_capacity(
+    sessions: async_sessionmaker[AsyncSession], batched: bool
+) -> None:
+    """The summary and the chart show selection's count: never three places of two, in
+    a batch or one event at a time; the decline read late moves nothing."""
+    capacities = {Level.M1: 2, Level.M2: 24}
+    shown = []
+    for events in [PROMOTION] if batched else [[event] for event in PROMOTION]:
+        await apply_in_one(sessions, events, prefetched=batched)
+        async with sessions() as session:
+            level = (await build_summary(session, 2027, capacities, {}))["levels"]["M1"]
+        shown.append((level["held"], level["places_left"]))
+    async with sessions() as session:
+        summary = await build_summary(session, 2027, capacities, {})
+        stored = (await session.execute(text("SELECT * FROM level_places"))).mappings().all()
+    assert [p["held"] for p in summary["places_over_time"]] == [1, 2, 2]
+    assert all(held <= 2 and left >= 0 for held, left in shown), shown
+    assert shown[-1] == (2, 0)
+    assert [dict(row) for row in stored] == [
+        {"campaign": 2027, "level": "M1", "places_change": 4, "places_held": 2}
+    ]

@@ -4,8 +4,9 @@ and the clock of the unit of work."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import permutations
 from typing import Any
 
 import pytest
@@ -41,7 +42,8 @@ SENT_AT = datetime(2027, 6, 26, 10, 0, tzinfo=UTC)
 
 
 class FakeReadModel:
-    """The views in a dict; places counted from them, as the database would."""
+    """The views in a dict; places counted from them, as the database would, and
+    selection's counts of places by level."""
 
     def __init__(self, stored: Iterable[ApplicationView]) -> None:
         self.views = {view.application_id: view for view in stored}
@@ -50,6 +52,7 @@ class FakeReadModel:
         self.messages: Counter[tuple[str, str, str]] = Counter()
         self.log: list[dict[str, Any]] = []
         self.calendars: dict[int, dict[Phase, datetime]] = {}
+        self.counts: dict[tuple[int, Level], tuple[int, int]] = {}
 
     async def get(self, application_id: str) -> ApplicationView:
         return self.views.get(application_id) or ApplicationView(application_id)
@@ -66,6 +69,14 @@ class FakeReadModel:
 
     def add_point(self, campaign: int, level: Level, at: datetime, held: int) -> None:
         self.points.append((campaign, level, at, held))
+
+    async def counted(
+        self, campaign: int, level: Level, *, lock: bool = True
+    ) -> tuple[int, int] | None:
+        return self.counts.get((campaign, level))
+
+    def count_places(self, campaign: int, level: Level, count: tuple[int, int]) -> None:
+        self.counts[campaign, level] = count
 
     def count_message(self, channel: str, template: str, outcome: str) -> None:
         self.messages[channel, template, outcome] += 1
@@ -284,3 +295,101 @@ async def test_the_next_deadline_follows_the_calendar_the_timeline_announced() -
     in_force = phases_in_force(default, uow.views.calendars[2027])
     assert next_deadline(in_force, now, []) == ("main_submissions_closed", moved)
     assert next_deadline(phases_in_force(default, {}), now, [])[0] == "main_interviews"
+
+
+# Selection's counts of places: a decline and the promotion it causes are published in
+# one transaction but keyed by two applications, so read in either order.
+
+CAPACITY = {Level.M1: 2, Level.M2: 24}
+PlaceEvent = s.Admitted | s.OfferDeclined | s.OfferExpired | s.PlaceReleased
+
+
+def counted(data: PlaceEvent, held: int, change: int) -> PlaceEvent:
+    """The event as selection publishes it now: the level's count after it, numbered."""
+    update = {"campaign": 2027, "level": Level.M1, "places_held": held, "places_change": change}
+    return data.model_copy(update=update)
+
+
+def promoted(a: str) -> s.Admitted:
+    return s.Admitted(
+        application_id=a, level="M1", offer_deadline=DEADLINE, from_waitlist=True, campaign=2027
+    )
+
+
+def shown(uow: FakeDashboardUnitOfWork) -> tuple[int, int]:
+    """Places held and left of M1 as the summary shows them."""
+    counts = {level: held for (_, level), (_, held) in uow.views.counts.items()}
+    level = summarise(list(uow.views.views.values()), CAPACITY, counts)[Level.M1]
+    return level.held, level.places_left
+
+
+async def test_a_promotion_read_before_the_decline_freeing_its_place_is_within_capacity() -> None:
+    """The auditor's case: two places, A and B offered, C first on the waitlist; A
+    declines and C is promoted, read in the other order (two partitions)."""
+    uow = FakeDashboardUnitOfWork()
+    await handle(
+        uow,
+        received("A"),
+        received("B"),
+        received("C"),
+        counted(admitted("A"), 1, 1),
+        counted(admitted("B"), 2, 2),
+        s.Waitlisted(application_id="C", level="M1", rank=1, campaign=2027),
+    )
+    uow.views.points.clear()
+    await handle(uow, counted(promoted("C"), 2, 4))
+    assert shown(uow) == (2, 0)
+    await handle(uow, counted(s.OfferDeclined(application_id="A"), 1, 3))  # older: no point
+    assert shown(uow) == (2, 0)
+    assert uow.views.points == [(2027, Level.M1, NOW, 2)]
+    assert uow.views.counts == {(2027, Level.M1): (4, 2)}
+
+
+def orders(events: dict[str, list[EventData]]) -> Iterator[list[EventData]]:
+    """Every read order that keeps each application's events in order (one partition
+    per application, any order across them)."""
+    tagged = [(a, n) for a, own in events.items() for n in range(len(own))]
+    for order in permutations(tagged):
+        if all(n == sum(1 for b, _ in order[:i] if b == a) for i, (a, n) in enumerate(order)):
+            yield [events[a][n] for a, n in order]
+
+
+async def test_in_every_read_order_no_point_and_no_summary_shows_more_than_capacity() -> None:
+    """A and B hold the two places; A declines (C promoted), B's offer expires (D
+    promoted), each in one of selection's transactions. However the partitions are
+    interleaved, each point and each summary shows at most the capacity, the count only
+    moves forward, and the last one is selection's."""
+    selection = {
+        "A": [counted(admitted("A"), 1, 1), counted(s.OfferDeclined(application_id="A"), 1, 3)],
+        "B": [counted(admitted("B"), 2, 2), counted(s.OfferExpired(application_id="B"), 1, 5)],
+        "C": [counted(promoted("C"), 2, 4)],
+        "D": [counted(promoted("D"), 2, 6)],
+    }
+    stored = [ApplicationView(a, campaign=2027, level=Level.M1, received=True) for a in "ABCD"]
+    read = 0
+    for order in orders(selection):
+        read += 1
+        uow = FakeDashboardUnitOfWork(stored=stored)
+        changes = []
+        for data in order:
+            await handle(uow, data)
+            held, left = shown(uow)
+            assert 0 <= held <= 2 and left >= 0, order
+            changes.append(uow.views.counts[2027, Level.M1][0])
+        assert changes == sorted(changes), "a change read late never moves the count back"
+        assert all(held <= 2 for *_, held in uow.views.points), order
+        assert uow.views.counts == {(2027, Level.M1): (6, 2)}
+        assert shown(uow) == (2, 0)
+    assert read == 180
+
+
+async def test_an_old_offer_without_a_count_adds_no_point_once_selection_counts() -> None:
+    """Events published before selection counted still chart the level, from the views,
+    until selection's count is known; after that only its counts are points."""
+    uow = FakeDashboardUnitOfWork(stored=[OFFERED])
+    await handle(uow, received("A"), admitted("A"))
+    assert uow.views.points == [(2027, Level.M1, NOW, 2)]
+    await handle(uow, counted(s.OfferDeclined(application_id="B"), 1, 7))
+    await handle(uow, received("E"), admitted("E"))  # a re-driven old dead letter
+    assert uow.views.points == [(2027, Level.M1, NOW, 2), (2027, Level.M1, NOW, 1)]
+    assert shown(uow) == (1, 1)

@@ -120,6 +120,19 @@ def test_a_promotion_leaves_the_waitlist_and_refusals_are_counted_by_reason() ->
     assert level.refusals == {"absent_from_interview": 1, "campaign_closed": 1}
 
 
+def test_the_places_held_are_selections_count_where_it_gave_one() -> None:
+    """Selection's count, not the views folded in reading order (a promotion read
+    before the decline that freed its place); the views for a level it never counted."""
+    views = [
+        ApplicationView(a, campaign=2027, level=level, holding="offered")
+        for a, level in (("A", Level.M1), ("B", Level.M1), ("C", Level.M2))
+    ]
+    levels = summarise(views, CAPACITY, {Level.M1: 1})
+    assert (levels[Level.M1].held, levels[Level.M1].places_left) == (1, 19)
+    assert (levels[Level.M2].held, levels[Level.M2].places_left) == (1, 23)
+    assert summarise(views, CAPACITY)[Level.M1].held == 2
+
+
 def test_a_withdrawal_frees_a_held_place() -> None:
     events = [*PATH, s.PlaceReleased(application_id="A", level="M1")]
     level = summarise(list(fold(events).values()), CAPACITY)[Level.M1]

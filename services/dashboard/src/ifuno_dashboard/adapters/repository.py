@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,7 +15,7 @@ from ifuno_shared.persistence.repository import (
     execute_on_custom_plan,
     upsert,
 )
-from sqlalchemy import RowMapping, delete, func, select
+from sqlalchemy import RowMapping, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from ifuno_dashboard.adapters.tables import (
     campaign_phase,
     dead_letter,
     erasure,
+    level_places,
     message_count,
     places_point,
 )
@@ -44,6 +45,21 @@ def _add_messages() -> Insert:
 
 _UPSERT_VIEWS = upsert(application_view, "application_id", tuple(VIEW_FIELDS))
 _ADD_MESSAGES = _add_messages()
+_COUNT_PLACES = (
+    update(level_places)
+    .where(
+        level_places.c.campaign == bindparam("b_campaign"),
+        level_places.c.level == bindparam("b_level"),
+        # Never back to an older count, whatever wrote the row meanwhile.
+        level_places.c.places_change.is_(None)
+        | (level_places.c.places_change < bindparam("b_change")),
+    )
+    .values(places_change=bindparam("b_change"), places_held=bindparam("b_held"))
+)
+
+LevelKey = tuple[int, Level]
+Count = tuple[int, int]
+"""Selection's count of a level's places: (`places_change`, `places_held`)."""
 
 
 def _view(row: RowMapping) -> ApplicationView:
@@ -72,6 +88,14 @@ class ReadModel(Protocol):
 
     def add_point(self, campaign: int, level: Level, at: datetime, held: int) -> None: ...
 
+    async def counted(self, campaign: int, level: Level, *, lock: bool = True) -> Count | None:
+        """Selection's newest count of the level's places read so far (None before any
+        event carrying one); locked until the commit unless `lock` is False (to know
+        whether there is one, not to change it)."""
+
+    def count_places(self, campaign: int, level: Level, count: Count) -> None:
+        """Selection's count of the level's places from now on (a newer one)."""
+
     def count_message(self, channel: str, template: str, outcome: str) -> None: ...
 
     async def forget_dead_letters(self, key: str) -> bool:
@@ -95,14 +119,20 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
     trip: `prefetch` reads (and locks) a batch's views at once, and the views, points
     and message counts are written at flush, one statement per table. The places held
     per level are counted once per transaction, then kept up to date as views are
-    saved, so a point costs no statement (a count would flush everything first)."""
+    saved, so a point costs no statement (a count would flush everything first).
+    Selection's counts of the levels' places are read (and locked) once per transaction,
+    after the views: the points of a level are added one transaction at a time."""
 
     copies = staticmethod(lambda view: view)
     """Views are frozen: shared, not copied."""
 
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session)
-        self._held: dict[tuple[int, Level], int] = {}
+        self._held: dict[LevelKey, int] = {}
+        self._counted: dict[LevelKey, Count | None] = {}
+        self._counts: dict[LevelKey, Count] = {}
+        self._uncounted: set[LevelKey] = set()
+        """Levels read with no count and not locked: a view's point costs no statement."""
         self._points: list[dict[str, Any]] = []
         self._messages: Counter[tuple[str, str, str]] = Counter()
         self._log: list[dict[str, Any]] = []
@@ -155,6 +185,49 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
     def add_point(self, campaign: int, level: Level, at: datetime, held: int) -> None:
         self._points.append({"campaign": campaign, "level": level.value, "at": at, "held": held})
 
+    async def counted(self, campaign: int, level: Level, *, lock: bool = True) -> Count | None:
+        if lock or (campaign, level) in self._counted:
+            await self.prefetch_counts([(campaign, level)])
+            return self._counted[campaign, level]
+        if (campaign, level) in self._uncounted:
+            return None
+        rows = await self.execute(
+            select(level_places).where(
+                level_places.c.campaign == campaign, level_places.c.level == level.value
+            )
+        )
+        row = rows.mappings().first()
+        if row is None or row["places_change"] is None:
+            self._uncounted.add((campaign, level))
+            return None
+        return row["places_change"], row["places_held"]
+
+    async def prefetch_counts(self, places: Iterable[LevelKey]) -> None:
+        """The levels' counts, locked in a stable order (two transactions never wait on
+        each other in a cycle); a level's row is made, empty, on first use."""
+        wanted = sorted(set(places) - self._counted.keys())
+        if not wanted:
+            return
+        keys = [{"campaign": campaign, "level": level.value} for campaign, level in wanted]
+        await self.execute(insert(level_places).on_conflict_do_nothing(), keys)
+        rows = await self.execute(
+            select(level_places)
+            .where(
+                tuple_(level_places.c.campaign, level_places.c.level).in_(
+                    [(campaign, level.value) for campaign, level in wanted]
+                )
+            )
+            .order_by(level_places.c.campaign, level_places.c.level)
+            .with_for_update()
+        )
+        for row in rows.mappings():
+            change = row["places_change"]
+            count = None if change is None else (change, row["places_held"])
+            self._counted[row["campaign"], Level(row["level"])] = count
+
+    def count_places(self, campaign: int, level: Level, count: Count) -> None:
+        self._counted[campaign, level] = self._counts[campaign, level] = count
+
     def count_message(self, channel: str, template: str, outcome: str) -> None:
         self._messages[channel, template, outcome] += 1
 
@@ -166,6 +239,15 @@ class DashboardRepository(TrackingRepository[str, ApplicationView]):
         points, self._points = self._points, []
         if points:
             await self.session.execute(places_point.insert(), points)
+        counts, self._counts = self._counts, {}
+        if counts:
+            await self.session.execute(
+                _COUNT_PLACES,
+                [
+                    {"b_campaign": campaign, "b_level": level.value, "b_change": c, "b_held": h}
+                    for (campaign, level), (c, h) in counts.items()
+                ],
+            )
         messages, self._messages = self._messages, Counter()
         if messages:
             await self.session.execute(
@@ -239,6 +321,17 @@ async def read_points(session: AsyncSession, campaign: int) -> list[dict[str, An
         .order_by(places_point.c.at, places_point.c.id)
     )
     return [dict(row) for row in rows.mappings()]
+
+
+async def read_place_counts(session: AsyncSession, campaign: int) -> dict[Level, int]:
+    """The places held of each level as selection last counted them (a level whose
+    events carried no count yet is not there)."""
+    rows = await session.execute(
+        select(level_places.c.level, level_places.c.places_held).where(
+            level_places.c.campaign == campaign, level_places.c.places_held.is_not(None)
+        )
+    )
+    return {Level(row.level): row.places_held for row in rows}
 
 
 async def read_messages(session: AsyncSession) -> list[dict[str, Any]]:

@@ -54,6 +54,19 @@ places_point = Table(
     Column("held", Integer, nullable=False),
 )
 
+level_places = Table(
+    "level_places",
+    metadata,
+    # The places held of a level as selection last counted them: the newest change read
+    # (its `places_change`) and its `places_held`. Selection's changes of one level come
+    # on several partitions: one read late is older and moves nothing. A row is made,
+    # empty, on first use, to be locked: its points are added one transaction at a time.
+    Column("campaign", Integer, primary_key=True),
+    Column("level", String(2), primary_key=True),
+    Column("places_change", BigInteger, nullable=True),
+    Column("places_held", Integer, nullable=True),
+)
+
 message_count = Table(
     "message_count",
     metadata,
@@ -113,6 +126,7 @@ TABLES = [
     dead_letter,
     application_event,
     campaign_phase,
+    level_places,
 ]
 
 erasure = Table(

@@ -37,6 +37,23 @@ ApplicationEvent: TypeAlias = (
 )
 """The events that move an application's view (`apply` folds them)."""
 
+CountedEvent: TypeAlias = (
+    s.Admitted | s.OfferAccepted | s.OfferDeclined | s.OfferExpired | s.PlaceReleased
+)
+"""The events that may carry selection's count of a level's places."""
+
+
+def selection_count(data: EventData) -> tuple[int, Level, int, int] | None:
+    """Campaign, level, `places_change` and `places_held` of an event that carries
+    selection's count of a level's places; None for any other (or one published before
+    selection counted, or that names no campaign)."""
+    if not isinstance(data, CountedEvent) or data.campaign is None or data.level is None:
+        return None
+    if data.places_change is None or data.places_held is None:
+        return None
+    return data.campaign, data.level, data.places_change, data.places_held
+
+
 FUNNEL = (
     "received",
     "complete",
@@ -216,8 +233,13 @@ class LevelSummary:
 
 
 def summarise(
-    views: list[ApplicationView], capacities: Mapping[Level, int]
+    views: list[ApplicationView],
+    capacities: Mapping[Level, int],
+    counted: Mapping[Level, int] | None = None,
 ) -> dict[Level, LevelSummary]:
+    """Each level's funnel, waitlist and places held: selection's last count of them
+    (`counted`) where it gave one, else those the views hold (events published before
+    selection counted; read in another order than made, they can show one too many)."""
     levels = {level: LevelSummary(level, capacity) for level, capacity in capacities.items()}
     for level in levels.values():
         level.funnel = dict.fromkeys(FUNNEL, 0)
@@ -251,6 +273,8 @@ def summarise(
     for name, summary in levels.items():
         summary.refusals = dict(sorted(refusals[name].items()))
         summary.waitlist.sort()
+        if counted and name in counted:
+            summary.held = counted[name]
     return levels
 
 

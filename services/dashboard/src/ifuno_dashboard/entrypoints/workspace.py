@@ -35,6 +35,7 @@ from ifuno_dashboard.adapters.repository import (
     read_dead_letter_list,
     read_failed_messages,
     read_history,
+    read_place_counts,
     read_view,
     read_views,
 )
@@ -449,7 +450,9 @@ def build_workspace(context: ServiceContext) -> APIRouter:
         )
         async with context.session_factory() as session:
             views = await read_views(session, campaign)
-        held = {lv.value: s.held for lv, s in summarise(views, settings.capacities).items()}
+            counted = await read_place_counts(session, campaign)
+        levels = summarise(views, settings.capacities, counted)
+        held = {lv.value: s.held for lv, s in levels.items()}
         capacity = rules["capacities"].get(level, 0)
         table = committee.rows(ranking, rules, max(capacity - held.get(level, 0), 0))
         return {

@@ -10,20 +10,41 @@ from ifuno_shared.events.timeline import CalendarChanged, ClockAdvanced, PhaseSt
 from ifuno_shared.messaging.subscription import handlers_by_annotation
 
 from ifuno_dashboard.domain.history import log_details
-from ifuno_dashboard.domain.projection import ApplicationEvent, ApplicationView, apply
+from ifuno_dashboard.domain.projection import (
+    ApplicationEvent,
+    ApplicationView,
+    apply,
+    selection_count,
+)
 from ifuno_dashboard.service_layer.unit_of_work import DashboardUnitOfWork
 
 
 async def handle_application_event(
     event: CloudEvent[ApplicationEvent], uow: DashboardUnitOfWork
 ) -> None:
+    """The application's view; a point of its level's places held when they change. The
+    places are selection's count where the event carries one, a newer one than read so
+    far: a decline and the promotion it causes come on two partitions, and counting the
+    views in reading order would show one place too many. Events published before
+    selection counted (and levels it never counted for) fall back to the views."""
     await log(event, uow)
     before = await uow.views.get(event.data.application_id)
     after = apply(before, event.data)
-    if after == before:
+    if after != before:
+        await uow.views.save(after)
+    count = selection_count(event.data)
+    if count is not None:
+        campaign, level, change, held = count
+        known = await uow.views.counted(campaign, level)
+        if known is None or change > known[0]:  # one read late is older: nothing moves
+            uow.views.count_places(campaign, level, (change, held))
+            uow.views.add_point(campaign, level, await uow.clock.now() or event.time, held)
         return
-    await uow.views.save(after)
-    if _counts(before) != _counts(after) and after.campaign and after.level:
+    if after == before or _counts(before) == _counts(after):
+        return
+    if not after.campaign or not after.level:
+        return
+    if await uow.views.counted(after.campaign, after.level, lock=False) is None:
         at = await uow.clock.now() or event.time
         held = await uow.views.held(after.campaign, after.level)
         uow.views.add_point(after.campaign, after.level, at, held)

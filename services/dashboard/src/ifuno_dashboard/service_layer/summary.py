@@ -16,6 +16,7 @@ from ifuno_dashboard.adapters.repository import (
     read_calendar,
     read_dead_letters,
     read_messages,
+    read_place_counts,
     read_points,
     read_views,
 )
@@ -29,7 +30,7 @@ async def build_summary(
     now = await clock.now()
     phase = await clock.current_phase(campaign)
     views = await read_views(session, campaign)
-    levels = summarise(views, capacities)
+    levels = summarise(views, capacities, await read_place_counts(session, campaign))
     phases = phases_in_force(
         default_calendar(campaign).phase_starts(), await read_calendar(session, campaign)
     )
