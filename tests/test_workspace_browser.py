@@ -18,7 +18,8 @@ import csv
 import io
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,21 @@ async def urls(postgres: PostgresAdmin, tmp_path_factory) -> AsyncIterator[dict[
             [new_event(submission(a, minute), subject=a) for minute, a in enumerate(PEOPLE)],
         )
         yield {**platform.urls, "bootstrap": platform.bootstrap}
+
+
+@contextmanager
+def httpx_logging_at_info() -> Iterator[None]:
+    """httpx's request lines at INFO, whatever an earlier test or the console scripts'
+    setup left on its logger; put back after."""
+    logger = logging.getLogger("httpx")
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.INFO)
+    logger.disabled = False
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        logger.disabled = disabled
 
 
 async def until(probe: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -281,9 +297,9 @@ async def test_a_season_in_the_workspace(
         )
         await produce_events(urls["bootstrap"], [new_event(answer, subject="WS-A")])
         await page.goto(f"{base}/espace/dossier")
-        # As the console scripts log (INFO): a name searched is in no log line, not even
-        # in the URL of the dashboard's call to candidature.
-        with caplog.at_level(logging.INFO):
+        # A name searched is in no log line, not even in the URL of the dashboard's call
+        # to candidature, were httpx to log at INFO (the console scripts quieten it).
+        with caplog.at_level(logging.INFO), httpx_logging_at_info():
             await page.get_by_label("Numéro de dossier ou nom du candidat").fill("quelmarque")
             await page.get_by_role("button", name="Rechercher").click()
             await page.get_by_role("link", name="WS-A").click()
