@@ -89,10 +89,12 @@ def test_a_service_waiting_for_its_broker_stops_on_a_signal_with_exit_0(
     assert "Traceback" not in text
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_started_service_stops_on_a_signal_with_exit_0(
-    tmp_path: Path, database_url: str, kafka, signum: signal.Signals
+def test_a_started_service_stops_on_sigterm_with_exit_0(
+    tmp_path: Path, database_url: str, kafka
 ) -> None:
+    """The path after start-up, unchanged (SIGINT has the same handler; its start takes
+    10 s, the production consumer session, so it runs once)."""
+    signum = signal.SIGTERM
     env = environment(database_url, kafka.bootstrap)
     subprocess.run([SCRIPT, "migrate"], env=env, check=True, capture_output=True, timeout=120)
     log = tmp_path / "service.log"
