@@ -25,6 +25,9 @@ from ifuno_shared.events import selection as events
 
 from ifuno_selection.domain.season import Season
 
+SeatGivenUp = events.OfferDeclined | events.OfferExpired | events.PlaceReleased
+"""The events of a seat given up: each carries the places held after it."""
+
 
 class SeatStatus(StrEnum):
     OFFERED = "offered"
@@ -169,17 +172,7 @@ class LevelPlaces:
     def decline(self, application_id: str, answered_at: datetime, now: datetime) -> None:
         self._open_offer(application_id, answered_at)
         before = list(self.waitlist)
-        self._free(application_id, "declined")
-        held, change = self._counted()
-        self.events.append(
-            events.OfferDeclined(
-                application_id=application_id,
-                level=self.level,
-                campaign=self.campaign,
-                places_held=held,
-                places_change=change,
-            )
-        )
+        self._free(application_id, "declined", events.OfferDeclined)
         self._settle(now, before)
 
     def next_expiry(self) -> datetime | None:
@@ -219,34 +212,14 @@ class LevelPlaces:
             seat = self.seats.get(application_id)
             if seat is None or seat.status is not SeatStatus.OFFERED:
                 raise NoOpenOffer(f"no pending offer for {application_id}")
-            self._free(application_id, "expired")
-            held, change = self._counted()
-            self.events.append(
-                events.OfferExpired(
-                    application_id=application_id,
-                    level=self.level,
-                    campaign=self.campaign,
-                    places_held=held,
-                    places_change=change,
-                )
-            )
+            self._free(application_id, "expired", events.OfferExpired)
         self._settle(now, before)
 
     def withdraw(self, application_id: str, now: datetime) -> bool:
         """A withdrawal frees a seat (and promotes) or a waitlist place (and re-ranks)."""
         before = list(self.waitlist)
         if application_id in self.seats:
-            self._free(application_id, "withdrawn")
-            held, change = self._counted()
-            self.events.append(
-                events.PlaceReleased(
-                    application_id=application_id,
-                    level=self.level,
-                    campaign=self.campaign,
-                    places_held=held,
-                    places_change=change,
-                )
-            )
+            self._free(application_id, "withdrawn", events.PlaceReleased)
         elif application_id in self.waitlist:
             self.waitlist.remove(application_id)
             self.left[application_id] = "withdrawn"
@@ -346,6 +319,23 @@ class LevelPlaces:
         self.place_changes += 1
         return len(self.seats), self.place_changes
 
-    def _free(self, application_id: str, status: str) -> None:
+    def _free(
+        self,
+        application_id: str,
+        status: str,
+        told: type[SeatGivenUp],
+    ) -> None:
+        """A seat given up (`status`: how), and the event telling it, with the places
+        held after it and the change's number."""
         del self.seats[application_id]
         self.left[application_id] = status
+        held, change = self._counted()
+        self.events.append(
+            told(
+                application_id=application_id,
+                level=self.level,
+                campaign=self.campaign,
+                places_held=held,
+                places_change=change,
+            )
+        )
