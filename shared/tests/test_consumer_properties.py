@@ -370,10 +370,12 @@ async def test_an_impersonation_is_a_dead_letter_and_applies_nothing(
         OperationalError("SELECT 1", None, type("E", (Exception,), {"sqlstate": "08006"})()),
         DBAPIError("SELECT 1", None, type("E", (Exception,), {"sqlstate": "57P01"})()),
         InterfaceError("SELECT 1", None, Exception("connection is closed")),
+        DBAPIError("UPDATE", None, type("E", (Exception,), {"sqlstate": "40P01"})()),
+        OperationalError("UPDATE", None, type("E", (Exception,), {"sqlstate": "40001"})()),
     ],
-    ids=["refused", "reset", "timeout", "08006", "57P01", "interface"],
+    ids=["refused", "reset", "timeout", "08006", "57P01", "interface", "deadlock", "serialization"],
 )
-def test_an_infrastructure_error_is_an_outage(error: Exception) -> None:
+def test_an_infrastructure_error_or_a_lost_race_is_waited_out(error: Exception) -> None:
     assert is_outage(error)
 
 
@@ -384,11 +386,21 @@ def test_an_infrastructure_error_is_an_outage(error: Exception) -> None:
         FileNotFoundError(),
         failing_sql(),
         OperationalError("SELECT 1", None, type("E", (Exception,), {"sqlstate": "22001"})()),
+        DBAPIError("COMMIT", None, type("E", (Exception,), {"sqlstate": "40002"})()),
         InterfaceError("SELECT $1", None, ValueError("invalid input for query argument")),
         ValueError(),
         KeyError(),
     ],
-    ids=["template", "file", "check", "too long", "bad argument", "value", "key"],
+    ids=[
+        "template",
+        "file",
+        "check",
+        "too long",
+        "deferred constraint",
+        "bad argument",
+        "value",
+        "key",
+    ],
 )
 def test_a_record_error_is_not_an_outage(error: Exception) -> None:
     assert not is_outage(error)

@@ -38,6 +38,12 @@ OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 """PostgreSQL's connection exceptions (08), insufficient resources (53: disk full, out
 of memory, too many connections) and operator intervention (57: shutdown, restart)."""
 
+LOST_RACE_SQLSTATES = frozenset({"40001", "40P01"})
+"""A serialization failure or a deadlock: the transaction lost a race with another one
+(two instances on one level, a staff command) and succeeds when tried again. Waited out
+like an outage: never the record's fault, so never dead-lettered (an offer's answer
+dead-lettered for a deadlock would wait for an operator)."""
+
 _MAX_CHAIN = 8
 
 
@@ -75,12 +81,13 @@ def _is_bad_input(exc: BaseException) -> bool:
 
 
 def is_outage(exc: BaseException) -> bool:
-    """Whether the database or the broker is away (wait), rather than the record bad."""
+    """Whether the database or the broker is away, or the transaction lost a race
+    (wait, then again), rather than the record bad."""
     if not isinstance(exc, Exception):
         return False
     code = sqlstate(exc)
     if code is not None:
-        return code[:2] in OUTAGE_SQLSTATE_CLASSES
+        return code[:2] in OUTAGE_SQLSTATE_CLASSES or code in LOST_RACE_SQLSTATES
     if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, sa.InterfaceError | asyncpg.InterfaceError):
