@@ -13,6 +13,8 @@ the one place where the kit holds aiokafka clients of its own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -20,6 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import collect_hosts
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -60,13 +63,43 @@ def make_broker(bootstrap: str, *, client_id: str, metrics: bool = True) -> Kafk
     )
 
 
+BROKER_KNOCK_TIMEOUT = 2.0
+"""Seconds to wait for a TCP connection to one bootstrap address."""
+
+
+async def broker_answers(bootstrap: str) -> None:
+    """A TCP connection to one of the bootstrap addresses (as aiokafka reads them),
+    closed at once; ConnectionRefusedError when none answers. FastStream's start leaves
+    its producer unclosed when the broker is away, and aiokafka then logs "Unclosed
+    AIOKafkaProducer" at ERROR for every try: the kit knocks before starting."""
+    for host, port, _ in collect_hosts(bootstrap, randomize=False):
+        try:
+            async with asyncio.timeout(BROKER_KNOCK_TIMEOUT):
+                _, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise ConnectionRefusedError("no bootstrap address of the broker answers")
+
+
 async def start_with_retry(
-    broker: KafkaBroker, name: str, *, initial_backoff: float = 0.2, max_backoff: float = 5.0
+    broker: KafkaBroker,
+    name: str,
+    *,
+    bootstrap: str | None = None,
+    initial_backoff: float = 0.2,
+    max_backoff: float = 5.0,
 ) -> None:
     """FastStream does not retry an unreachable broker at start: the kit does, with
-    exponential backoff up to `max_backoff`, until it answers."""
+    exponential backoff up to `max_backoff`, until it answers (knocking first at
+    `bootstrap`, when given, so that a broker away leaks no client)."""
 
     async def start() -> None:
+        if bootstrap is not None:
+            await broker_answers(bootstrap)
         try:
             await broker.start()
         except BaseException:

@@ -179,7 +179,9 @@ class ServiceRunner:
         try:
             for hook in self.definition.on_startup:
                 await hook(context)
-            await start_with_retry(context.broker, self.definition.name)
+            await start_with_retry(
+                context.broker, self.definition.name, bootstrap=context.settings.kafka_bootstrap
+            )
         except BaseException:
             await self._release_unstarted(context)
             raise
